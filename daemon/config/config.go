@@ -121,7 +121,9 @@ type FileError struct {
 	Err  error
 }
 
-func (e *FileError) Error() string { return fmt.Sprintf("unable to configure the daemon with file %s: %v", e.Path, e.Err) }
+func (e *FileError) Error() string {
+	return fmt.Sprintf("unable to configure the daemon with file %s: %v", e.Path, e.Err)
+}
 func (e *FileError) Unwrap() error { return e.Err }
 
 // LoadFile merges the JSON file at path into cfg. explicit maps each key set on the command line to its

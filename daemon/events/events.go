@@ -8,6 +8,7 @@ import (
 	"time"
 
 	eventtypes "github.com/berthd/berthd/api/types/events"
+	"github.com/berthd/berthd/api/types/filters"
 )
 
 const (
@@ -125,4 +126,23 @@ func (e *Events) SubscribersCount() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.subs)
+}
+
+// SubscribeTopic is Subscribe for the API: events matching f, replayed from since (zero: no replay) and
+// not after until (zero: no end).
+func (e *Events) SubscribeTopic(since, until time.Time, f filters.Args) ([]eventtypes.Message, <-chan eventtypes.Message, func()) {
+	match := func(m eventtypes.Message) bool { return Match(f, m) }
+	past, ch, cancel := e.Subscribe(match)
+	if since.IsZero() {
+		return nil, ch, cancel
+	}
+	var kept []eventtypes.Message
+	for _, m := range past {
+		t := time.Unix(0, m.TimeNano)
+		if t.Before(since) || (!until.IsZero() && t.After(until)) {
+			continue
+		}
+		kept = append(kept, m)
+	}
+	return kept, ch, cancel
 }

@@ -121,3 +121,13 @@ type RegistryConfig struct {
 	IndexConfigs          map[string]any
 	Mirrors               []string
 }
+
+// DiskUsage is the body of GET /system/df. Element types are owned by their areas; they are raw JSON-able
+// values here so this package stays independent of them.
+type DiskUsage struct {
+	LayersSize int64
+	Images     []any
+	Containers []any
+	Volumes    []any
+	BuildCache []any
+}
