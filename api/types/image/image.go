@@ -81,8 +81,8 @@ type InspectResponse struct {
 	RepoDigests     []string
 	Parent          string
 	Comment         string
-	Created         string `json:",omitempty"`
-	Container       string `json:",omitempty"`
+	Created         string           `json:",omitempty"`
+	Container       string           `json:",omitempty"`
 	ContainerConfig *ContainerConfig `json:",omitempty"`
 	DockerVersion   string
 	Author          string
