@@ -220,7 +220,7 @@ func (s *Service) Info(ctx context.Context) system.Info {
 		InitBinary:         "docker-init",
 		RuncCommit:         system.Commit{ID: s.host.runcCommit},
 		InitCommit:         system.Commit{ID: s.host.initCommit},
-		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
+		SecurityOptions:    []string{},
 		Isolation:          "",
 		Warnings:           append([]string(nil), s.cfg.Warnings...),
 	}

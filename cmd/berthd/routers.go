@@ -1,0 +1,15 @@
+package main
+
+import (
+	"github.com/berthd/berthd/api/server/router"
+	systemrouter "github.com/berthd/berthd/api/server/router/system"
+	"github.com/berthd/berthd/daemon"
+	"github.com/berthd/berthd/daemon/events"
+)
+
+// routers builds one router per API area from the daemon's services. Areas add their line here.
+func routers(d *daemon.Daemon) []router.Router {
+	return []router.Router{
+		systemrouter.NewRouter(d.SystemBackend(), nil, events.AcceptedFilters),
+	}
+}
