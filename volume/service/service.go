@@ -41,8 +41,8 @@ type Config struct {
 	ListTimeout time.Duration
 	// DBTimeout bounds waiting for the metadata database lock (default 1s).
 	DBTimeout time.Duration
-	// PluginAdapter wraps volume plugins as drivers (the /VolumeDriver.* adapter in volume/drivers). Nil:
-	// plugin drivers are refused even when a plugin getter is given.
+	// PluginAdapter wraps volume plugins as drivers; nil means drivers.NewPluginAdapter (the /VolumeDriver.*
+	// adapter). Tests may substitute their own.
 	PluginAdapter drivers.PluginAdapter
 }
 
@@ -71,6 +71,9 @@ func NewVolumeService(ctx context.Context, cfg Config, pg getter.PluginGetter, e
 	lr, err := local.New(ctx, dir)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.PluginAdapter == nil {
+		cfg.PluginAdapter = drivers.NewPluginAdapter
 	}
 	ds := drivers.NewStore(pg, cfg.PluginAdapter)
 	ds.Register(lr)
