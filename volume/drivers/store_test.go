@@ -1,0 +1,112 @@
+package drivers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/berthd/berthd/volume/testutil"
+	"github.com/containerd/errdefs"
+	"gotest.tools/v3/assert"
+)
+
+func TestNoGetter(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore(nil, nil)
+	assert.Assert(t, s.Register(testutil.NewFakeDriver("local")))
+	assert.Assert(t, !s.Register(testutil.NewFakeDriver("local")), "a name registers once")
+	d, err := s.GetDriver(ctx, "local")
+	assert.NilError(t, err)
+	assert.Equal(t, d.Name(), "local")
+	_, err = s.GetDriver(ctx, "nope")
+	assert.Error(t, err, "volume driver not found: nope")
+	assert.Assert(t, errdefs.IsNotFound(err))
+	_, err = s.GetDriver(ctx, "")
+	assert.Assert(t, errdefs.IsInvalidArgument(err))
+	assert.DeepEqual(t, s.GetDriverList(), []string{"local"})
+}
+
+func TestGetterErrorsAreWrapped(t *testing.T) {
+	g := testutil.NewFakeGetter()
+	s := NewStore(g, testutil.Adapter)
+	_, err := s.GetDriver(context.Background(), "X")
+	assert.Error(t, err, `error looking up volume plugin X: plugin "X" not found`)
+	assert.Assert(t, errdefs.IsNotFound(err))
+}
+
+func TestRefcountsAndCaching(t *testing.T) {
+	ctx := context.Background()
+	g := testutil.NewFakeGetter()
+	g.Add("managed", false)
+	g.Add("legacy", true)
+	s := NewStore(g, testutil.Adapter)
+
+	for i := 0; i < 3; i++ {
+		_, err := s.CreateDriver(ctx, "managed")
+		assert.NilError(t, err)
+	}
+	assert.Equal(t, g.Refs("managed"), 3)
+	_, err := s.ReleaseDriver(ctx, "managed")
+	assert.NilError(t, err)
+	assert.Equal(t, g.Refs("managed"), 2)
+	_, err = s.GetDriver(ctx, "managed")
+	assert.NilError(t, err)
+	assert.Equal(t, g.Refs("managed"), 2, "lookup does not count")
+
+	// Legacy plugins are resolved once, then cached (and listed for /info); managed ones are not.
+	_, err = s.GetDriver(ctx, "legacy")
+	assert.NilError(t, err)
+	_, err = s.GetDriver(ctx, "legacy")
+	assert.NilError(t, err)
+	assert.Equal(t, g.Gets("legacy"), 1)
+	assert.DeepEqual(t, s.GetDriverList(), []string{"legacy"})
+
+	all, err := s.GetAllDrivers(ctx)
+	assert.NilError(t, err)
+	assert.Equal(t, len(all), 2)
+}
+
+func TestInvalidScopeUndoesReference(t *testing.T) {
+	ctx := context.Background()
+	g := testutil.NewFakeGetter()
+	g.Add("weird", false).DriverScope = "galaxy"
+	s := NewStore(g, testutil.Adapter)
+	_, err := s.CreateDriver(ctx, "weird")
+	assert.ErrorContains(t, err, "invalid scope")
+	assert.Equal(t, g.Refs("weird"), 0)
+}
+
+func TestSlowLookupDoesNotBlockOthers(t *testing.T) {
+	ctx := context.Background()
+	g := testutil.NewFakeGetter()
+	g.Add("fast", false)
+	release := make(chan struct{})
+	g.OnGet = func(ctx context.Context, name string) error {
+		if name == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	s := NewStore(g, testutil.Adapter)
+	go s.GetDriver(ctx, "slow") //nolint:errcheck
+	go s.GetDriver(ctx, "slow") //nolint:errcheck
+	time.Sleep(20 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { _, err := s.GetDriver(ctx, "fast"); done <- err }()
+	select {
+	case err := <-done:
+		assert.NilError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("lookup of fast waited for slow")
+	}
+	// A second lookup of slow waits on slow's lock, but gives up with its ctx.
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err := s.GetDriver(cctx, "slow")
+	assert.Assert(t, err != nil)
+	close(release)
+}
