@@ -382,12 +382,12 @@ func (s *VolumeStore) Remove(ctx context.Context, name string, cfg RemoveConfig)
 func (s *VolumeStore) remove(ctx context.Context, name string, cfg RemoveConfig) error {
 	v, err := s.getVolume(ctx, name, "")
 	if err != nil {
-		if errdefs.IsNotFound(err) && cfg.PurgeOnError {
-			return nil
-		}
 		if rec, ok := s.getPending(name); ok && cfg.PurgeOnError {
 			// The driver cannot be reached: forget the record, as asked.
 			return s.purgeRecord(ctx, rec)
+		}
+		if errdefs.IsNotFound(err) && cfg.PurgeOnError {
+			return nil
 		}
 		return errors.Wrapf(err, "get %s", name)
 	}
