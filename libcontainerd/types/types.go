@@ -92,18 +92,20 @@ type Mount struct {
 type Container interface {
 	ID() string
 	Info(ctx context.Context) (ContainerInfo, error)
-	// SetLabels merges labels into the stored ones (an empty value deletes a label) and returns the result.
+	// SetLabels merges labels into the stored ones and returns the result.
 	SetLabels(ctx context.Context, labels map[string]string) (map[string]string, error)
 	// Spec returns the stored OCI spec.
 	Spec(ctx context.Context) (*specs.Spec, error)
 	// NewTask creates the init process (created, not started: call Task.Start). AlreadyExists when the
 	// container has a task.
 	NewTask(ctx context.Context, cfg TaskConfig) (Task, error)
-	// Task returns the existing task and reattaches its stdio (FIFOs) to attach, which may be nil for
-	// none: this is how a restarted daemon gets a running container back (live-restore). NotFound when
-	// the container has no task.
+	// Task returns the existing task and reattaches its stdio (FIFOs) to attach: this is how a restarted
+	// daemon gets a running container back (live-restore). With a nil attach the FIFOs are not opened
+	// (enough to inspect, kill or delete the task; a running task whose output nobody reads eventually
+	// blocks on a full pipe). NotFound when the container has no task.
 	Task(ctx context.Context, attach StdioCallback) (Task, error)
-	// Delete removes the container record and its snapshot. FailedPrecondition while it has a task.
+	// Delete removes the container record. Its snapshot is left alone (layer owns it). FailedPrecondition
+	// while the container has a task.
 	Delete(ctx context.Context) error
 }
 
@@ -113,7 +115,8 @@ type IOConfig struct {
 	// subdirectory per process). Their paths are stored by containerd, so a restarted daemon finds them
 	// again. Empty: stdio goes to /dev/null and Stdio is not called.
 	FIFODir string
-	// Terminal allocates a pty: stdout carries both streams and Stdio gets no Stderr.
+	// Terminal allocates a pty: stdout carries both streams and Stdio gets no Stderr. For a task it must
+	// match Spec.Process.Terminal; Exec sets the process spec's Terminal from it.
 	Terminal bool
 	// Stdin opens a stdin FIFO; without it the process' stdin is /dev/null.
 	Stdin bool
