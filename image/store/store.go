@@ -59,6 +59,8 @@ type Image struct {
 	Manifest  ocispec.Descriptor
 	Layers    []ocispec.Descriptor
 	Records   []Record
+	// LayerSizesCache is free for callers to keep LayerSizes in while they work on the image.
+	LayerSizesCache []int64
 }
 
 // RepoTags are the image's tag references in familiar form, sorted.
@@ -122,10 +124,10 @@ type Store struct {
 }
 
 type manifestInfo struct {
-	config    ocispec.Descriptor
-	layers    []ocispec.Descriptor
-	raw       []byte
-	parsed    *image.Config
+	config ocispec.Descriptor
+	layers []ocispec.Descriptor
+	raw    []byte
+	parsed *image.Config
 }
 
 // New returns a store over client; it checks that containerd answers.
@@ -221,6 +223,11 @@ func (s *Store) manifest(ctx context.Context, desc ocispec.Descriptor) (*manifes
 
 // ResolveManifest turns an index into this platform's manifest; a manifest is returned as it is.
 func (s *Store) ResolveManifest(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+	return s.ResolveManifestFor(ctx, desc, s.platform)
+}
+
+// ResolveManifestFor is ResolveManifest for a given platform.
+func (s *Store) ResolveManifestFor(ctx context.Context, desc ocispec.Descriptor, platform platforms.MatchComparer) (ocispec.Descriptor, error) {
 	ctx = s.nsctx(ctx)
 	if images.IsManifestType(desc.MediaType) {
 		return desc, nil
@@ -238,7 +245,7 @@ func (s *Store) ResolveManifest(ctx context.Context, desc ocispec.Descriptor) (o
 	}
 	var cands []ocispec.Descriptor
 	for _, m := range idx.Manifests {
-		if m.Platform == nil || s.platform.Match(*m.Platform) {
+		if m.Platform == nil || platform.Match(*m.Platform) {
 			cands = append(cands, m)
 		}
 	}
@@ -249,19 +256,19 @@ func (s *Store) ResolveManifest(ctx context.Context, desc ocispec.Descriptor) (o
 		if cands[j].Platform == nil {
 			return true
 		}
-		return s.platform.Less(*cands[i].Platform, *cands[j].Platform)
+		return platform.Less(*cands[i].Platform, *cands[j].Platform)
 	})
 	for _, c := range cands {
 		if images.IsManifestType(c.MediaType) {
 			return c, nil
 		}
 		if images.IsIndexType(c.MediaType) {
-			if d, err := s.ResolveManifest(ctx, c); err == nil {
+			if d, err := s.ResolveManifestFor(ctx, c, platform); err == nil {
 				return d, nil
 			}
 		}
 	}
-	return ocispec.Descriptor{}, errdefs.ErrNotFound.WithMessage("no matching manifest for " + platforms.Format(platforms.DefaultSpec()) + " in the manifest list entries")
+	return ocispec.Descriptor{}, errdefs.ErrNotFound.WithMessage("no matching manifest for the requested platform in the manifest list entries")
 }
 
 // List returns every image, grouped by ID, sorted newest first.
@@ -408,4 +415,32 @@ func classify(err error, what string) error {
 		return errors.Wrap(err, what)
 	}
 	return errors.Wrap(err, what)
+}
+
+// Target returns the manifest a record name points at.
+func (s *Store) Target(ctx context.Context, name string) (ocispec.Descriptor, error) {
+	r, err := s.client.ImageService().Get(s.nsctx(ctx), name)
+	if err != nil {
+		return ocispec.Descriptor{}, classify(err, "get image "+name)
+	}
+	return r.Target, nil
+}
+
+// IsUnpacked reports whether the image's top snapshot exists.
+func (s *Store) IsUnpacked(ctx context.Context, img *Image) bool {
+	chain := img.Config.ChainID()
+	if chain == "" {
+		return true
+	}
+	_, err := s.sn().Stat(s.nsctx(ctx), chain.String())
+	return err == nil
+}
+
+// ConfigDigest is the ID of the image a manifest describes.
+func (s *Store) ConfigDigest(ctx context.Context, manifest ocispec.Descriptor) (digest.Digest, error) {
+	mi, err := s.manifest(s.nsctx(ctx), manifest)
+	if err != nil {
+		return "", err
+	}
+	return mi.config.Digest, nil
 }

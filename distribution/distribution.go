@@ -1,0 +1,119 @@
+// Package distribution owns talking to registries: resolving, fetching and pushing images through
+// containerd's remotes/docker resolver, with registry credentials from X-Registry-Auth, plain HTTP for
+// loopback registries (as dockerd allows by default), and progress reported as Docker JSON messages so the
+// CLI draws its bars. Content lands in containerd's content store under the caller's lease; naming and
+// unpacking are image/service's job.
+//
+// It imports containerd and api/types/image; it must not import daemon, api/server or image/service.
+package distribution
+
+import (
+	"context"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	imagetypes "github.com/berthd/berthd/api/types/image"
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/remotes"
+	"github.com/containerd/containerd/remotes/docker"
+	"github.com/distribution/reference"
+)
+
+// Config configures registry access.
+type Config struct {
+	// Namespace is the containerd namespace content is written in.
+	Namespace string
+	// Insecure lists registries (host[:port]) reached over plain HTTP besides loopback ones.
+	Insecure []string
+	// UserAgent is sent to registries.
+	UserAgent string
+}
+
+// Service pulls and pushes.
+type Service struct {
+	client *containerd.Client
+	cfg    Config
+	http   *http.Client
+}
+
+// New returns a Service writing into client's content store.
+func New(client *containerd.Client, cfg Config) *Service {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = 60 * time.Second
+	return &Service{client: client, cfg: cfg, http: &http.Client{Transport: tr}}
+}
+
+// ProgressFunc receives each progress message; it must not block for long.
+type ProgressFunc func(imagetypes.JSONMessage)
+
+func (s *Service) nsctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, s.cfg.Namespace)
+}
+
+// plainHTTP reports whether host is reached without TLS: loopback addresses and names, and configured
+// insecure registries.
+func (s *Service) plainHTTP(host string) (bool, error) {
+	for _, h := range s.cfg.Insecure {
+		if h == host {
+			return true, nil
+		}
+	}
+	hn := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		hn = h
+	}
+	hn = strings.Trim(hn, "[]")
+	if hn == "localhost" {
+		return true, nil
+	}
+	if ip := net.ParseIP(hn); ip != nil && ip.IsLoopback() {
+		return true, nil
+	}
+	return false, nil
+}
+
+func (s *Service) resolver(auth *imagetypes.AuthConfig) remotes.Resolver {
+	creds := func(host string) (string, string, error) {
+		if auth == nil {
+			return "", "", nil
+		}
+		if auth.IdentityToken != "" {
+			return "", auth.IdentityToken, nil
+		}
+		user, pass := auth.Username, auth.Password
+		if user == "" && auth.Auth != "" {
+			if b, err := base64.StdEncoding.DecodeString(auth.Auth); err == nil {
+				user, pass, _ = strings.Cut(string(b), ":")
+			}
+		}
+		return user, pass, nil
+	}
+	authz := docker.NewDockerAuthorizer(docker.WithAuthClient(s.http), docker.WithAuthCreds(creds))
+	hdr := http.Header{}
+	if s.cfg.UserAgent != "" {
+		hdr.Set("User-Agent", s.cfg.UserAgent)
+	}
+	return docker.NewResolver(docker.ResolverOptions{
+		Hosts:   docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(s.plainHTTP), docker.WithAuthorizer(authz), docker.WithClient(s.http)),
+		Headers: hdr,
+	})
+}
+
+// familiar is the short form of a reference for messages.
+func familiar(n reference.Named) string { return reference.FamiliarString(n) }
+
+func shortID(d string) string {
+	if i := strings.IndexByte(d, ':'); i >= 0 {
+		d = d[i+1:]
+	}
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return d
+}
