@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/daemon/events"
 	"github.com/berthd/berthd/daemon/system"
+	volumeservice "github.com/berthd/berthd/volume/service"
 	"github.com/containerd/log"
 	"github.com/pkg/errors"
 )
@@ -31,6 +32,7 @@ type Daemon struct {
 	events   *events.Events
 	system   *system.Service
 	ctd      *containerdConn
+	volumes  *volumeservice.VolumesService
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
 	infoSources []func(*system.Sources)

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/berthd/berthd/api/server/router"
 	systemrouter "github.com/berthd/berthd/api/server/router/system"
+	volumerouter "github.com/berthd/berthd/api/server/router/volume"
 	"github.com/berthd/berthd/daemon"
 	"github.com/berthd/berthd/daemon/events"
 )
@@ -11,5 +12,6 @@ import (
 func routers(d *daemon.Daemon) []router.Router {
 	return []router.Router{
 		systemrouter.NewRouter(d.SystemBackend(), nil, events.AcceptedFilters),
+		volumerouter.NewRouter(d.VolumesService()),
 	}
 }
