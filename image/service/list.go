@@ -18,12 +18,7 @@ import (
 )
 
 // ListOptions are GET /images/json's parameters.
-type ListOptions struct {
-	All        bool
-	Filters    filters.Args
-	SharedSize bool
-	Containers bool
-}
+type ListOptions = imagetypes.ListOptions
 
 var acceptedListFilters = map[string]bool{"dangling": true, "label": true, "before": true, "since": true, "reference": true, "until": true}
 
@@ -47,7 +42,7 @@ func (s *Service) Images(ctx context.Context, opts ListOptions) ([]*imagetypes.S
 	}
 	for _, img := range keep {
 		sum := s.summary(ctx, img)
-		if opts.Containers {
+		if opts.ContainerCount {
 			r, st := s.usedBy(ctx, img.ID)
 			sum.Containers = int64(len(r) + len(st))
 		}

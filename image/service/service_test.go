@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	eventtypes "github.com/berthd/berthd/api/types/events"
+	imagerouter "github.com/berthd/berthd/api/server/router/image"
 	"github.com/berthd/berthd/api/types/filters"
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/berthd/berthd/distribution"
@@ -187,3 +188,5 @@ func TestImageLifecycle(t *testing.T) {
 	assert.Check(t, is.Len(rep.ImagesDeleted, 2))
 	assert.Equal(t, svc.CountImages(ctx), 0)
 }
+
+var _ imagerouter.Backend = (*Service)(nil)

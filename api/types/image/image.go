@@ -3,6 +3,8 @@
 // Standard library only.
 package image
 
+import "github.com/berthd/berthd/api/types/filters"
+
 // Summary is one entry of GET /images/json (and of the image rows of /system/df).
 type Summary struct {
 	ID          string `json:"Id"`
@@ -136,4 +138,13 @@ type AuthConfig struct {
 	ServerAddress string `json:"serveraddress,omitempty"`
 	IdentityToken string `json:"identitytoken,omitempty"`
 	RegistryToken string `json:"registrytoken,omitempty"`
+}
+
+// ListOptions are GET /images/json's parameters, decoded.
+type ListOptions struct {
+	All        bool
+	Filters    filters.Args
+	SharedSize bool
+	// ContainerCount fills Summary.Containers (otherwise -1).
+	ContainerCount bool
 }

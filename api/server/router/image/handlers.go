@@ -1,0 +1,259 @@
+package image
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/berthd/berthd/api/server/httputils"
+	"github.com/berthd/berthd/api/types/filters"
+	"github.com/berthd/berthd/api/types/image"
+	"github.com/berthd/berthd/api/types/versions"
+)
+
+// authFromHeader decodes X-Registry-Auth (base64url JSON, padding optional). An undecodable header is
+// treated as no credentials, as dockerd does.
+func authFromHeader(req *http.Request) *image.AuthConfig {
+	h := req.Header.Get("X-Registry-Auth")
+	if h == "" {
+		return nil
+	}
+	var b []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.URLEncoding, base64.RawURLEncoding, base64.StdEncoding, base64.RawStdEncoding} {
+		if b, err = enc.DecodeString(h); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil
+	}
+	var a image.AuthConfig
+	if json.Unmarshal(b, &a) != nil {
+		return nil
+	}
+	return &a
+}
+
+// stream writes JSON messages, committing the 200 and headers only with the first one, so an error that
+// comes before any progress still gets its own status.
+type stream struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	fw      *httputils.FlushWriter
+	enc     *json.Encoder
+	started bool
+}
+
+func newStream(w http.ResponseWriter) *stream {
+	fw := httputils.NewFlushWriter(w)
+	enc := json.NewEncoder(fw)
+	enc.SetEscapeHTML(false)
+	return &stream{w: w, fw: fw, enc: enc}
+}
+
+func (s *stream) start() {
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", "application/json")
+		s.w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (s *stream) send(m image.JSONMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.start()
+	_ = s.enc.Encode(m)
+}
+
+// finish reports err: as the response when nothing was streamed yet, else as a stream error message.
+func (s *stream) finish(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.start()
+		return nil
+	}
+	if !s.started {
+		return err
+	}
+	_ = s.enc.Encode(image.JSONMessage{Error: &image.JSONError{Message: err.Error()}, ErrorMessage: err.Error()})
+	return nil
+}
+
+func (r *imageRouter) postImagesCreate(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	var (
+		fromImage = req.Form.Get("fromImage")
+		fromSrc   = req.Form.Get("fromSrc")
+		repo      = req.Form.Get("repo")
+		tag       = req.Form.Get("tag")
+		platform  = req.Form.Get("platform")
+		st        = newStream(w)
+	)
+	switch {
+	case fromImage != "":
+		err := r.backend.PullImage(req.Context(), fromImage, tag, platform, authFromHeader(req), st.send)
+		return st.finish(err)
+	case fromSrc == "-":
+		_, err := r.backend.ImportImage(req.Context(), req.Body, repo, tag, req.Form.Get("message"), req.Form["changes"], platform, st.send)
+		return st.finish(err)
+	case fromSrc != "":
+		return invalidParamErr("importing from a URL is not supported; send the archive in the request body (fromSrc=-)")
+	}
+	return invalidParamErr("fromImage or fromSrc is required")
+}
+
+func (r *imageRouter) postImagesLoad(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	st := newStream(w)
+	err := r.backend.LoadImage(req.Context(), req.Body, httputils.BoolValue(req, "quiet"), st.send)
+	return st.finish(err)
+}
+
+// lazyWriter commits the tar response only with the first byte.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "application/x-tar")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
+func (r *imageRouter) export(w http.ResponseWriter, req *http.Request, names []string) error {
+	lw := &lazyWriter{w: w}
+	err := r.backend.ExportImages(req.Context(), names, lw)
+	if err != nil && lw.started {
+		// The archive is cut short; the client sees a truncated tar. Nothing else can be said now.
+		return nil
+	}
+	if err == nil && !lw.started {
+		lw.Write(nil)
+	}
+	return err
+}
+
+func (r *imageRouter) getImagesGet(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	return r.export(w, req, req.Form["names"])
+}
+
+func (r *imageRouter) getImageGet(w http.ResponseWriter, req *http.Request, name string) error {
+	return r.export(w, req, []string{name})
+}
+
+func (r *imageRouter) getImagesJSON(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	f, err := filters.FromJSON(req.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	// API < 1.41 took a bare "filter" as a reference filter.
+	if v := req.Form.Get("filter"); v != "" {
+		f.Add("reference", v)
+	}
+	version := httputils.VersionFromContext(req.Context())
+	opts := image.ListOptions{All: httputils.BoolValue(req, "all"), Filters: f}
+	if versions.GreaterThanOrEqualTo(version, "1.42") {
+		opts.SharedSize = httputils.BoolValue(req, "shared-size")
+	}
+	list, err := r.backend.Images(req.Context(), opts)
+	if err != nil {
+		return err
+	}
+	if versions.LessThan(version, "1.44") {
+		for _, s := range list {
+			s.VirtualSize = s.Size
+		}
+	}
+	if list == nil {
+		list = []*image.Summary{}
+	}
+	return httputils.WriteJSON(w, http.StatusOK, list)
+}
+
+func (r *imageRouter) getImagesByName(w http.ResponseWriter, req *http.Request, name string) error {
+	resp, err := r.backend.ImageInspect(req.Context(), name)
+	if err != nil {
+		return err
+	}
+	if versions.LessThan(httputils.VersionFromContext(req.Context()), "1.44") {
+		resp.VirtualSize = resp.Size
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (r *imageRouter) getImagesHistory(w http.ResponseWriter, req *http.Request, name string) error {
+	h, err := r.backend.ImageHistory(req.Context(), name)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, h)
+}
+
+func (r *imageRouter) postImagesTag(w http.ResponseWriter, req *http.Request, name string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	if err := r.backend.TagImage(req.Context(), name, req.Form.Get("repo"), req.Form.Get("tag")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (r *imageRouter) postImagesPush(w http.ResponseWriter, req *http.Request, name string) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	st := newStream(w)
+	err := r.backend.PushImage(req.Context(), name, req.Form.Get("tag"), authFromHeader(req), st.send)
+	return st.finish(err)
+}
+
+func (r *imageRouter) deleteImages(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	name := req.PathValue("rest")
+	if strings.TrimSpace(name) == "" {
+		return invalidParamErr("image name cannot be blank")
+	}
+	res, err := r.backend.ImageDelete(req.Context(), name, httputils.BoolValue(req, "force"), !httputils.BoolValue(req, "noprune"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, res)
+}
+
+func (r *imageRouter) postImagesPrune(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	f, err := filters.FromJSON(req.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	rep, err := r.backend.ImagesPrune(req.Context(), f)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, rep)
+}
