@@ -1,0 +1,42 @@
+# berthd build, run and test entry points. `make` builds bin/berthd.
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+export PATH := $(dir $(GO)):$(PATH)
+PKG     := github.com/berthd/berthd
+VERSION ?= 0.1.0
+COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X $(PKG)/daemon/system.Version=$(VERSION) -X $(PKG)/daemon/system.GitCommit=$(COMMIT) \
+           -X $(PKG)/daemon/system.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+ARGS    ?=
+
+.PHONY: all bin/berthd deps run validate test unit bench clean
+
+all: bin/berthd
+
+bin/berthd:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $@ ./cmd/berthd
+
+deps:
+	./hack/install-deps.sh
+
+# Foreground daemon with the stock defaults (socket /var/run/docker.sock, data root /var/lib/berth).
+run: deps bin/berthd
+	./bin/berthd $(ARGS)
+
+validate:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run ./hack/validate
+
+# The whole suite: validation, unit and package tests, fuzz seed corpora, end-to-end tests on real
+# containerd, runc, docker CLI and plugins.
+test: deps validate bin/berthd
+	BERTHD_BINARY=$(CURDIR)/bin/berthd $(GO) test -count=1 -timeout 18m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+bench: deps bin/berthd
+	./hack/bench/run.sh
+
+clean:
+	rm -rf bin
