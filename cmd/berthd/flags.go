@@ -10,13 +10,13 @@ import (
 // options are the command line: the daemon config fields bound to dockerd's flag names, plus the flags that
 // only steer the command.
 type options struct {
-	cfg         *config.Config
-	configFile  string
-	validate    bool
-	version     bool
-	tls         bool
-	tlsVerify   bool
-	flags       *pflag.FlagSet
+	cfg        *config.Config
+	configFile string
+	validate   bool
+	version    bool
+	tls        bool
+	tlsVerify  bool
+	flags      *pflag.FlagSet
 }
 
 // flagKeys maps a flag name to its daemon.json key where the two differ.
