@@ -33,6 +33,7 @@ type Daemon struct {
 	system   *system.Service
 	ctd      *containerdConn
 	volumes  *volumeservice.VolumesService
+	imgs     *imagesArea
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
 	infoSources []func(*system.Sources)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/berthd/berthd/api/server/router"
+	imagerouter "github.com/berthd/berthd/api/server/router/image"
 	systemrouter "github.com/berthd/berthd/api/server/router/system"
 	volumerouter "github.com/berthd/berthd/api/server/router/volume"
 	"github.com/berthd/berthd/daemon"
@@ -13,5 +14,6 @@ func routers(d *daemon.Daemon) []router.Router {
 	return []router.Router{
 		systemrouter.NewRouter(d.SystemBackend(), nil, events.AcceptedFilters),
 		volumerouter.NewRouter(d.VolumesService()),
+		imagerouter.NewRouter(d.ImageService()),
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	eventtypes "github.com/berthd/berthd/api/types/events"
 	imagerouter "github.com/berthd/berthd/api/server/router/image"
+	eventtypes "github.com/berthd/berthd/api/types/events"
 	"github.com/berthd/berthd/api/types/filters"
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/berthd/berthd/distribution"
