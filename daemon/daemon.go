@@ -34,6 +34,7 @@ type Daemon struct {
 	ctd      *containerdConn
 	volumes  *volumeservice.VolumesService
 	imgs     *imagesArea
+	plugins  *pluginsArea
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
 	infoSources []func(*system.Sources)
