@@ -291,7 +291,7 @@ func (s *Supervisor) spawn(ctx context.Context) (*process, error) {
 		s.kill(p)
 		return nil, errors.Wrap(err, "write containerd pidfile")
 	}
-	log.G(ctx).WithField("pid", p.pid).Info("started containerd")
+	log.G(ctx).WithField("pid", p.pid).WithField("log", s.logPath).Info("started containerd")
 	return p, nil
 }
 

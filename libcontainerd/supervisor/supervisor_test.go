@@ -117,3 +117,44 @@ func TestSocketPathTooLong(t *testing.T) {
 	})
 	assert.Check(t, is.ErrorContains(err, "socket path too long"))
 }
+
+// TestRestartOnFailedHealthChecks freezes containerd: it stays alive but stops answering, so the monitor
+// must kill and replace it.
+func TestRestartOnFailedHealthChecks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes ~15s")
+	}
+	restarts := make(chan int, 10)
+	s := testutil.Start(t, supervisor.Config{OnRestart: func(pid int) { restarts <- pid }})
+	pid := s.Pid()
+	assert.NilError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	select {
+	case npid := <-restarts:
+		assert.Assert(t, npid != pid)
+	case <-time.After(60 * time.Second):
+		syscall.Kill(pid, syscall.SIGCONT)
+		t.Fatal("frozen containerd was not replaced")
+	}
+	assert.Assert(t, syscall.Kill(pid, 0) != nil, "frozen containerd must be killed")
+	version(t, s.Address())
+}
+
+func TestStartFailureReportsLog(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir, err := os.MkdirTemp("/tmp", "ctd")
+	assert.NilError(t, err)
+	defer os.RemoveAll(dir)
+	// A "containerd" that prints and exits: Start must fail fast and say where to look.
+	bin := filepath.Join(dir, "fake-containerd")
+	assert.NilError(t, os.WriteFile(bin, []byte("#!/bin/sh\necho 'boom: bad config' >&2\nexit 1\n"), 0o755))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = supervisor.Start(ctx, supervisor.Config{RootDir: filepath.Join(dir, "root"), StateDir: dir, Binary: bin})
+	assert.Check(t, is.ErrorContains(err, "containerd exited during start-up"))
+	assert.Check(t, is.ErrorContains(err, "boom: bad config"))
+
+	_, err = supervisor.Start(ctx, supervisor.Config{RootDir: filepath.Join(dir, "root"), StateDir: dir, Binary: "/nonexistent/containerd"})
+	assert.Check(t, is.ErrorContains(err, "containerd binary"))
+}

@@ -44,11 +44,13 @@ type Client interface {
 
 // ContainerConfig describes a container to create.
 type ContainerConfig struct {
-	// Spec is the OCI runtime spec; required. With no snapshot and no task rootfs mounts, Spec.Root.Path
-	// must be an absolute host path (managed plugins run this way).
+	// Spec is the OCI runtime spec; required. With a snapshot or task rootfs mounts, Spec.Root.Path is
+	// "rootfs" (the bundle dir containerd mounts them on); without, it is an absolute host path that runc
+	// uses as is (managed plugins run this way).
 	Spec *specs.Spec
-	// Snapshotter and SnapshotKey name an existing snapshot (prepared by `layer`) that containerd mounts
-	// as the rootfs when the task is created. Both empty: no snapshot.
+	// Snapshotter and SnapshotKey name an existing snapshot (prepared by `layer`, in this client's
+	// namespace) that containerd mounts as the rootfs when the task is created. Both empty: no snapshot.
+	// The container record references the snapshot for containerd's GC, but Container.Delete leaves it.
 	Snapshotter string
 	SnapshotKey string
 	// Runtime is the shim name; DefaultRuntime when empty.
