@@ -1,0 +1,194 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	imagetypes "github.com/berthd/berthd/api/types/image"
+	"github.com/berthd/berthd/hack/mkimage"
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"gotest.tools/v3/assert"
+)
+
+// startRegistry runs Debian's docker-registry on a free loopback port, with basic auth when user is set.
+func startRegistry(t *testing.T, user, pass string) string {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		t.Skip("docker-registry not installed")
+	}
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	if user != "" {
+		out, err := exec.Command("htpasswd", "-Bbn", user, pass).Output()
+		if err != nil {
+			t.Skip("htpasswd (apache2-utils) not installed")
+		}
+		assert.NilError(t, os.WriteFile(filepath.Join(dir, "htpasswd"), out, 0o600))
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", filepath.Join(dir, "htpasswd"))
+	}
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600))
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	cmd.Stderr = os.Stderr
+	assert.NilError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("registry did not start")
+	return ""
+}
+
+func loadBusybox(t *testing.T, svc *Service, tag string) {
+	img, err := mkimage.BusyboxImage(tag)
+	if err != nil {
+		t.Skip(err)
+	}
+	var buf bytes.Buffer
+	assert.NilError(t, mkimage.WriteSave(&buf, []mkimage.Image{img}))
+	assert.NilError(t, svc.LoadImage(context.Background(), &buf, true, nil))
+}
+
+func collect(msgs *[]imagetypes.JSONMessage) Progress {
+	return func(m imagetypes.JSONMessage) { *msgs = append(*msgs, m) }
+}
+
+func statuses(msgs []imagetypes.JSONMessage) string {
+	var s []string
+	for _, m := range msgs {
+		s = append(s, m.Status)
+	}
+	return strings.Join(s, "|")
+}
+
+func TestPushPull(t *testing.T) {
+	reg := startRegistry(t, "", "")
+	svc, rec, _ := newService(t)
+	ctx := context.Background()
+	loadBusybox(t, svc, "busybox:latest")
+	ref := reg + "/bb:v1"
+	assert.NilError(t, svc.TagImage(ctx, "busybox", reg+"/bb", "v1"))
+
+	var msgs []imagetypes.JSONMessage
+	assert.NilError(t, svc.PushImage(ctx, reg+"/bb", "v1", nil, collect(&msgs)))
+	st := statuses(msgs)
+	assert.Assert(t, strings.HasPrefix(st, "The push refers to repository ["+reg+"/bb]"), st)
+	assert.Assert(t, strings.Contains(st, "Pushed"), st)
+	assert.Assert(t, msgs[len(msgs)-1].Aux != nil)
+	assert.Check(t, rec.has("push "+ref))
+
+	// Pull into a fresh daemon: progress, digest reference, events.
+	svc2, rec2, _ := newService(t)
+	msgs = nil
+	assert.NilError(t, svc2.PullImage(ctx, reg+"/bb", "v1", "", nil, collect(&msgs)))
+	st = statuses(msgs)
+	assert.Assert(t, strings.HasPrefix(st, "Pulling from bb|"), st)
+	assert.Assert(t, strings.Contains(st, "Pulling fs layer"), st)
+	assert.Assert(t, strings.Contains(st, "Download complete"), st)
+	assert.Assert(t, strings.Contains(st, "Pull complete"), st)
+	assert.Assert(t, strings.HasSuffix(st, "Status: Downloaded newer image for "+ref), st)
+	assert.Check(t, rec2.has("pull "+ref))
+	insp, err := svc2.ImageInspect(ctx, ref)
+	assert.NilError(t, err)
+	assert.Check(t, len(insp.RepoDigests) == 1 && strings.HasPrefix(insp.RepoDigests[0], reg+"/bb@sha256:"), "%v", insp.RepoDigests)
+	rc, err := svc2.RunConfig(ctx, ref)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, rc.Cmd, []string{"sh"})
+	msgs = nil
+	assert.NilError(t, svc2.PullImage(ctx, reg+"/bb:v1", "", "", nil, collect(&msgs)))
+	assert.Assert(t, strings.HasSuffix(statuses(msgs), "Status: Image is up to date for "+ref))
+
+	// Missing tag: 404 with dockerd's message, before any progress.
+	msgs = nil
+	err = svc2.PullImage(ctx, reg+"/bb", "nope", "", nil, collect(&msgs))
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+	assert.Equal(t, err.Error(), "manifest for "+reg+"/bb:nope not found: manifest unknown: manifest unknown")
+	assert.Check(t, len(msgs) == 0)
+	// Unreachable registry: a clear error.
+	err = svc2.PullImage(ctx, "127.0.0.1:1/bb", "v1", "", nil, nil)
+	assert.ErrorContains(t, err, "connection refused")
+	// Pushing what does not exist locally.
+	err = svc2.PushImage(ctx, reg+"/other", "v1", nil, nil)
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+
+	// A multi-arch index resolves to linux/amd64.
+	idx := pushIndex(t, reg, "bb", "v1", "multi")
+	msgs = nil
+	assert.NilError(t, svc2.PullImage(ctx, reg+"/bb", "multi", "", nil, collect(&msgs)))
+	insp2, err := svc2.ImageInspect(ctx, reg+"/bb:multi")
+	assert.NilError(t, err)
+	assert.Equal(t, insp2.ID, insp.ID)
+	assert.Equal(t, insp2.Architecture, "amd64")
+	assert.Assert(t, strings.Contains(statuses(msgs), "Digest: "+idx.String()))
+}
+
+// pushIndex puts an index at repo:tag listing the amd64 manifest of repo:from and a bogus arm64 entry.
+func pushIndex(t *testing.T, reg, repo, from, tag string) digest.Digest {
+	req, _ := http.NewRequest("GET", "http://"+reg+"/v2/"+repo+"/manifests/"+from, nil)
+	req.Header.Set("Accept", ocispec.MediaTypeImageManifest+", application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	assert.NilError(t, err)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	mt := resp.Header.Get("Content-Type")
+	md := digest.FromBytes(buf.Bytes())
+	index := ocispec.Index{
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{
+			{MediaType: mt, Digest: digest.FromString("arm64 manifest that is never fetched"), Size: 10, Platform: &ocispec.Platform{OS: "linux", Architecture: "arm64"}},
+			{MediaType: mt, Digest: md, Size: int64(buf.Len()), Platform: &ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+		},
+	}
+	index.SchemaVersion = 2
+	b, _ := json.Marshal(index)
+	put, _ := http.NewRequest("PUT", "http://"+reg+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(b))
+	put.Header.Set("Content-Type", ocispec.MediaTypeImageIndex)
+	r2, err := http.DefaultClient.Do(put)
+	assert.NilError(t, err)
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusCreated {
+		t.Skipf("registry refused the index: %s", r2.Status)
+	}
+	return digest.FromBytes(b)
+}
+
+func TestPushPullAuth(t *testing.T) {
+	reg := startRegistry(t, "alice", "s3cret")
+	svc, _, _ := newService(t)
+	ctx := context.Background()
+	loadBusybox(t, svc, reg+"/private:1")
+
+	err := svc.PushImage(ctx, reg+"/private", "1", nil, nil)
+	assert.ErrorContains(t, err, "authentication required")
+	err = svc.PushImage(ctx, reg+"/private", "1", &imagetypes.AuthConfig{Username: "alice", Password: "wrong"}, nil)
+	assert.Check(t, err != nil)
+	good := &imagetypes.AuthConfig{Username: "alice", Password: "s3cret", ServerAddress: reg}
+	assert.NilError(t, svc.PushImage(ctx, reg+"/private", "1", good, nil))
+
+	svc2, _, _ := newService(t)
+	err = svc2.PullImage(ctx, reg+"/private", "1", "", nil, nil)
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+	assert.ErrorContains(t, err, "pull access denied for "+reg+"/private")
+	assert.NilError(t, svc2.PullImage(ctx, reg+"/private", "1", "", good, nil))
+}
