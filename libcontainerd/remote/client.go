@@ -17,6 +17,7 @@ import (
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/identifiers"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/pkg/errors"
 
@@ -56,7 +57,8 @@ func New(ctx context.Context, address, namespace string, cb types.EventCallback)
 	}
 	ctd, err := containerd.New(address, containerd.WithDefaultNamespace(namespace), containerd.WithTimeout(timeout))
 	if err != nil {
-		return nil, errors.Wrapf(classify(err), "connect to containerd at %s", address)
+		// Whatever the dial says (refused, missing socket, deadline), for callers containerd is unavailable.
+		return nil, errors.Wrapf(errdefs.ErrUnavailable, "connect to containerd at %s: %v", address, err)
 	}
 	if cb == nil {
 		cb = func(context.Context, types.EventType, types.EventInfo) {}

@@ -366,7 +366,7 @@ func TestErrors(t *testing.T) {
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, err = remote.New(dctx, "/tmp/no-such-containerd.sock", ns, nil)
-	assert.Check(t, err != nil)
+	assert.Check(t, errdefs.IsUnavailable(err), "%v", err)
 
 	// Namespaces are separate: another namespace's client does not see the container.
 	other, err := remote.New(ctx, e.addr, "plugins.berth-test", nil)
