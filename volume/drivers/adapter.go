@@ -25,7 +25,7 @@ type restartNotifier interface {
 // not call the plugin; /VolumeDriver.Capabilities is asked by the first Scope call and cached. It has the
 // PluginAdapter signature, for NewStore.
 func NewPluginAdapter(name string, p getter.CompatPlugin) volume.Driver {
-	return &pluginDriver{name: name, plugin: p, proxy: volumeProxy{c: p.Client()}, mounts: map[string]map[string]bool{}}
+	return &pluginDriver{name: name, plugin: p, proxy: volumeProxy{c: p.Client()}, mounts: map[string]map[string]bool{}, paths: map[string]string{}}
 }
 
 var _ PluginAdapter = NewPluginAdapter
@@ -42,6 +42,24 @@ type pluginDriver struct {
 	hookOnce sync.Once
 	mu       sync.Mutex
 	mounts   map[string]map[string]bool // volume name -> live mount IDs, to mount again after a restart
+	// paths caches every mountpoint the plugin reported (List, Get, Mount, Path), so that a volume object
+	// made by Create learns its path from a later List without a Path call.
+	paths map[string]string
+}
+
+func (d *pluginDriver) setPath(name, p string) {
+	if p == "" {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.paths[name] = p
+}
+
+func (d *pluginDriver) cachedPath(name string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.paths[name]
 }
 
 func (d *pluginDriver) Name() string { return d.name }
@@ -62,7 +80,13 @@ func (d *pluginDriver) Create(ctx context.Context, name string, opts map[string]
 }
 
 func (d *pluginDriver) Remove(ctx context.Context, v volume.Volume) error {
-	return d.proxy.Remove(ctx, v.Name())
+	if err := d.proxy.Remove(ctx, v.Name()); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	delete(d.paths, v.Name())
+	d.mu.Unlock()
+	return nil
 }
 
 func (d *pluginDriver) List(ctx context.Context) ([]volume.Volume, error) {
@@ -76,7 +100,9 @@ func (d *pluginDriver) List(ctx context.Context) ([]volume.Volume, error) {
 			continue
 		}
 		// From List only Name and Mountpoint are used, as dockerd.
-		out = append(out, &pluginVolume{d: d, name: v.Name, mountpoint: d.scoped(v.Mountpoint)})
+		mp := d.scoped(v.Mountpoint)
+		d.setPath(v.Name, mp)
+		out = append(out, &pluginVolume{d: d, name: v.Name, mountpoint: mp})
 	}
 	return out, nil
 }
@@ -90,6 +116,7 @@ func (d *pluginDriver) Get(ctx context.Context, name string) (volume.Volume, err
 	if v.Name != "" {
 		pv.name = v.Name
 	}
+	d.setPath(pv.name, pv.mountpoint)
 	if v.CreatedAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, v.CreatedAt)
 		if err != nil {
@@ -206,8 +233,12 @@ func (v *pluginVolume) DriverName() string { return v.d.name }
 
 func (v *pluginVolume) Path() string {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.mountpoint
+	p := v.mountpoint
+	v.mu.Unlock()
+	if p == "" {
+		p = v.d.cachedPath(v.name)
+	}
+	return p
 }
 
 // PathContext is the mountpoint, asking the plugin (/VolumeDriver.Path) only when it is not known yet.
@@ -223,6 +254,7 @@ func (v *pluginVolume) PathContext(ctx context.Context) (string, error) {
 	v.mu.Lock()
 	v.mountpoint = p
 	v.mu.Unlock()
+	v.d.setPath(v.name, p)
 	return p, nil
 }
 
@@ -235,6 +267,7 @@ func (v *pluginVolume) Mount(ctx context.Context, id string) (string, error) {
 	v.mu.Lock()
 	v.mountpoint = p
 	v.mu.Unlock()
+	v.d.setPath(v.name, p)
 	v.d.addMount(v.name, id)
 	return p, nil
 }

@@ -143,6 +143,7 @@ func TestVolpluginCallSequence(t *testing.T) {
 	assert.Equal(t, vols[0].Name(), "v1")
 	assert.Equal(t, vols[0].Path(), filepath.Join(vp.root, "volumes", "v1"), "mountpoint cached from List")
 	assert.DeepEqual(t, vp.since(n), []string{"VolumeDriver.List"})
+	assert.Equal(t, v.Path(), vols[0].Path(), "the volume made by Create learns its path from List")
 
 	// docker volume inspect v1
 	n = len(vp.calls())
