@@ -4,60 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	imagetypes "github.com/berthd/berthd/api/types/image"
+	regtest "github.com/berthd/berthd/distribution/testutil"
 	"github.com/berthd/berthd/hack/mkimage"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
 )
-
-// startRegistry runs Debian's docker-registry on a free loopback port, with basic auth when user is set.
-func startRegistry(t *testing.T, user, pass string) string {
-	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Skip("docker-registry not installed")
-	}
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NilError(t, err)
-	addr := l.Addr().String()
-	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
-	if user != "" {
-		out, err := exec.Command("htpasswd", "-Bbn", user, pass).Output()
-		if err != nil {
-			t.Skip("htpasswd (apache2-utils) not installed")
-		}
-		assert.NilError(t, os.WriteFile(filepath.Join(dir, "htpasswd"), out, 0o600))
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", filepath.Join(dir, "htpasswd"))
-	}
-	assert.NilError(t, os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600))
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	cmd.Stderr = os.Stderr
-	assert.NilError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("registry did not start")
-	return ""
-}
 
 func loadBusybox(t *testing.T, svc *Service, tag string) {
 	img, err := mkimage.BusyboxImage(tag)
@@ -82,7 +40,7 @@ func statuses(msgs []imagetypes.JSONMessage) string {
 }
 
 func TestPushPull(t *testing.T) {
-	reg := startRegistry(t, "", "")
+	reg := regtest.StartRegistry(t, "", "")
 	svc, rec, _ := newService(t)
 	ctx := context.Background()
 	loadBusybox(t, svc, "busybox:latest")
@@ -211,7 +169,7 @@ func pushIndex(t *testing.T, reg, repo, from, tag string) digest.Digest {
 }
 
 func TestPushPullAuth(t *testing.T) {
-	reg := startRegistry(t, "alice", "s3cret")
+	reg := regtest.StartRegistry(t, "alice", "s3cret")
 	svc, _, _ := newService(t)
 	ctx := context.Background()
 	loadBusybox(t, svc, reg+"/private:1")
