@@ -72,7 +72,8 @@ func TestRootfsMountsAndSnapshot(t *testing.T) {
 
 	// Rootfs mounts: spec root is the bundle's "rootfs", containerd bind-mounts our dir there.
 	ctr, err := e.client.NewContainer(ctx, "bind", types.ContainerConfig{
-		Spec: spec(t, "bind", e.rootfs, oci.WithRootFSPath("rootfs"), oci.WithProcessArgs("echo", "bound")),
+		Spec:           spec(t, "bind", e.rootfs, oci.WithRootFSPath("rootfs"), oci.WithProcessArgs("echo", "bound")),
+		RuntimeOptions: &types.RuntimeOptions{Root: e.runcRoot},
 	})
 	assert.NilError(t, err)
 	out := &output{}
@@ -102,9 +103,10 @@ func TestRootfsMountsAndSnapshot(t *testing.T) {
 		return copyTree(e.rootfs, root)
 	}))
 	ctr, err = e.client.NewContainer(ctx, "snap", types.ContainerConfig{
-		Spec:        spec(t, "snap", e.rootfs, oci.WithRootFSPath("rootfs"), oci.WithProcessArgs("echo", "snapped")),
-		Snapshotter: "native",
-		SnapshotKey: "snap-rw",
+		Spec:           spec(t, "snap", e.rootfs, oci.WithRootFSPath("rootfs"), oci.WithProcessArgs("echo", "snapped")),
+		Snapshotter:    "native",
+		SnapshotKey:    "snap-rw",
+		RuntimeOptions: &types.RuntimeOptions{Root: e.runcRoot},
 	})
 	assert.NilError(t, err)
 	info, err := ctr.Info(ctx)

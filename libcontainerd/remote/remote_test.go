@@ -165,7 +165,7 @@ func newEnv(t *testing.T, addr string) *env {
 	t.Cleanup(func() {
 		// runc leaves the namespace's parent cgroups behind.
 		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns)
-		for _, d := range dirs {
+		for _, d := range append(dirs, "/run/containerd/runc/"+ns) {
 			os.Remove(d)
 		}
 	})
@@ -274,7 +274,9 @@ func TestKillExecPausePids(t *testing.T) {
 	assert.Equal(t, ex.ExitCode, uint32(128+15))
 
 	ctr, task, _ := e.run(t, "busy", []string{"sleep", "100"})
-	_, err := ctr.NewTask(ctx, types.TaskConfig{})
+	_, err := os.Stat(filepath.Join(e.runcRoot, ns, "busy"))
+	assert.NilError(t, err, "runc must keep its state in RuntimeOptions.Root")
+	_, err = ctr.NewTask(ctx, types.TaskConfig{})
 	assert.Check(t, errdefs.IsAlreadyExists(err), "%v", err)
 	_, err = task.Delete(ctx)
 	assert.Check(t, errdefs.IsFailedPrecondition(err), "%v", err)
