@@ -62,6 +62,34 @@ func TestExecStdinAndTerminal(t *testing.T) {
 	e.events.waitFor(t, types.EventExit, "stdin", "tty")
 	_, err = tp.Delete(ctx)
 	assert.NilError(t, err)
+
+	// The init process' stdin and terminal: a task running cat on a tty exits when stdin closes.
+	ctr, err := e.client.NewContainer(ctx, "ttytask", types.ContainerConfig{
+		Spec:           spec(t, "ttytask", e.rootfs, oci.WithTTY, oci.WithProcessArgs("sh", "-c", "while [ \"$(stty size 2>/dev/null)\" != '30 100' ]; do sleep 0.1; done; stty size; cat")),
+		RuntimeOptions: &types.RuntimeOptions{Root: e.runcRoot},
+	})
+	assert.NilError(t, err)
+	defer ctr.Delete(ctx)
+	ttyOut := &output{}
+	var ttyIn io.WriteCloser
+	task2, err := ctr.NewTask(ctx, types.TaskConfig{IOConfig: types.IOConfig{
+		FIFODir: filepath.Join(e.fifos, "ttytask"), Terminal: true, Stdin: true,
+		Stdio: func(s types.Stdio) error { ttyIn = s.Stdin; return ttyOut.stdio(s) },
+	}})
+	assert.NilError(t, err)
+	assert.NilError(t, task2.Start(ctx))
+	assert.NilError(t, task2.Resize(ctx, 100, 30))
+	_, err = io.WriteString(ttyIn, "typed\n\x04")
+	assert.NilError(t, err)
+	ex = e.events.waitFor(t, types.EventExit, "ttytask", "ttytask")
+	assert.Equal(t, ex.ExitCode, uint32(0))
+	assert.NilError(t, ttyIn.Close())
+	assert.NilError(t, task2.CloseStdin(ctx))
+	got = ttyOut.wait(t)
+	assert.Check(t, strings.Contains(got, "30 100"), "%q", got)
+	assert.Check(t, strings.Contains(got, "typed"), "%q", got)
+	_, err = task2.Delete(ctx)
+	assert.NilError(t, err)
 }
 
 // TestRootfsMountsAndSnapshot runs tasks whose rootfs containerd mounts: from TaskConfig.Rootfs, and

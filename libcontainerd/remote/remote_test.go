@@ -245,6 +245,12 @@ func TestRunHelloAndExitCode(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, info.Labels["test"], t.Name())
 	assert.Equal(t, info.Runtime, types.DefaultRuntime)
+	labels, err := ctr.SetLabels(ctx, map[string]string{"extra": "1"})
+	assert.NilError(t, err)
+	assert.DeepEqual(t, labels, map[string]string{"test": t.Name(), "extra": "1"})
+	sp, err := ctr.Spec(ctx)
+	assert.NilError(t, err)
+	assert.DeepEqual(t, sp.Process.Args, []string{"echo", "hello"})
 	_, err = ctr.Task(ctx, nil)
 	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
 
@@ -383,9 +389,15 @@ func TestErrors(t *testing.T) {
 func TestReattach(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	_, _, first := e.run(t, "ticker", []string{"sh", "-c", "while true; do echo tick; sleep 0.2; done"})
+	_, t1, first := e.run(t, "ticker", []string{"sh", "-c", "while true; do echo tick; sleep 0.2; done"})
+	execOut := &output{}
+	p1, err := t1.Exec(ctx, "sleeper", &specs.Process{Args: []string{"sh", "-c", "while true; do echo tock; sleep 0.2; done"}, Cwd: "/", Env: []string{"PATH=/bin"}},
+		types.IOConfig{FIFODir: filepath.Join(e.fifos, "ticker"), Stdio: execOut.stdio})
+	assert.NilError(t, err)
+	assert.NilError(t, p1.Start(ctx))
 	// The first "daemon" dies: its FIFO ends close, the task is left alone.
 	first.stdout.Close()
+	execOut.stdout.Close()
 	assert.NilError(t, e.client.Close())
 
 	events := newRecorder()
@@ -416,8 +428,36 @@ func TestReattach(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no output through the reattached FIFO")
 	}
+	// The exec comes back too, with its pid and its output.
+	execLines := make(chan string, 100)
+	p2, err := task.LoadProcess(ctx, "sleeper", func(s types.Stdio) error {
+		go func() {
+			sc := bufio.NewScanner(s.Stdout)
+			for sc.Scan() {
+				execLines <- sc.Text()
+			}
+		}()
+		return nil
+	})
+	assert.NilError(t, err)
+	assert.Equal(t, p2.Pid(), p1.Pid())
+	select {
+	case l := <-execLines:
+		assert.Equal(t, l, "tock")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no output through the reattached exec FIFO")
+	}
+	assert.NilError(t, p2.Kill(ctx, syscall.SIGKILL))
+	ex := events.waitFor(t, types.EventExit, "ticker", "sleeper")
+	assert.Equal(t, ex.ExitCode, uint32(128+9))
+	pst, err := p2.Delete(ctx)
+	assert.NilError(t, err)
+	assert.Equal(t, pst.ExitCode, uint32(128+9))
+	_, err = task.LoadProcess(ctx, "sleeper", nil)
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+
 	assert.NilError(t, task.Kill(ctx, syscall.SIGKILL, true))
-	ex := events.waitFor(t, types.EventExit, "ticker", "ticker")
+	ex = events.waitFor(t, types.EventExit, "ticker", "ticker")
 	assert.Equal(t, ex.ExitCode, uint32(128+9))
 	st, err := task.Delete(ctx)
 	assert.NilError(t, err)
