@@ -31,6 +31,9 @@ var (
 
 const schemaVersion = "1"
 
+// batchDelay is how long a commit waits for more writers to join it.
+const batchDelay = time.Millisecond
+
 // volumeMetadata is one record.
 type volumeMetadata struct {
 	Name      string
@@ -54,6 +57,9 @@ func openDB(path string, timeout time.Duration) (*bolt.DB, error) {
 		}
 		return nil, errors.New(msg)
 	}
+	// Writers already in flight share a commit; a long delay would only make a lone writer wait, since
+	// every create/remove waits for its commit before the API answers.
+	db.MaxBatchDelay = batchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(volumeBucket); err != nil {
 			return err
