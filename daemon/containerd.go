@@ -49,7 +49,15 @@ func (d *Daemon) initContainerd(ctx context.Context) error {
 		}
 		conn.supervisor = sup
 		conn.address = sup.Address()
-		d.onShutdown("supervised containerd", sup.Stop)
+		d.onShutdown("supervised containerd", func(ctx context.Context) error {
+			if d.Config().LiveRestore {
+				// Running containers keep their shims either way; leaving containerd up as well lets the
+				// next berthd adopt it (through its pidfile) and find every task where it was.
+				sup.Detach()
+				return nil
+			}
+			return sup.Stop(ctx)
+		})
 	}
 	client, err := containerd.New(conn.address,
 		containerd.WithDefaultNamespace(d.cfg.ContainerdNamespace),
