@@ -13,7 +13,7 @@ import (
 
 type marked struct{}
 
-func (marked) Error() string      { return "bad filter" }
+func (marked) Error() string     { return "bad filter" }
 func (marked) InvalidParameter() {}
 
 func TestFromError(t *testing.T) {
