@@ -34,6 +34,10 @@ type Plugin struct {
 	probing     bool
 	hooks       map[uint64]func(context.Context)
 	nextHook    uint64
+	// What tells a restarted plugin from one that was only slow: a unix socket file is re-created by a
+	// new instance (prevID changes); a tcp plugin refused a connection since its last activation.
+	prevID        socketID
+	connectFailed bool
 }
 
 var _ getter.CompatPlugin = (*Plugin)(nil)
@@ -64,8 +68,10 @@ func (p *Plugin) Activations() uint64 {
 	return p.activations
 }
 
-// OnRestart registers fn to run (in its own goroutine) each time the plugin is activated again after a
-// restart, e.g. to re-mount volumes that were mounted on the old instance. It returns a function that
+// OnRestart registers fn to run (in its own goroutine) each time a new instance of the plugin is
+// activated (a re-created socket, or a tcp plugin that refused connections), e.g. to re-mount volumes
+// that were mounted on the old instance. A plugin that was only marked unavailable for hanging does not
+// trigger it. It returns a function that
 // unregisters fn.
 func (p *Plugin) OnRestart(fn func(ctx context.Context)) (unregister func()) {
 	p.mu.Lock()
@@ -112,6 +118,9 @@ func (p *Plugin) CallContext(ctx context.Context, method string, args, ret any) 
 	oc, err := p.do(ctx, ep, method, args, ret)
 	if oc == notSent && ctx.Err() == nil {
 		p.invalidate(ep)
+		p.mu.Lock()
+		p.connectFailed = true
+		p.mu.Unlock()
 		log.G(ctx).WithField("plugin", p.name).WithError(err).Info("plugin unreachable, looking it up again")
 		if ep, err = p.ready(ctx); err != nil {
 			if errdefs.IsNotFound(err) {
@@ -223,19 +232,24 @@ func (p *Plugin) activate(ctx context.Context) (*endpoint, error) {
 	p.implements = reply.Implements
 	p.activations++
 	n := p.activations
+	restarted := n > 1 && (ep.id != p.prevID || (addr.network != "unix" && p.connectFailed))
+	p.prevID, p.connectFailed = ep.id, false
 	p.failures, p.downUntil, p.lastErr = 0, time.Time{}, nil
 	var hooks []func(context.Context)
-	if n > 1 {
+	if restarted {
 		for _, h := range p.hooks {
 			hooks = append(hooks, h)
 		}
 	}
 	p.mu.Unlock()
 	l := log.G(ctx).WithField("plugin", p.name).WithField("address", addr.source)
-	if n == 1 {
+	switch {
+	case n == 1:
 		l.WithField("implements", reply.Implements).Debug("plugin activated")
-	} else {
+	case restarted:
 		l.WithField("activations", n).Info("plugin re-activated after a restart")
+	default:
+		l.WithField("activations", n).Info("plugin answers again")
 	}
 	for _, h := range hooks {
 		go h(p.reg.ctx)

@@ -1,0 +1,85 @@
+package v1
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"gotest.tools/v3/assert"
+)
+
+func TestHungPluginMarkedDownRecoversWithoutRestartHooks(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Cooldown = 300 * time.Millisecond
+	cfg.Timeouts = Timeouts{Methods: map[string]time.Duration{"VolumeDriver.List": 100 * time.Millisecond}}
+	ctx := context.Background()
+	release := make(chan struct{})
+	defer close(release)
+	fp := newFakePlugin(t, filepath.Join(cfg.SocketDir, "p.sock"), "VolumeDriver").
+		handle("VolumeDriver.List", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}).start()
+	r := NewRegistry(cfg)
+	defer r.Close()
+	p, err := r.Get(ctx, "p", "VolumeDriver")
+	assert.NilError(t, err)
+	var hooks atomic.Int32
+	p.OnRestart(func(context.Context) { hooks.Add(1) })
+	for i := 0; i < 3; i++ {
+		assert.Assert(t, errdefs.IsUnavailable(p.CallContext(ctx, "VolumeDriver.List", nil, nil)))
+	}
+	// Marked unavailable: fails fast.
+	within(t, 50*time.Millisecond, func() {
+		err := p.CallContext(ctx, "Echo", nil, nil)
+		assert.ErrorContains(t, err, "retrying in the background")
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Activations() < 2 {
+		assert.Assert(t, time.Now().Before(deadline), "probe did not bring the plugin back")
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.NilError(t, p.CallContext(ctx, "Echo", nil, nil))
+	time.Sleep(50 * time.Millisecond)
+	assert.Equal(t, hooks.Load(), int32(0), "the same instance came back: nothing to re-mount")
+	assert.Equal(t, fp.count("Plugin.Activate"), 2)
+}
+
+func TestJSONSpecTLS(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := context.Background()
+	fp := newFakePlugin(t, "", "VolumeDriver")
+	srv := httptest.NewTLSServer(fp)
+	defer srv.Close()
+	assert.NilError(t, os.MkdirAll(cfg.SpecDirs[0], 0o755))
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	assert.NilError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
+	write := func(name, body string) {
+		assert.NilError(t, os.WriteFile(filepath.Join(cfg.SpecDirs[0], name+".json"), []byte(body), 0o644))
+	}
+	write("verified", fmt.Sprintf(`{"Addr":%q,"TLSConfig":{"CAFile":%q}}`, srv.URL, ca))
+	write("noca", fmt.Sprintf(`{"Addr":%q,"TLSConfig":{}}`, srv.URL))
+	write("badca", fmt.Sprintf(`{"Addr":%q,"TLSConfig":{"CAFile":"/nonexistent/ca.pem"}}`, srv.URL))
+	write("broken", `{"Addr":`)
+	r := NewRegistry(cfg)
+	defer r.Close()
+	for _, n := range []string{"verified", "noca"} {
+		p, err := r.Get(ctx, n, "VolumeDriver")
+		assert.NilError(t, err, n)
+		assert.NilError(t, p.CallContext(ctx, "Echo", nil, nil), n)
+	}
+	_, err := r.Get(ctx, "badca", "VolumeDriver")
+	assert.ErrorContains(t, err, "CA file")
+	_, err = r.Get(ctx, "broken", "VolumeDriver")
+	assert.ErrorContains(t, err, "invalid plugin spec")
+}
