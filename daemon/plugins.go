@@ -2,18 +2,30 @@ package daemon
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
+	"github.com/berthd/berthd/daemon/system"
+	"github.com/berthd/berthd/libcontainerd/remote"
+	"github.com/berthd/berthd/libcontainerd/types"
+	"github.com/berthd/berthd/plugin/executor"
+	ctdexecutor "github.com/berthd/berthd/plugin/executor/containerd"
 	"github.com/berthd/berthd/plugin/getter"
+	"github.com/berthd/berthd/plugin/manager"
 	"github.com/berthd/berthd/plugin/store"
 	v1 "github.com/berthd/berthd/plugin/v1"
 )
 
 // pluginsArea is the plugin area's state in Daemon.
-type pluginsArea = store.Store
+type pluginsArea struct {
+	store   *store.Store
+	manager *manager.Manager
+}
 
 // initPlugins builds the plugin store (design.md §3 step 3) before volumes, which take it as their plugin
-// getter. Legacy plugins are discovered lazily in the configured dirs; managed plugins come later.
+// getter: legacy plugins are discovered lazily in the configured dirs; managed plugins are loaded from
+// <data-root>/plugins and the enabled ones started (as containerd tasks in the plugin namespace) before
+// this step returns.
 func (d *Daemon) initPlugins(ctx context.Context) error {
 	d.cfgMu.RLock()
 	cfg := d.cfg
@@ -31,8 +43,28 @@ func (d *Daemon) initPlugins(ctx context.Context) error {
 		SpecDirs:  cfg.PluginsSpecDirs,
 		Timeouts:  timeouts,
 	}})
-	d.plugins = s
+	d.plugins = &pluginsArea{store: s}
 	d.onShutdown("plugins", func(context.Context) error { s.Close(); return nil })
+
+	address, ns := d.ctd.address, cfg.ContainerdPluginNamespace
+	newExecutor := func(ctx context.Context, h executor.ExitHandler) (executor.Executor, error) {
+		return ctdexecutor.New(ctx, ctdexecutor.Config{StateDir: filepath.Join(cfg.ExecRoot, "plugin-state")},
+			func(ctx context.Context, cb types.EventCallback) (types.Client, error) {
+				return remote.New(ctx, address, ns, cb)
+			}, h)
+	}
+	m, err := manager.New(ctx, manager.Config{
+		Root:          filepath.Join(cfg.Root, "plugins"),
+		SocketRoot:    filepath.Join(cfg.ExecRoot, "plugins"),
+		LiveRestore:   cfg.LiveRestore,
+		DockerVersion: system.Version,
+	}, newExecutor, d.events)
+	if err != nil {
+		return err
+	}
+	d.plugins.manager = m
+	s.SetManaged(m)
+	d.onShutdown("managed plugins", m.Shutdown)
 	return nil
 }
 
@@ -41,5 +73,8 @@ func (d *Daemon) PluginGetter() getter.PluginGetter {
 	if d.plugins == nil {
 		return nil
 	}
-	return d.plugins
+	return d.plugins.store
 }
+
+// PluginManager is the plugin router's backend.
+func (d *Daemon) PluginManager() *manager.Manager { return d.plugins.manager }

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/berthd/berthd/api/server/router"
 	imagerouter "github.com/berthd/berthd/api/server/router/image"
+	pluginrouter "github.com/berthd/berthd/api/server/router/plugin"
 	systemrouter "github.com/berthd/berthd/api/server/router/system"
 	volumerouter "github.com/berthd/berthd/api/server/router/volume"
 	"github.com/berthd/berthd/daemon"
@@ -15,5 +16,6 @@ func routers(d *daemon.Daemon) []router.Router {
 		systemrouter.NewRouter(d.SystemBackend(), nil, events.AcceptedFilters),
 		volumerouter.NewRouter(d.VolumesService()),
 		imagerouter.NewRouter(d.ImageService()),
+		pluginrouter.NewRouter(d.PluginManager()),
 	}
 }

@@ -1,0 +1,172 @@
+package plugin
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berthd/berthd/api/server/httputils"
+	"github.com/berthd/berthd/api/types/filters"
+	"github.com/berthd/berthd/api/types/plugin"
+)
+
+type notFoundError struct{ msg string }
+
+func (e notFoundError) Error() string { return e.msg }
+func (e notFoundError) NotFound()     {}
+
+type invalidParamError struct{ msg string }
+
+func (e invalidParamError) Error() string     { return e.msg }
+func (e invalidParamError) InvalidParameter() {}
+
+func pageNotFound(req *http.Request) error {
+	return notFoundError{"page not found: " + req.URL.Path}
+}
+
+// splitAction splits "name/with/slashes/enable" into the name and the action.
+func splitAction(rest string) (string, string) {
+	i := strings.LastIndex(rest, "/")
+	if i <= 0 {
+		return rest, ""
+	}
+	return rest[:i], rest[i+1:]
+}
+
+func (r *pluginRouter) list(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	f, err := filters.FromJSON(req.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	ps, err := r.backend.List(req.Context(), f)
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []plugin.Plugin{}
+	}
+	return httputils.WriteJSON(w, http.StatusOK, ps)
+}
+
+func (r *pluginRouter) getByName(w http.ResponseWriter, req *http.Request) error {
+	name, action := splitAction(req.PathValue("rest"))
+	if action != "json" || name == "" {
+		return pageNotFound(req)
+	}
+	p, err := r.backend.Inspect(req.Context(), name)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, p)
+}
+
+func (r *pluginRouter) privileges(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	privs, err := r.backend.Privileges(req.Context(), req.Form.Get("remote"))
+	if err != nil {
+		return err
+	}
+	if privs == nil {
+		privs = []plugin.Privilege{}
+	}
+	return httputils.WriteJSON(w, http.StatusOK, privs)
+}
+
+func (r *pluginRouter) create(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	if err := r.backend.Create(req.Context(), req.Form.Get("name"), req.Body); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (r *pluginRouter) pull(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	var privs []plugin.Privilege
+	if err := httputils.ReadJSON(req, &privs); err != nil && !httputils.IsEOF(err) {
+		return err
+	}
+	if err := r.backend.Pull(req.Context(), req.Form.Get("remote"), req.Form.Get("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (r *pluginRouter) postAction(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	name, action := splitAction(req.PathValue("rest"))
+	if name == "" {
+		return pageNotFound(req)
+	}
+	ctx := req.Context()
+	switch action {
+	case "enable":
+		// As dockerd: the timeout is required and a bad one is a plain (500) error.
+		timeout, err := strconv.Atoi(req.Form.Get("timeout"))
+		if err != nil {
+			return err
+		}
+		if err := r.backend.Enable(ctx, name, timeout); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+	case "disable":
+		if err := r.backend.Disable(ctx, name, httputils.BoolValue(req, "force")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+	case "set":
+		var args []string
+		if err := httputils.ReadJSON(req, &args); err != nil {
+			if httputils.IsEOF(err) {
+				return invalidParamError{"no settings given"}
+			}
+			return err
+		}
+		if err := r.backend.Set(ctx, name, args); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case "push":
+		if err := r.backend.Push(ctx, name); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+	case "upgrade":
+		if err := r.backend.Upgrade(ctx, name, req.Form.Get("remote")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+	default:
+		return pageNotFound(req)
+	}
+	return nil
+}
+
+func (r *pluginRouter) remove(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	name := req.PathValue("rest")
+	if name == "" {
+		return pageNotFound(req)
+	}
+	if err := r.backend.Remove(req.Context(), name, httputils.BoolValue(req, "force")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
