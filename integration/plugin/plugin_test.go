@@ -19,8 +19,8 @@ import (
 )
 
 type volplugin struct {
-	sock, root, log string
-	cmd             *exec.Cmd
+	bin, sock, root, log string
+	cmd                  *exec.Cmd
 }
 
 func startVolplugin(t *testing.T, socketDir string) *volplugin {
@@ -29,14 +29,25 @@ func startVolplugin(t *testing.T, socketDir string) *volplugin {
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthd/berthd/hack/plugins/volplugin").CombinedOutput()
 	assert.NilError(t, err, string(out))
 	dir := t.TempDir()
-	vp := &volplugin{sock: filepath.Join(socketDir, "volplugin.sock"), root: filepath.Join(dir, "root"), log: filepath.Join(dir, "calls.log")}
-	vp.cmd = exec.Command(bin, "-socket", vp.sock, "-root", vp.root, "-log", vp.log)
+	vp := &volplugin{bin: bin, sock: filepath.Join(socketDir, "volplugin.sock"), root: filepath.Join(dir, "root"), log: filepath.Join(dir, "calls.log")}
+	t.Cleanup(func() { vp.kill(syscall.SIGTERM) })
+	vp.start(t)
+	return vp
+}
+
+func (vp *volplugin) kill(sig syscall.Signal) {
+	if vp.cmd != nil {
+		vp.cmd.Process.Signal(sig)
+		vp.cmd.Wait()
+		vp.cmd = nil
+	}
+}
+
+func (vp *volplugin) start(t *testing.T) *volplugin {
+	t.Helper()
+	vp.cmd = exec.Command(vp.bin, "-socket", vp.sock, "-root", vp.root, "-log", vp.log)
 	vp.cmd.Stderr = os.Stderr
 	assert.NilError(t, vp.cmd.Start())
-	t.Cleanup(func() {
-		vp.cmd.Process.Signal(syscall.SIGTERM)
-		vp.cmd.Wait()
-	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if c, err := net.Dial("unix", vp.sock); err == nil {
@@ -144,4 +155,38 @@ func TestDeadPluginDoesNotStallVolumeLs(t *testing.T) {
 	assert.Check(t, res.ExitCode != 0)
 	assert.Check(t, is.Contains(res.Stderr, `plugin "dead" is unavailable`), res.Combined())
 	_ = vp
+}
+
+func TestRestartedPluginIsRediscovered(t *testing.T) {
+	d := daemon.New(t)
+	vp := startVolplugin(t, d.PluginSocketDir)
+	d.Start(t)
+	res := d.Docker(t, "volume", "create", "-d", "volplugin", "v1")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+
+	// Crash (the socket file stays): listing still answers promptly, naming the driver in a warning.
+	vp.kill(syscall.SIGKILL)
+	start := time.Now()
+	res = d.Docker(t, "volume", "ls", "--format", "{{.Name}}")
+	assert.Check(t, time.Since(start) < 10*time.Second, "volume ls took %v", time.Since(start))
+	t.Logf("volume ls with the plugin down: exit %d\n%s", res.ExitCode, res.Combined())
+
+	// Started again on the same socket: the next use re-activates it (dockerd keeps the dead client).
+	vp.start(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res = d.Docker(t, "volume", "inspect", "--format", "{{.Driver}}", "v1")
+		if res.ExitCode == 0 {
+			break
+		}
+		assert.Assert(t, time.Now().Before(deadline), "plugin not re-discovered: %s", res.Combined())
+		time.Sleep(200 * time.Millisecond)
+	}
+	res = d.Docker(t, "volume", "create", "-d", "volplugin", "v2")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d.Docker(t, "volume", "ls", "--format", "{{.Driver}} {{.Name}}")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	assert.Check(t, is.Contains(res.Stdout, "volplugin v1"))
+	assert.Check(t, is.Contains(res.Stdout, "volplugin v2"))
+	assert.Check(t, is.Equal(count(vp.calls(t), "Plugin.Activate"), 2), "%q", vp.calls(t))
 }
