@@ -267,3 +267,55 @@ func TestLockedDatabaseFailsFast(t *testing.T) {
 	assert.ErrorContains(t, err, "error while opening volume store metadata database ("+path+"): timeout")
 	assert.ErrorContains(t, err, fmt.Sprintf("locked by pid %d", os.Getpid()))
 }
+
+func TestPluginBackAfterStartIsResolvedByList(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	g := testutil.NewFakeGetter()
+	d := g.Add("late", false)
+	s, err := openService(t, root, Config{}, g)
+	assert.NilError(t, err)
+	for i := 0; i < 5; i++ {
+		_, err := s.Create(ctx, fmt.Sprintf("l%d", i), "late", WithCreateLabel("n", fmt.Sprint(i)))
+		assert.NilError(t, err)
+	}
+	assert.NilError(t, s.Shutdown())
+
+	g2 := testutil.NewFakeGetter()
+	s2, err := openService(t, root, Config{}, g2)
+	assert.NilError(t, err)
+	defer s2.Shutdown()
+	// Start-up's background pass finds no plugin; the records stay pending.
+	poll := func(cond func() bool) {
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		assert.Assert(t, cond())
+	}
+	poll(func() bool { return g2.Gets("late") >= 5 })
+	vols, warnings, err := s2.List(ctx, filters.NewArgs(filters.Arg("label", "n=3")))
+	assert.NilError(t, err)
+	assert.DeepEqual(t, names(vols), []string{"l3"})
+	assert.Assert(t, len(warnings) == 1 && strings.Contains(warnings[0], "late"), "%v", warnings)
+
+	// The plugin comes back, with the same volumes: a List resolves the records.
+	d2 := g2.Add("late", false)
+	for i := 0; i < 5; i++ {
+		_, err := d2.Create(ctx, fmt.Sprintf("l%d", i), nil)
+		assert.NilError(t, err)
+	}
+	_ = d
+	vols, warnings, err = s2.List(ctx, filters.NewArgs())
+	assert.NilError(t, err)
+	assert.Equal(t, len(vols), 5)
+	assert.Equal(t, len(warnings), 0)
+	poll(func() bool { return g2.Refs("late") == 5 })
+	s2.vs.mu.RLock()
+	pending := len(s2.vs.pending)
+	s2.vs.mu.RUnlock()
+	assert.Equal(t, pending, 0)
+	v, err := s2.Inspect(ctx, "l2")
+	assert.NilError(t, err)
+	assert.DeepEqual(t, v.Labels, map[string]string{"n": "2"})
+}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthd/berthd/api/types/events"
@@ -52,6 +53,8 @@ type VolumeStore struct {
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
+	retrying atomic.Bool
+	closed   atomic.Bool
 }
 
 func (s *VolumeStore) logEvent(action, name string, attrs map[string]string) {
@@ -535,6 +538,7 @@ wait:
 	for _, v := range fallback {
 		add(v)
 	}
+	s.retryPending(ctx, scopes)
 	for d, err := range pendingDrivers {
 		if failed[d] {
 			continue
@@ -560,6 +564,10 @@ func firstNonEmpty(a, b string) string {
 func (s *VolumeStore) meta(name string) (labels, opts map[string]string, created time.Time) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if m, ok := s.pending[name]; ok {
+		t, _ := time.Parse(time.RFC3339Nano, m.CreatedAt)
+		return m.Labels, m.Options, t
+	}
 	return s.labels[name], s.options[name], s.created[name]
 }
 
@@ -577,11 +585,48 @@ func (s *VolumeStore) snapshot() []volume.Volume {
 
 // Close stops background work and closes the database.
 func (s *VolumeStore) Close() error {
+	s.closed.Store(true)
 	if s.bgCancel != nil {
 		s.bgCancel()
 	}
 	s.bgWG.Wait()
 	return s.db.Close()
+}
+
+// retryPending resolves, in the background, pending records whose driver just answered a List: a plugin
+// that came back after start-up gets its volumes cached (with their driver reference) without anyone
+// having to name them. One retry runs at a time.
+func (s *VolumeStore) retryPending(ctx context.Context, listed map[string]string) {
+	s.mu.RLock()
+	var recs []volumeMetadata
+	for _, m := range s.pending {
+		if _, ok := listed[m.Driver]; ok {
+			recs = append(recs, m)
+		}
+	}
+	s.mu.RUnlock()
+	if len(recs) == 0 || s.closed.Load() || !s.retrying.CompareAndSwap(false, true) {
+		return
+	}
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		defer s.retrying.Store(false)
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		for _, m := range recs {
+			if s.closed.Load() {
+				return
+			}
+			s.locks.Lock(m.Name)
+			if cur, ok := s.getPending(m.Name); ok {
+				if _, err := s.resolvePending(bg, cur); err != nil {
+					log.G(bg).WithError(err).WithField("volume", m.Name).Debug("volume store: pending record still unresolved")
+				}
+			}
+			s.locks.Unlock(m.Name)
+		}
+	}()
 }
 
 // recordVolume stands for a restored record whose driver is not resolved yet.
