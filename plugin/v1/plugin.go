@@ -38,6 +38,36 @@ type Plugin struct {
 	// new instance (prevID changes); a tcp plugin refused a connection since its last activation.
 	prevID        socketID
 	connectFailed bool
+
+	stats Stats
+}
+
+// Stats count a plugin's calls, for metrics and diagnostics.
+type Stats struct {
+	Calls       uint64        // calls made (activations excluded)
+	Errors      uint64        // calls that failed, for any reason
+	Unavailable uint64        // calls that failed because the plugin could not be reached or timed out
+	Latency     time.Duration // total time spent in calls
+}
+
+// Stats returns the plugin's call counters.
+func (p *Plugin) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
+}
+
+func (p *Plugin) account(start time.Time, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Calls++
+	p.stats.Latency += time.Since(start)
+	if err != nil {
+		p.stats.Errors++
+		if errdefs.IsUnavailable(err) {
+			p.stats.Unavailable++
+		}
+	}
 }
 
 var _ getter.CompatPlugin = (*Plugin)(nil)
@@ -106,7 +136,9 @@ func (p *Plugin) hasCapability(capability string) bool {
 // socket that moved) and is sent again: that is safe because the request never reached the plugin.
 // Errors: Unavailable when the plugin cannot be reached or does not answer in time (and then it counts
 // toward marking the plugin unavailable), NotFound for a 404, otherwise `<method>: <plugin's message>`.
-func (p *Plugin) CallContext(ctx context.Context, method string, args, ret any) error {
+func (p *Plugin) CallContext(ctx context.Context, method string, args, ret any) (err error) {
+	start := time.Now()
+	defer func() { p.account(start, err) }()
 	method = strings.TrimPrefix(method, "/")
 	ep, err := p.ready(ctx)
 	if err != nil {

@@ -140,6 +140,11 @@ func TestReplies(t *testing.T) {
 	// A plugin that answers, even with errors, is alive: nothing was marked unavailable.
 	assert.Equal(t, p.Activations(), uint64(1))
 	assert.NilError(t, call("Null"))
+	st := p.Stats()
+	assert.Equal(t, st.Calls, uint64(10))
+	assert.Equal(t, st.Errors, uint64(7))
+	assert.Equal(t, st.Unavailable, uint64(0))
+	assert.Assert(t, st.Latency > 0)
 }
 
 func TestDeadSocketFailsFastThenUnavailable(t *testing.T) {
