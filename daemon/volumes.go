@@ -31,3 +31,17 @@ func (d *Daemon) volumePluginGetter() getter.PluginGetter {
 
 // VolumesService is the volume router's backend and the containers' volume service.
 func (d *Daemon) VolumesService() *volumeservice.VolumesService { return d.volumes }
+
+// VolumesDiskUsage is the Volumes part of /system/df: local volumes without mount options, each with
+// UsageData{Size, RefCount}, as dockerd reports them.
+func (d *Daemon) VolumesDiskUsage(ctx context.Context) ([]any, error) {
+	vols, err := d.volumes.LocalVolumesSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, 0, len(vols))
+	for _, v := range vols {
+		out = append(out, v)
+	}
+	return out, nil
+}
