@@ -181,6 +181,19 @@ func (p *Plugin) CallContext(ctx context.Context, method string, args, ret any) 
 	}
 }
 
+// downError is the fail-fast error of a plugin marked unavailable (class Unavailable). It is already
+// logged once, when the plugin was marked, so listings skip it quietly.
+type downError struct{ msg string }
+
+func (e *downError) Error() string { return e.msg }
+func (e *downError) Unavailable()  {}
+
+// IsMarkedUnavailable reports whether err comes from a plugin marked unavailable (failing fast).
+func IsMarkedUnavailable(err error) bool {
+	var d *downError
+	return errors.As(err, &d)
+}
+
 func (p *Plugin) unavailable(err error) error {
 	return errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("plugin %q is unavailable: %v", p.name, err))
 }
@@ -235,8 +248,7 @@ func (p *Plugin) current() (*endpoint, error) {
 		return p.ep, nil
 	}
 	if time.Now().Before(p.downUntil) {
-		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf(
-			"plugin %q is unavailable (retrying in the background): %v", p.name, p.lastErr))
+		return nil, &downError{fmt.Sprintf("plugin %q is unavailable (retrying in the background): %v", p.name, p.lastErr)}
 	}
 	return nil, nil
 }

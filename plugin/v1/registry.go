@@ -112,6 +112,8 @@ func (r *Registry) GetAll(ctx context.Context, capability string) []*Plugin {
 			case err == nil:
 				found[i] = p
 			case IsNotImplements(err), errdefs.IsNotFound(err):
+			case IsMarkedUnavailable(err):
+				log.G(ctx).WithField("plugin", n).WithError(err).Debug("skipping legacy plugin")
 			default:
 				log.G(ctx).WithField("plugin", n).WithError(err).Warn("skipping legacy plugin")
 			}
