@@ -53,14 +53,13 @@ func (d *Daemon) onShutdown(name string, fn func(ctx context.Context) error) {
 }
 
 // New starts the daemon's services. On error everything already started is shut down again.
-func New(ctx context.Context, cfg *config.Config, warnings []string) (d *Daemon, err error) {
-	d = &Daemon{cfg: cfg, events: events.New(), warnings: warnings}
+func New(ctx context.Context, cfg *config.Config, warnings []string) (_ *Daemon, err error) {
+	d := &Daemon{cfg: cfg, events: events.New(), warnings: warnings}
 	defer func() {
 		if err != nil {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
 			d.Shutdown(sctx)
-			d = nil
 		}
 	}()
 	steps := []struct {
