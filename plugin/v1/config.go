@@ -6,8 +6,8 @@
 // consumers such as the volume adapter re-mount), and a plugin that keeps failing is marked unavailable
 // for a short cool-down while a background probe waits for it, so callers fail fast instead of stalling.
 //
-// It imports only the standard library and the error/log libraries of the tree; never volume/... or
-// daemon/...: consumers reach plugins through plugin/getter.
+// It imports the standard library, errdefs/log/pkg-errors and plugin/getter (whose interfaces Plugin
+// implements); never volume/..., plugin/store or daemon/...: consumers reach plugins through plugin/getter.
 package v1
 
 import (

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -39,6 +40,29 @@ func FuzzDecodeReply(f *testing.F) {
 			t.Fatal("a non-200 reply must fail")
 		} else if len(err.Error()) > maxErrorBody+64 && !strings.HasPrefix(err.Error(), "M: ") {
 			t.Fatalf("bad error text %q", err)
+		}
+	})
+}
+
+// FuzzParseSpec feeds arbitrary .spec contents and .json specs to the parsers: no panic, and an accepted
+// address always names a network, an address to dial and a URL for a method.
+func FuzzParseSpec(f *testing.F) {
+	for _, s := range []string{"unix:///run/p.sock", "tcp://127.0.0.1:1", "http://h/prefix", "https://h:1", "/x", "unix://", "tcp://", ":", "\x00", `{"Addr":"tcp://h:1","TLSConfig":{}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if a, err := parseURL(s); err == nil {
+			if a.network == "" || a.dialAddr == "" || !strings.HasSuffix(a.url("M"), "/M") {
+				t.Fatalf("bad address from %q: %+v", s, a)
+			}
+		}
+		dir := t.TempDir()
+		p := dir + "/x.json"
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := readJSONSpec(p); err == nil && a.dialAddr == "" {
+			t.Fatalf("json spec %q accepted without an address", s)
 		}
 	})
 }
