@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	systemtypes "github.com/berthd/berthd/api/types/system"
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/daemon/events"
 	"github.com/berthd/berthd/daemon/system"
@@ -38,6 +39,9 @@ type Daemon struct {
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
 	infoSources []func(*system.Sources)
+
+	// diskUsageSources let images and containers fill their rows of /system/df.
+	diskUsageSources []func(context.Context, systemtypes.DiskUsageOptions, *systemtypes.DiskUsage) error
 
 	// closers run in reverse order at Shutdown: the last service built is the first stopped.
 	closers []closer

@@ -131,3 +131,8 @@ type DiskUsage struct {
 	Volumes    []any
 	BuildCache []any
 }
+
+// DiskUsageOptions selects which object kinds /system/df computes.
+type DiskUsageOptions struct {
+	Containers, Images, Volumes, BuildCache bool
+}

@@ -20,10 +20,5 @@ type Backend interface {
 
 // DiskUsageBackend answers /system/df; each part is optional (nil while the service does not exist).
 type DiskUsageBackend interface {
-	DiskUsage(ctx context.Context, opts DiskUsageOptions) (*system.DiskUsage, error)
-}
-
-// DiskUsageOptions selects which object kinds /system/df computes.
-type DiskUsageOptions struct {
-	Containers, Images, Volumes, BuildCache bool
+	DiskUsage(ctx context.Context, opts system.DiskUsageOptions) (*system.DiskUsage, error)
 }

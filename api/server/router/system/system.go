@@ -13,6 +13,7 @@ import (
 	"github.com/berthd/berthd/api/server/httputils"
 	"github.com/berthd/berthd/api/server/router"
 	"github.com/berthd/berthd/api/types/filters"
+	"github.com/berthd/berthd/api/types/system"
 )
 
 type systemRouter struct {
@@ -143,9 +144,9 @@ func (s *systemRouter) events(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *systemRouter) diskUsage(w http.ResponseWriter, r *http.Request) error {
-	opts := DiskUsageOptions{Containers: true, Images: true, Volumes: true, BuildCache: true}
+	opts := system.DiskUsageOptions{Containers: true, Images: true, Volumes: true, BuildCache: true}
 	if types := r.Form["type"]; len(types) > 0 {
-		opts = DiskUsageOptions{}
+		opts = system.DiskUsageOptions{}
 		for _, t := range types {
 			switch t {
 			case "container":
