@@ -294,7 +294,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, items []ExportItem) err
 	for _, it := range items {
 		opts = append(opts, archive.WithManifest(it.Manifest, it.Names...))
 	}
-	if err := archive.Export(ctx, s.client.ContentStore(), w, opts...); err != nil {
+	if err := archive.Export(ctx, readAheadProvider{s.client.ContentStore()}, w, opts...); err != nil {
 		return classify(err, "export images")
 	}
 	return nil
