@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -222,4 +223,49 @@ func TestPushPullAuth(t *testing.T) {
 	c2.fails("pull access denied for "+reg+"/private", "pull", reg+"/private:1")
 	assert.NilError(t, os.WriteFile(filepath.Join(d2.Dir, "docker-config", "config.json"), []byte(cfg), 0o600))
 	c2.ok("pull", reg+"/private:1")
+}
+
+// TestRoundTripWithDockerd: berthd's `docker save` loads into Debian's dockerd, and dockerd's save of it
+// loads back into berthd with the same image ID.
+func TestRoundTripWithDockerd(t *testing.T) {
+	const ref = "/work/shared/tools/ref-dockerd"
+	if _, err := os.Stat(ref); err != nil {
+		t.Skip("no reference dockerd script")
+	}
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		t.Skip("Debian's dockerd (docker.io) not installed")
+	}
+	d := daemon.New(t)
+	d.Start(t)
+	c := cli{t, d}
+	_, save := fixtures(t)
+	c.ok("load", "-i", save)
+	id := c.ok("image", "inspect", "-f", "{{.Id}}", "busybox")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "berth.tar")
+	c.ok("save", "-o", out, "busybox")
+
+	refDir, err := os.MkdirTemp("/tmp", "refd")
+	assert.NilError(t, err)
+	start, err := exec.Command(ref, "start", refDir).CombinedOutput()
+	if err != nil {
+		t.Skipf("reference dockerd did not start: %s", start)
+	}
+	t.Cleanup(func() { exec.Command(ref, "stop", refDir).Run(); os.RemoveAll(refDir) })
+	refDocker := func(args ...string) string {
+		cmd := exec.Command("docker", args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+refDir+"/docker.sock", "DOCKER_CONFIG="+dir)
+		b, err := cmd.CombinedOutput()
+		assert.NilError(t, err, "dockerd: docker %v: %s", args, b)
+		return strings.TrimSpace(string(b))
+	}
+	assert.Equal(t, refDocker("load", "-i", out), "Loaded image: busybox:latest")
+	assert.Equal(t, refDocker("image", "inspect", "-f", "{{.Id}}", "busybox"), id)
+	back := filepath.Join(dir, "ref.tar")
+	refDocker("save", "-o", back, "busybox")
+
+	c.ok("rmi", "busybox")
+	assert.Equal(t, c.ok("load", "-i", back), "Loaded image: busybox:latest")
+	assert.Equal(t, c.ok("image", "inspect", "-f", "{{.Id}}", "busybox"), id)
+	assert.Equal(t, c.ok("history", "-q", "busybox"), refDocker("history", "-q", "busybox"))
 }
