@@ -36,6 +36,7 @@ type Daemon struct {
 	volumes  *volumeservice.VolumesService
 	imgs     *imagesArea
 	plugins  *pluginsArea
+	ctrs     *containersArea
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
 	infoSources []func(*system.Sources)

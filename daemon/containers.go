@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	systemtypes "github.com/berthd/berthd/api/types/system"
+	"github.com/berthd/berthd/daemon/containers"
+	"github.com/berthd/berthd/daemon/system"
+	"github.com/berthd/berthd/libcontainerd/remote"
+	ltypes "github.com/berthd/berthd/libcontainerd/types"
+)
+
+// initPaths are where Debian puts tini; the static one runs in any image (dockerd's docker-init).
+var initPaths = []string{"/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init"}
+
+type containersArea struct {
+	svc    *containers.Service
+	client ltypes.Client
+}
+
+// initContainers (design.md §3 step 6): the container service over its own libcontainerd client (whose
+// event stream feeds the service), then restore: records loaded, running tasks reattached or stopped,
+// volume references rebuilt, before the API answers.
+func (d *Daemon) initContainers(ctx context.Context) error {
+	initPath := ""
+	for _, p := range initPaths {
+		if _, err := os.Stat(p); err == nil {
+			initPath = p
+			break
+		}
+	}
+	svc, err := containers.New(containers.Config{
+		Root:        filepath.Join(d.cfg.Root, "containers"),
+		ExecRoot:    filepath.Join(d.cfg.ExecRoot, "containers"),
+		LiveRestore: d.cfg.LiveRestore,
+		InitPath:    initPath,
+	}, d.imgs.images, d.imgs.layers, d.volumes, d.events)
+	if err != nil {
+		return err
+	}
+	client, err := remote.New(ctx, d.ctd.address, d.cfg.ContainerdNamespace, svc.ProcessEvent)
+	if err != nil {
+		return err
+	}
+	svc.SetClient(client)
+	d.ctrs = &containersArea{svc: svc, client: client}
+	d.onShutdown("containers", func(ctx context.Context) error {
+		err := svc.Shutdown(ctx)
+		client.Close()
+		return err
+	})
+	if err := svc.Restore(ctx); err != nil {
+		return err
+	}
+	d.imgs.images.SetContainerUsage(svc)
+	d.infoSources = append(d.infoSources, func(src *system.Sources) { src.Containers = svc.Counts })
+	d.diskUsageSources = append(d.diskUsageSources, func(ctx context.Context, opts systemtypes.DiskUsageOptions, du *systemtypes.DiskUsage) error {
+		if !opts.Containers {
+			return nil
+		}
+		list, err := svc.List(ctx, ctypes.ListOptions{All: true, Size: true})
+		if err != nil {
+			return err
+		}
+		for _, c := range list {
+			du.Containers = append(du.Containers, c)
+		}
+		return nil
+	})
+	return nil
+}
+
+// ContainerBackend is the container router's backend.
+func (d *Daemon) ContainerBackend() *containers.Backend { return d.ctrs.svc.Backend() }
+
+// ContainerStopTimeout is the longest container stop timeout (for the shutdown bound).
+func (d *Daemon) ContainerStopTimeout() time.Duration {
+	if d.ctrs == nil {
+		return 0
+	}
+	return d.ctrs.svc.MaxStopTimeout()
+}

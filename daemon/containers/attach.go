@@ -1,0 +1,198 @@
+package containers
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
+	"github.com/containerd/errdefs"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// AttachCheck fails (before the router hijacks the connection) when the container cannot be attached.
+func (s *Service) AttachCheck(ctx context.Context, ref string) (tty bool, err error) {
+	c, err := s.get(ref)
+	if err != nil {
+		return false, err
+	}
+	if c.State.IsPaused() {
+		return false, errdefs.ErrConflict.WithMessage("You cannot attach to a paused container, unpause it first")
+	}
+	if c.State.IsRestarting() {
+		return false, errdefs.ErrConflict.WithMessage("You cannot attach to a restarting container, wait until it is running")
+	}
+	return c.Config.Tty, nil
+}
+
+// Attach connects a client to a container's stdio until the current (or next) run ends or the client
+// goes away (ctx). With logs, the log so far is replayed first.
+//
+// ready is called once the client is registered (before any output is written): the router sends its
+// 101 response there, so no output of a run started right after can be missed.
+func (s *Service) Attach(ctx context.Context, ref string, opts ctypes.AttachOptions, a AttachConfig, ready func()) error {
+	c, err := s.get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.streams == nil {
+		c.streams = newStreams(c.Config.OpenStdin)
+	}
+	st := c.streams
+	c.mu.Unlock()
+	var stdout, stderr io.Writer
+	if opts.Stdout {
+		stdout = a.Stdout
+	}
+	if opts.Stderr {
+		stderr = a.Stderr
+	}
+	var k *sink
+	if !opts.Logs && opts.Stream {
+		k = st.addSink(stdout, stderr)
+		defer st.removeSink(k)
+	}
+	ready()
+	if opts.Logs {
+		_ = jsonfile.Read(ctx, c.logPath(), jsonfile.ReadOptions{Tail: -1}, nil, func(m jsonfile.Message) error {
+			w := stdout
+			if m.Stream == "stderr" {
+				w = stderr
+			}
+			if w != nil {
+				_, err := w.Write(m.Line)
+				return err
+			}
+			return nil
+		})
+	}
+	if !opts.Stream {
+		return nil
+	}
+	if k == nil {
+		k = st.addSink(stdout, stderr)
+		defer st.removeSink(k)
+	}
+	s.logEvent(c, "attach", nil)
+	if opts.Stdin && a.Stdin != nil && c.Config.OpenStdin {
+		if w := st.stdinWriter(); w != nil {
+			go func() {
+				io.Copy(w, a.Stdin)
+				if c.Config.StdinOnce && !c.Config.Tty || a.CloseStdin {
+					st.closeStdin()
+				}
+			}()
+		}
+	}
+	select {
+	case <-k.done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// LogsStream describes how the router frames log output.
+type LogsStream struct {
+	Tty bool
+}
+
+// Logs writes the container's log to stdout/stderr (GET /containers/{id}/logs). The container is looked
+// up first, so an unknown one fails before any header is sent.
+func (s *Service) Logs(ctx context.Context, ref string, opts ctypes.LogsOptions) (tty bool, run func(stdout, stderr io.Writer) error, err error) {
+	c, err := s.get(ref)
+	if err != nil {
+		return false, nil, err
+	}
+	if !opts.ShowStdout && !opts.ShowStderr {
+		return false, nil, invalidf("Bad parameters: you must choose at least one stream")
+	}
+	if c.HostConfig.LogConfig.Type == "none" {
+		return false, nil, invalidf("configured logging driver does not support reading")
+	}
+	ro := jsonfile.ReadOptions{Tail: -1, Follow: opts.Follow}
+	if opts.Tail != "" && opts.Tail != "all" {
+		n, err := strconv.Atoi(opts.Tail)
+		if err == nil && n >= 0 {
+			ro.Tail = n
+		}
+	}
+	if opts.Since != "" {
+		t, err := parseTimestamp(opts.Since)
+		if err != nil {
+			return false, nil, err
+		}
+		ro.Since = t
+	}
+	if opts.Until != "" {
+		t, err := parseTimestamp(opts.Until)
+		if err != nil {
+			return false, nil, err
+		}
+		ro.Until = t
+	}
+	var follow *jsonfile.Follow
+	if opts.Follow {
+		c.mu.Lock()
+		done := make(chan struct{})
+		if c.task == nil {
+			close(done)
+		} else if ex := c.exited; ex != nil {
+			go func() {
+				select {
+				case <-ex:
+				case <-ctx.Done():
+				}
+				close(done)
+			}()
+		} else {
+			close(done)
+		}
+		follow = &jsonfile.Follow{Writer: c.logw, Done: done}
+		c.mu.Unlock()
+	}
+	path := c.logPath()
+	return c.Config.Tty, func(stdout, stderr io.Writer) error {
+		return jsonfile.Read(ctx, path, ro, follow, func(m jsonfile.Message) error {
+			w := stdout
+			if m.Stream == "stderr" {
+				if !opts.ShowStderr {
+					return nil
+				}
+				w = stderr
+			} else if !opts.ShowStdout {
+				return nil
+			}
+			line := m.Line
+			if opts.Timestamps {
+				line = append([]byte(m.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")+" "), line...)
+			}
+			_, err := w.Write(line)
+			return err
+		})
+	}, nil
+}
+
+// parseTimestamp reads the `since`/`until` forms the CLI sends: "<unix>[.<nanos>]".
+func parseTimestamp(v string) (time.Time, error) {
+	sec, frac, _ := strings.Cut(v, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		if t, err2 := time.Parse(time.RFC3339Nano, v); err2 == nil {
+			return t, nil
+		}
+		return time.Time{}, invalidf("invalid timestamp %q", v)
+	}
+	var ns int64
+	if frac != "" {
+		for len(frac) < 9 {
+			frac += "0"
+		}
+		ns, _ = strconv.ParseInt(frac[:9], 10, 64)
+	}
+	return time.Unix(s, ns), nil
+}

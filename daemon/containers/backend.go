@@ -1,0 +1,230 @@
+package containers
+
+import (
+	"context"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/api/types/filters"
+	"github.com/containerd/errdefs"
+)
+
+// Backend adapts the service to the container router's Backend interface (api/types terms).
+type Backend struct{ s *Service }
+
+// Backend returns the router adapter.
+func (s *Service) Backend() *Backend { return &Backend{s: s} }
+
+func (b *Backend) ContainerCreate(ctx context.Context, name string, req *ctypes.CreateRequest) (ctypes.CreateResponse, error) {
+	r, err := b.s.Create(ctx, name, req)
+	if err != nil {
+		return ctypes.CreateResponse{}, err
+	}
+	return ctypes.CreateResponse{ID: r.ID, Warnings: r.Warnings}, nil
+}
+
+func (b *Backend) ContainerStart(ctx context.Context, ref string) error { return b.s.Start(ctx, ref) }
+
+func (b *Backend) ContainerStop(ctx context.Context, ref string, t *int, sig string) error {
+	return b.s.Stop(ctx, ref, t, sig)
+}
+
+func (b *Backend) ContainerKill(ctx context.Context, ref, sig string) error {
+	return b.s.Kill(ctx, ref, sig)
+}
+
+func (b *Backend) ContainerRestart(ctx context.Context, ref string, t *int, sig string) error {
+	return b.s.Restart(ctx, ref, t, sig)
+}
+
+func (b *Backend) ContainerRemove(ctx context.Context, ref string, force, v bool) error {
+	return b.s.Remove(ctx, ref, force, v)
+}
+
+func (b *Backend) ContainerRename(ctx context.Context, ref, name string) error {
+	return b.s.Rename(ctx, ref, name)
+}
+
+func (b *Backend) ContainerPause(ctx context.Context, ref string) error { return b.s.Pause(ctx, ref) }
+func (b *Backend) ContainerUnpause(ctx context.Context, ref string) error {
+	return b.s.Unpause(ctx, ref)
+}
+
+func (b *Backend) ContainerWait(ctx context.Context, ref, cond string) (<-chan ctypes.WaitResponse, error) {
+	ch, err := b.s.Wait(ctx, ref, cond)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan ctypes.WaitResponse, 1)
+	go func() {
+		select {
+		case st := <-ch:
+			r := ctypes.WaitResponse{StatusCode: int64(st.ExitCode)}
+			if st.Err != "" {
+				r.Error = &ctypes.WaitExitError{Message: st.Err}
+			}
+			out <- r
+		case <-ctx.Done():
+		}
+	}()
+	return out, nil
+}
+
+func (b *Backend) ContainerResize(ctx context.Context, ref string, h, w int) error {
+	return b.s.Resize(ctx, ref, h, w)
+}
+
+func (b *Backend) ContainerList(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
+	return b.s.List(ctx, opts)
+}
+
+func (b *Backend) ContainerInspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
+	return b.s.Inspect(ctx, ref, size)
+}
+
+func (b *Backend) ContainerLogs(ctx context.Context, ref string, opts ctypes.LogsOptions) (bool, func(stdout, stderr io.Writer) error, error) {
+	return b.s.Logs(ctx, ref, opts)
+}
+
+func (b *Backend) ContainerAttachCheck(ctx context.Context, ref string) (bool, error) {
+	return b.s.AttachCheck(ctx, ref)
+}
+
+func (b *Backend) ContainerAttach(ctx context.Context, ref string, opts ctypes.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error {
+	return b.s.Attach(ctx, ref, opts, AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, ready)
+}
+
+func (b *Backend) ContainerTop(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
+	return b.s.Top(ctx, ref, psArgs)
+}
+
+func (b *Backend) ContainersPrune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
+	return b.s.Prune(ctx, filtersJSON)
+}
+
+func (b *Backend) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
+	return b.s.ExecCreate(ctx, ref, opts)
+}
+
+func (b *Backend) ExecCheck(ctx context.Context, id string) (bool, error) {
+	e, err := b.s.getExec(id)
+	if err != nil {
+		return false, err
+	}
+	return e.opts.Tty, nil
+}
+
+func (b *Backend) ExecStart(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, cs *[2]uint) error {
+	if stdout == nil && stderr == nil && stdin == nil {
+		return b.s.ExecStart(ctx, id, nil, cs)
+	}
+	return b.s.ExecStart(ctx, id, &AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, cs)
+}
+
+func (b *Backend) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
+	return b.s.ExecInspect(ctx, id)
+}
+
+func (b *Backend) ExecResize(ctx context.Context, id string, h, w int) error {
+	return b.s.ExecResize(ctx, id, h, w)
+}
+
+// Top lists the container's processes with the host's ps (as dockerd does), keeping the rows whose PID
+// belongs to the container.
+func (s *Service) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
+	c, err := s.get(ref)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	task := c.task
+	c.mu.Unlock()
+	if task == nil || !c.State.IsRunning() {
+		return nil, errNotRunning(c.ID)
+	}
+	procs, err := task.Pids(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pids := map[string]bool{}
+	for _, p := range procs {
+		pids[strconv.Itoa(int(p.Pid))] = true
+	}
+	if psArgs == "" {
+		psArgs = "-ef"
+	}
+	out, err := exec.CommandContext(ctx, "ps", strings.Fields(psArgs)...).Output()
+	if err != nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("Error running ps: " + err.Error())
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) == 0 {
+		return &ctypes.TopResponse{}, nil
+	}
+	titles := strings.Fields(lines[0])
+	pidCol := -1
+	for i, t := range titles {
+		if t == "PID" {
+			pidCol = i
+		}
+	}
+	if pidCol < 0 {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("Couldn't find PID field in ps output")
+	}
+	resp := &ctypes.TopResponse{Titles: titles, Processes: [][]string{}}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) <= pidCol || !pids[f[pidCol]] {
+			continue
+		}
+		row := f[:len(titles)-1]
+		row = append(append([]string(nil), row...), strings.Join(f[len(titles)-1:], " "))
+		resp.Processes = append(resp.Processes, row)
+	}
+	return resp, nil
+}
+
+// Prune removes stopped containers (POST /containers/prune) matching `until` and `label` filters.
+func (s *Service) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
+	f, err := filters.FromJSON(filtersJSON)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Validate(map[string]bool{"until": true, "label": true, "label!": true}); err != nil {
+		return nil, err
+	}
+	rep := &ctypes.PruneReport{ContainersDeleted: []string{}}
+	for _, c := range s.list() {
+		if c.State.IsRunning() || c.State.IsRestarting() {
+			continue
+		}
+		if f.Contains("label") && !f.MatchKVList("label", c.Config.Labels) {
+			continue
+		}
+		if f.Contains("label!") && f.MatchKVList("label!", c.Config.Labels) {
+			continue
+		}
+		if us := f.Get("until"); len(us) > 0 {
+			t, err := parseTimestamp(us[0])
+			if err != nil {
+				return nil, err
+			}
+			if !c.Created.Before(t) {
+				continue
+			}
+		}
+		size, _ := s.layers.Size(ctx, c.ID)
+		if err := s.remove(ctx, c, false, false); err != nil {
+			continue
+		}
+		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+		rep.SpaceReclaimed += uint64(size)
+	}
+	if s.events != nil {
+		s.events.Log("prune", "container", eventActor(rep.SpaceReclaimed))
+	}
+	return rep, nil
+}

@@ -1,0 +1,165 @@
+package containers
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
+	ltypes "github.com/berthd/berthd/libcontainerd/types"
+	"github.com/berthd/berthd/volume/mounts"
+	"github.com/pkg/errors"
+)
+
+// Container is one container: its record (persisted under <root>/<id>/) and its runtime handles.
+// mu serializes lifecycle operations (start, stop, exit handling, rm); State has its own lock so reads
+// (ps, inspect, wait) never wait behind a slow stop.
+type Container struct {
+	mu sync.Mutex
+
+	ID         string
+	Name       string // with the leading "/"
+	Created    time.Time
+	Path       string
+	Args       []string
+	Config     *ctypes.Config
+	HostConfig *ctypes.HostConfig
+	ImageID    string
+	Driver     string
+	// MountPoints by destination.
+	MountPoints            map[string]*mounts.MountPoint
+	RestartCount           int
+	HasBeenStartedBefore   bool
+	HasBeenManuallyStopped bool
+	State                  *State
+
+	dir string
+
+	// Runtime only.
+	task    ltypes.Task
+	streams *streams
+	logw    *jsonfile.Writer
+	execs   map[string]*execConfig
+	// restartCancel stops a pending restart-policy restart.
+	restartCancel func()
+	restartDelay  time.Duration
+	// exited is closed when the current run's exit has been handled (nil when not running).
+	exited chan struct{}
+}
+
+// record is config.v2.json.
+type record struct {
+	ID                     string
+	Name                   string
+	Created                time.Time
+	Path                   string
+	Args                   []string
+	Config                 *ctypes.Config
+	Image                  string
+	Driver                 string
+	MountPoints            map[string]*mounts.MountPoint
+	RestartCount           int
+	HasBeenStartedBefore   bool
+	HasBeenManuallyStopped bool
+	State                  stateRecord
+	LogPath                string
+}
+
+const (
+	configFile     = "config.v2.json"
+	hostConfigFile = "hostconfig.json"
+)
+
+func (c *Container) logPath() string      { return filepath.Join(c.dir, c.ID+"-json.log") }
+func (c *Container) hostnamePath() string { return filepath.Join(c.dir, "hostname") }
+func (c *Container) hostsPath() string    { return filepath.Join(c.dir, "hosts") }
+func (c *Container) resolvPath() string   { return filepath.Join(c.dir, "resolv.conf") }
+
+// save writes the record atomically; callers hold c.mu (or own c exclusively).
+func (c *Container) save() error {
+	r := record{
+		ID: c.ID, Name: c.Name, Created: c.Created, Path: c.Path, Args: c.Args, Config: c.Config,
+		Image: c.ImageID, Driver: c.Driver, MountPoints: c.MountPoints, RestartCount: c.RestartCount,
+		HasBeenStartedBefore: c.HasBeenStartedBefore, HasBeenManuallyStopped: c.HasBeenManuallyStopped,
+		State: c.State.snapshot(), LogPath: c.logPath(),
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	hc, err := json.Marshal(c.HostConfig)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(c.dir, hostConfigFile), hc, 0o600); err != nil {
+		return errors.Wrapf(err, "save container %s", c.ID)
+	}
+	if err := writeFileAtomic(filepath.Join(c.dir, configFile), b, 0o600); err != nil {
+		return errors.Wrapf(err, "save container %s", c.ID)
+	}
+	return nil
+}
+
+// load reads a container's record from dir.
+func load(dir string) (*Container, error) {
+	b, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, errors.Wrapf(err, "decode %s", filepath.Join(dir, configFile))
+	}
+	hc := &ctypes.HostConfig{}
+	if b, err := os.ReadFile(filepath.Join(dir, hostConfigFile)); err == nil {
+		if err := json.Unmarshal(b, hc); err != nil {
+			return nil, errors.Wrapf(err, "decode %s", filepath.Join(dir, hostConfigFile))
+		}
+	}
+	if r.ID == "" || r.ID != filepath.Base(dir) {
+		return nil, errors.Errorf("container record in %s has ID %q", dir, r.ID)
+	}
+	if r.Config == nil {
+		r.Config = &ctypes.Config{}
+	}
+	if r.MountPoints == nil {
+		r.MountPoints = map[string]*mounts.MountPoint{}
+	}
+	c := &Container{
+		ID: r.ID, Name: r.Name, Created: r.Created, Path: r.Path, Args: r.Args, Config: r.Config,
+		HostConfig: hc, ImageID: r.Image, Driver: r.Driver, MountPoints: r.MountPoints,
+		RestartCount: r.RestartCount, HasBeenStartedBefore: r.HasBeenStartedBefore,
+		HasBeenManuallyStopped: r.HasBeenManuallyStopped, State: &State{}, dir: dir,
+		execs: map[string]*execConfig{},
+	}
+	c.State.restoreFrom(r.State)
+	return c, nil
+}
+
+// writeFileAtomic writes through a temp file, fsync and rename, so a crash leaves the old or the new file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,432 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/network"
+	"github.com/berthd/berthd/image"
+	"github.com/berthd/berthd/volume/mounts"
+	volumeservice "github.com/berthd/berthd/volume/service"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/pkg/errors"
+)
+
+func invalidf(format string, a ...any) error {
+	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(format, a...))
+}
+
+// validateHostConfig applies dockerd's create-time checks.
+func validateHostConfig(hc *ctypes.HostConfig) error {
+	rp := hc.RestartPolicy
+	switch rp.Name {
+	case "", ctypes.RestartPolicyDisabled, ctypes.RestartPolicyAlways, ctypes.RestartPolicyUnlessStopped:
+		if rp.MaximumRetryCount != 0 {
+			return invalidf("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+		}
+	case ctypes.RestartPolicyOnFailure:
+		if rp.MaximumRetryCount < 0 {
+			return invalidf("invalid restart policy: maximum retry count cannot be negative")
+		}
+	default:
+		return invalidf("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'", rp.Name)
+	}
+	if hc.AutoRemove && rp.Name != "" && rp.Name != ctypes.RestartPolicyDisabled {
+		return invalidf("can't create 'AutoRemove' container with restart policy")
+	}
+	if hc.Memory < 0 || hc.Memory > 0 && hc.Memory < 6*1024*1024 {
+		return invalidf("Minimum memory limit allowed is 6MB")
+	}
+	if hc.MemorySwap > 0 && hc.Memory > 0 && hc.MemorySwap < hc.Memory {
+		return invalidf("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if hc.NanoCPUs < 0 {
+		return invalidf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", numCPU(), numCPU())
+	}
+	if hc.NanoCPUs > 0 && hc.NanoCPUs > int64(numCPU())*1e9 {
+		return invalidf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", numCPU(), numCPU())
+	}
+	if hc.NanoCPUs > 0 && (hc.CPUQuota > 0 || hc.CPUPeriod > 0) {
+		return invalidf("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	if hc.ShmSize < 0 {
+		return invalidf("SHM size can not be less than 0")
+	}
+	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
+		return invalidf("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
+	}
+	switch hc.LogConfig.Type {
+	case "", "json-file", "none":
+	default:
+		return invalidf("logger: no log driver named '%s' is registered", hc.LogConfig.Type)
+	}
+	if err := network.CheckPorts(len(hc.PortBindings), hc.PublishAllPorts); err != nil {
+		return err
+	}
+	if _, err := network.ParseMode(hc.NetworkMode); err != nil {
+		return err
+	}
+	for _, m := range []string{hc.PidMode, hc.IpcMode, hc.UTSMode} {
+		switch m {
+		case "", "host", "private", "shareable", "none":
+		default:
+			return invalidf("invalid namespace mode: %s (only host and private are supported)", m)
+		}
+	}
+	return nil
+}
+
+// mergeImage fills the container config from the image's defaults, as dockerd's merge.
+func mergeImage(cfg *ctypes.Config, rc *image.RunConfig) {
+	if cfg.User == "" {
+		cfg.User = rc.User
+	}
+	if len(cfg.Env) == 0 {
+		cfg.Env = append([]string(nil), rc.Env...)
+	} else {
+		keys := map[string]bool{}
+		for _, e := range cfg.Env {
+			k, _, _ := strings.Cut(e, "=")
+			keys[k] = true
+		}
+		var env []string
+		for _, e := range rc.Env {
+			k, _, _ := strings.Cut(e, "=")
+			if !keys[k] {
+				env = append(env, e)
+			}
+		}
+		cfg.Env = append(env, cfg.Env...)
+	}
+	if len(cfg.Entrypoint) == 0 {
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = rc.Cmd
+		}
+		if cfg.Entrypoint == nil {
+			cfg.Entrypoint = rc.Entrypoint
+		}
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = rc.WorkingDir
+	}
+	if len(rc.Volumes) > 0 {
+		if cfg.Volumes == nil {
+			cfg.Volumes = map[string]struct{}{}
+		}
+		for v := range rc.Volumes {
+			cfg.Volumes[v] = struct{}{}
+		}
+	}
+	if len(rc.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range rc.Labels {
+			labels[k] = v
+		}
+		for k, v := range cfg.Labels {
+			labels[k] = v
+		}
+		cfg.Labels = labels
+	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = rc.StopSignal
+	}
+	if cfg.Healthcheck == nil && rc.Healthcheck != nil {
+		h := rc.Healthcheck
+		cfg.Healthcheck = &ctypes.HealthConfig{Test: h.Test, Retries: h.Retries}
+	}
+	if len(cfg.ExposedPorts) == 0 && len(rc.ExposedPorts) > 0 {
+		cfg.ExposedPorts = rc.ExposedPorts
+	}
+	if len(cfg.Shell) == 0 {
+		cfg.Shell = rc.Shell
+	}
+}
+
+// CreateResult is the new container's ID and the warnings to print.
+type CreateResult struct {
+	ID       string
+	Warnings []string
+}
+
+// Create creates a container (POST /containers/create). Nothing is left behind on failure: no record,
+// RW layer or volume reference.
+func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateRequest) (_ CreateResult, retErr error) {
+	if req == nil {
+		return CreateResult{}, invalidf("config cannot be empty in order to create a container")
+	}
+	cfg := req.Config
+	hc := req.HostConfig
+	if hc == nil {
+		hc = &ctypes.HostConfig{}
+	}
+	if cfg.Image == "" {
+		return CreateResult{}, invalidf("No image specified")
+	}
+	if name != "" && !validContainerName.MatchString(name) {
+		return CreateResult{}, invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	if err := validateHostConfig(hc); err != nil {
+		return CreateResult{}, err
+	}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	if hc.RestartPolicy.Name == "" {
+		hc.RestartPolicy.Name = ctypes.RestartPolicyDisabled
+	}
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = "default"
+	}
+	rc, err := s.images.RunConfig(ctx, cfg.Image)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	mergeImage(&cfg, rc)
+	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
+		return CreateResult{}, invalidf("No command specified")
+	}
+	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
+		return CreateResult{}, invalidf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	if _, err := signalFromString(cfg.StopSignal); cfg.StopSignal != "" && err != nil {
+		return CreateResult{}, err
+	}
+	id := newID()
+	if name != "" {
+		name = "/" + strings.TrimPrefix(name, "/")
+		if err := s.reserveName(name, id); err != nil {
+			return CreateResult{}, err
+		}
+	} else if name, err = s.generateName(id); err != nil {
+		return CreateResult{}, err
+	}
+	defer func() {
+		if retErr != nil {
+			s.releaseName(name)
+		}
+	}()
+	if cfg.Hostname == "" {
+		if hc.NetworkMode == "host" {
+			cfg.Hostname, _ = os.Hostname()
+		} else {
+			cfg.Hostname = id[:12]
+		}
+	}
+	full := append(append([]string(nil), cfg.Entrypoint...), cfg.Cmd...)
+	c := &Container{
+		ID: id, Name: name, Created: time.Now().UTC(), Path: full[0], Args: full[1:],
+		Config: &cfg, HostConfig: hc, ImageID: string(rc.ID), Driver: s.layers.Snapshotter(),
+		MountPoints: map[string]*mounts.MountPoint{}, State: &State{}, dir: filepath.Join(s.cfg.Root, id),
+		execs: map[string]*execConfig{},
+	}
+	c.streams = newStreams(cfg.OpenStdin)
+	ctx = logCtx(ctx, c)
+
+	mps, err := s.parseMounts(c)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	if err := os.Mkdir(c.dir, 0o710); err != nil {
+		return CreateResult{}, err
+	}
+	defer func() {
+		if retErr != nil {
+			os.RemoveAll(c.dir)
+		}
+	}()
+	if _, err := s.layers.Prepare(ctx, id, rc.ChainID, nil); err != nil {
+		return CreateResult{}, err
+	}
+	defer func() {
+		if retErr != nil {
+			if err := s.layers.Remove(context.WithoutCancel(ctx), id); err != nil {
+				log.G(ctx).WithError(err).Warn("remove RW layer after failed create")
+			}
+		}
+	}()
+	if err := s.createVolumes(ctx, c, mps); err != nil {
+		return CreateResult{}, err
+	}
+	defer func() {
+		if retErr != nil {
+			s.releaseVolumes(context.WithoutCancel(ctx), c, true)
+		}
+	}()
+	if err := s.copyImageContent(ctx, c); err != nil {
+		return CreateResult{}, err
+	}
+	if err := network.WriteFiles(c.dir, network.FilesConfig{
+		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Mode: hc.NetworkMode,
+		ExtraHosts: hc.ExtraHosts, DNS: hc.DNS, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
+	}); err != nil {
+		return CreateResult{}, err
+	}
+	if err := c.save(); err != nil {
+		return CreateResult{}, err
+	}
+	s.mu.Lock()
+	s.byID[id] = c
+	s.mu.Unlock()
+	s.logEvent(c, "create", nil)
+	var warnings []string
+	if hc.Memory > 0 && hc.MemorySwap == 0 && !hasSwapAccounting() {
+		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+	}
+	return CreateResult{ID: id, Warnings: warnings}, nil
+}
+
+// parseMounts turns Binds, Mounts, Config.Volumes and VolumesFrom into mount points by destination.
+// User mounts win over image volumes; two user mounts on one destination are an error.
+func (s *Service) parseMounts(c *Container) (map[string]*mounts.MountPoint, error) {
+	hc := c.HostConfig
+	out := map[string]*mounts.MountPoint{}
+	user := map[string]bool{}
+	add := func(mp *mounts.MountPoint) error {
+		if user[mp.Destination] {
+			return invalidf("Duplicate mount point: %s", mp.Destination)
+		}
+		user[mp.Destination] = true
+		out[mp.Destination] = mp
+		return nil
+	}
+	for _, from := range hc.VolumesFrom {
+		ref, mode, err := mounts.ParseVolumesFrom(from)
+		if err != nil {
+			return nil, err
+		}
+		src, err := s.get(ref)
+		if err != nil {
+			return nil, err
+		}
+		src.mu.Lock()
+		for _, mp := range src.MountPoints {
+			if mp.Type == ctypes.MountTypeTmpfs {
+				continue
+			}
+			cp := *mp
+			cp.ID, cp.Anonymous, cp.CopyData = "", false, false
+			if mode == "ro" {
+				cp.RW = false
+			} else if mode == "rw" {
+				cp.RW = true
+			}
+			out[cp.Destination] = &cp
+		}
+		src.mu.Unlock()
+	}
+	for _, b := range hc.Binds {
+		mp, err := mounts.ParseBind(b, hc.VolumeDriver)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(mp); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range hc.Mounts {
+		mp, err := mounts.ParseMount(m)
+		if err != nil {
+			return nil, err
+		}
+		if mp.Type == ctypes.MountTypeBind {
+			if _, err := os.Stat(mp.Source); err != nil {
+				if m.BindOptions == nil || !m.BindOptions.CreateMountpoint {
+					return nil, invalidf("invalid mount config for type \"bind\": bind source path does not exist: %s", mp.Source)
+				}
+			}
+		}
+		if mp.Type == ctypes.MountTypeVolume && mp.Driver == "" {
+			mp.Driver = hc.VolumeDriver
+		}
+		if err := add(mp); err != nil {
+			return nil, err
+		}
+	}
+	for d := range hc.Tmpfs {
+		if user[path.Clean(d)] {
+			return nil, invalidf("Duplicate mount point: %s", d)
+		}
+	}
+	dsts := make([]string, 0, len(c.Config.Volumes))
+	for d := range c.Config.Volumes {
+		dsts = append(dsts, d)
+	}
+	sort.Strings(dsts)
+	for _, d := range dsts {
+		mp, err := mounts.ParseVolume(d, hc.VolumeDriver)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := out[mp.Destination]; ok {
+			continue
+		}
+		if _, ok := hc.Tmpfs[mp.Destination]; ok {
+			continue
+		}
+		out[mp.Destination] = mp
+	}
+	return out, nil
+}
+
+// createVolumes creates or gets every volume with reference = container ID, and makes -v bind sources
+// that do not exist (dockerd does; --mount refuses them earlier).
+func (s *Service) createVolumes(ctx context.Context, c *Container, mps map[string]*mounts.MountPoint) error {
+	for _, mp := range mps {
+		switch mp.Type {
+		case ctypes.MountTypeBind:
+			if mp.Spec == nil {
+				if err := os.MkdirAll(mp.Source, 0o755); err != nil {
+					return errors.Wrapf(err, "error while creating mount source path '%s'", mp.Source)
+				}
+			}
+		case ctypes.MountTypeVolume:
+			var opts []volumeservice.CreateOption
+			opts = append(opts, volumeservice.WithCreateReference(c.ID))
+			if mp.Spec != nil && mp.Spec.VolumeOptions != nil {
+				vo := mp.Spec.VolumeOptions
+				if len(vo.Labels) > 0 {
+					opts = append(opts, volumeservice.WithCreateLabels(vo.Labels))
+				}
+				if vo.DriverConfig != nil && len(vo.DriverConfig.Options) > 0 {
+					opts = append(opts, volumeservice.WithCreateOptions(vo.DriverConfig.Options))
+				}
+			}
+			v, err := s.volumes.Create(ctx, mp.Name, mp.Driver, opts...)
+			if err != nil {
+				return err
+			}
+			mp.Name, mp.Driver = v.Name, v.Driver
+			if mp.Anonymous {
+				mp.Source = ""
+			}
+		}
+		c.MountPoints[mp.Destination] = mp
+	}
+	return nil
+}
+
+// releaseVolumes drops the container's references; with removeAnonymous its anonymous volumes are removed
+// (in-use errors ignored: another container may have them through --volumes-from).
+func (s *Service) releaseVolumes(ctx context.Context, c *Container, removeAnonymous bool) {
+	for _, mp := range c.MountPoints {
+		if mp.Type != ctypes.MountTypeVolume || mp.Name == "" {
+			continue
+		}
+		if err := s.volumes.Release(ctx, mp.Name, c.ID); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).WithField("volume", mp.Name).Warn("release volume")
+		}
+		if removeAnonymous && mp.Anonymous {
+			if err := s.volumes.Remove(ctx, mp.Name); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+				log.G(ctx).WithError(err).WithField("volume", mp.Name).Warn("remove anonymous volume")
+			}
+		}
+	}
+}

@@ -1,0 +1,277 @@
+package containers
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
+	ltypes "github.com/berthd/berthd/libcontainerd/types"
+	volumeservice "github.com/berthd/berthd/volume/service"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+)
+
+// restoreParallel bounds concurrent record loads and containerd look-ups at start-up.
+const restoreParallel = 32
+
+// Restore loads every container record, reattaches running tasks (live-restore) or stops them, rebuilds
+// volume references, removes containerd containers nobody owns, then applies restart policies and --rm.
+// It returns once references are rebuilt and live containers reattached; policy restarts run in the
+// background.
+func (s *Service) Restore(ctx context.Context) error {
+	ents, err := os.ReadDir(s.cfg.Root)
+	if err != nil {
+		return err
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, restoreParallel)
+		cs  []*Container
+	)
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.cfg.Root, e.Name())
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := load(dir)
+			if err != nil {
+				log.G(ctx).WithError(err).WithField("dir", dir).Warn("skipping container that does not load")
+				return
+			}
+			c.streams = newStreams(c.Config.OpenStdin)
+			mu.Lock()
+			cs = append(cs, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	for _, c := range cs {
+		s.byID[c.ID] = c
+		s.byName[c.Name] = c.ID
+	}
+	s.mu.Unlock()
+
+	var restart []*Container
+	for _, c := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			wasRunning := s.restoreOne(ctx, c)
+			if !c.State.IsRunning() {
+				mu.Lock()
+				if c.HostConfig.AutoRemove && c.HasBeenStartedBefore || s.restartOnBoot(c, wasRunning) {
+					restart = append(restart, c)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	s.removeOrphans(ctx)
+	for _, c := range restart {
+		go func() {
+			ctx := context.WithoutCancel(ctx)
+			if c.HostConfig.AutoRemove {
+				if err := s.remove(ctx, c, true, true); err != nil {
+					log.G(ctx).WithError(err).WithField("container", c.ID).Warn("remove --rm container at start-up")
+				}
+				return
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err := s.startLocked(logCtx(ctx, c), c); err != nil {
+				log.G(ctx).WithError(err).WithField("container", c.ID).Warn("restart container at start-up")
+			}
+		}()
+	}
+	return nil
+}
+
+func (s *Service) restartOnBoot(c *Container, wasRunning bool) bool {
+	if c.HasBeenManuallyStopped {
+		return false
+	}
+	switch c.HostConfig.RestartPolicy.Name {
+	case ctypes.RestartPolicyAlways, ctypes.RestartPolicyUnlessStopped:
+		return true
+	case ctypes.RestartPolicyOnFailure:
+		return wasRunning
+	}
+	return false
+}
+
+// restoreOne reconciles one container with containerd; it reports whether the record said "running".
+func (s *Service) restoreOne(ctx context.Context, c *Container) bool {
+	ctx = logCtx(ctx, c)
+	for _, mp := range c.MountPoints {
+		if mp.Type == ctypes.MountTypeVolume && mp.Name != "" {
+			if _, err := s.volumes.Get(ctx, mp.Name, volumeservice.WithGetReference(c.ID)); err != nil {
+				log.G(ctx).WithError(err).WithField("volume", mp.Name).Warn("volume of container not found at restore")
+			}
+		}
+	}
+	st := c.State.snapshot()
+	wasRunning := st.Running
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	code, at := 255, time.Now()
+	if s.client != nil {
+		if ctr, err := s.client.LoadContainer(ctx, c.ID); err == nil {
+			var lw *jsonfile.Writer
+			if s.cfg.LiveRestore && c.HostConfig.LogConfig.Type != "none" {
+				lw, _ = jsonfile.Open(c.logPath())
+			}
+			streams := c.streams
+			var attach ltypes.StdioCallback
+			if s.cfg.LiveRestore {
+				attach = func(stdio ltypes.Stdio) error {
+					streams.run(stdio, lw)
+					return nil
+				}
+			}
+			task, err := ctr.Task(ctx, attach)
+			if err == nil {
+				ps, serr := task.Status(ctx)
+				live := serr == nil && (ps.Status == ltypes.StatusRunning || ps.Status == ltypes.StatusPaused || ps.Status == ltypes.StatusPausing)
+				if live && s.cfg.LiveRestore {
+					c.task, c.logw, c.exited = task, lw, make(chan struct{})
+					c.State.SetRunning(int(task.Pid()), false)
+					c.State.SetPaused(ps.Status != ltypes.StatusRunning)
+					for _, mp := range c.MountPoints {
+						if mp.Type == ctypes.MountTypeVolume && mp.ID != "" {
+							if err := s.volumes.LiveRestoreVolume(ctx, mp.Name, mp.ID); err != nil {
+								log.G(ctx).WithError(err).WithField("volume", mp.Name).Warn("live-restore volume")
+							}
+						}
+					}
+					_ = c.save()
+					log.G(ctx).Debug("container live-restored")
+					return wasRunning
+				}
+				if live {
+					_ = task.Kill(ctx, syscall.SIGKILL, true)
+				}
+				if done := c.streams.done(); done != nil && s.cfg.LiveRestore {
+					select {
+					case <-done:
+					case <-time.After(drainTimeout):
+					}
+				}
+				if es, err := task.ForceDelete(ctx); err == nil {
+					code, at = int(es.ExitCode), es.ExitedAt
+				}
+			}
+			if lw != nil {
+				lw.Close()
+			}
+			if err := ctr.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+				log.G(ctx).WithError(err).Warn("delete containerd container at restore")
+			}
+		}
+	}
+	if wasRunning || st.Restarting {
+		s.unmountVolumes(ctx, c)
+		if !wasRunning {
+			code, at = st.ExitCode, st.FinishedAt
+		}
+		c.State.SetStopped(code, at)
+		if err := c.save(); err != nil {
+			log.G(ctx).WithError(err).Warn("save container state")
+		}
+		if wasRunning {
+			s.logEvent(c, "die", map[string]string{"exitCode": itoa(code)})
+		}
+	}
+	return wasRunning
+}
+
+// removeOrphans deletes containerd containers of our namespace that have no record (a crash between
+// creating the task and saving the record, or a record removed by hand).
+func (s *Service) removeOrphans(ctx context.Context) {
+	if s.client == nil {
+		return
+	}
+	list, err := s.client.Containers(ctx)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("list containerd containers")
+		return
+	}
+	for _, ctr := range list {
+		s.mu.RLock()
+		_, ok := s.byID[ctr.ID()]
+		s.mu.RUnlock()
+		if ok {
+			continue
+		}
+		if t, err := ctr.Task(ctx, nil); err == nil {
+			_, _ = t.ForceDelete(ctx)
+		}
+		_ = ctr.Delete(ctx)
+		log.G(ctx).WithField("container", ctr.ID()).Info("removed orphaned containerd container")
+	}
+}
+
+// Shutdown stops running containers (each with its stop timeout), unless live-restore leaves them
+// running; either way pending policy restarts are cancelled.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shuttingDown = true
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range s.list() {
+		c.mu.Lock()
+		if c.restartCancel != nil {
+			c.restartCancel()
+			c.restartCancel = nil
+		}
+		running := c.task != nil
+		c.mu.Unlock()
+		if !running || s.cfg.LiveRestore {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.stop(ctx, c, c.stopSignal(), s.stopTimeout(c, nil)); err != nil {
+				log.G(ctx).WithError(err).WithField("container", c.ID).Warn("stop container at shutdown")
+			}
+		}()
+	}
+	wg.Wait()
+	if s.cfg.LiveRestore {
+		for _, c := range s.list() {
+			c.mu.Lock()
+			if c.logw != nil {
+				// The shim keeps the FIFOs; output written while berthd is down waits in the pipe.
+				_ = c.logw
+			}
+			c.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// MaxStopTimeout is the longest stop timeout of any container (the daemon's shutdown bound).
+func (s *Service) MaxStopTimeout() time.Duration {
+	max := s.cfg.DefaultStopTimeout
+	for _, c := range s.list() {
+		if t := s.stopTimeout(c, nil); t > max {
+			max = t
+		}
+	}
+	return max
+}

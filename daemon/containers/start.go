@@ -1,0 +1,482 @@
+package containers
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
+	"github.com/berthd/berthd/daemon/containers/oci"
+	"github.com/berthd/berthd/daemon/network"
+	ltypes "github.com/berthd/berthd/libcontainerd/types"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
+)
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func numCPU() int { return runtime.NumCPU() }
+
+func hasSwapAccounting() bool {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+		return true
+	}
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
+}
+
+// signalFromString accepts "TERM", "SIGTERM", "sigterm" and numbers, as dockerd.
+func signalFromString(s string) (syscall.Signal, error) {
+	if s == "" {
+		return 0, invalidf("Invalid signal: %s", s)
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, invalidf("Invalid signal: %s", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig := unix.SignalNum(name)
+	if sig == 0 {
+		return 0, invalidf("Invalid signal: %s", s)
+	}
+	return sig, nil
+}
+
+// processEnv is dockerd's container environment: PATH and HOSTNAME (and TERM with a TTY) before the
+// config's own variables, which override them.
+func processEnv(cfg *ctypes.Config) []string {
+	env := []string{}
+	has := map[string]bool{}
+	for _, e := range cfg.Env {
+		k, _, _ := strings.Cut(e, "=")
+		has[k] = true
+	}
+	if !has["PATH"] {
+		env = append(env, "PATH="+defaultPath)
+	}
+	if !has["HOSTNAME"] {
+		env = append(env, "HOSTNAME="+cfg.Hostname)
+	}
+	if cfg.Tty && !has["TERM"] {
+		env = append(env, "TERM=xterm")
+	}
+	return append(env, cfg.Env...)
+}
+
+// resolveUser turns "user[:group]" into IDs; names are looked up in the container's /etc/passwd and
+// /etc/group, which needs the RW layer mounted (only then is it mounted).
+func (s *Service) resolveUser(ctx context.Context, c *Container, spec string, groupAdd []string) (oci.User, error) {
+	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
+	uid, uerr := strconv.ParseUint(userPart, 10, 32)
+	gid, gerr := strconv.ParseUint(groupPart, 10, 32)
+	numeric := (userPart == "" || uerr == nil) && (!hasGroup || gerr == nil)
+	for _, g := range groupAdd {
+		if _, err := strconv.ParseUint(g, 10, 32); err != nil {
+			numeric = false
+		}
+	}
+	if numeric {
+		u := oci.User{UID: uint32(uid)}
+		if hasGroup {
+			u.GID = uint32(gid)
+		}
+		for _, g := range groupAdd {
+			n, _ := strconv.ParseUint(g, 10, 32)
+			u.AdditionalGids = append(u.AdditionalGids, uint32(n))
+		}
+		return u, nil
+	}
+	tmp, err := os.MkdirTemp(s.cfg.ExecRoot, "rootfs-")
+	if err != nil {
+		return oci.User{}, err
+	}
+	defer os.Remove(tmp)
+	if err := s.layers.Mount(ctx, c.ID, tmp); err != nil {
+		return oci.User{}, err
+	}
+	defer s.layers.Unmount(ctx, tmp)
+	return lookupUser(tmp, userPart, groupPart, hasGroup, groupAdd)
+}
+
+func readColonFile(root, name string) [][]string {
+	p := filepath.Join(root, "etc", name)
+	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out [][]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, strings.Split(line, ":"))
+	}
+	return out
+}
+
+func lookupUser(root, userPart, groupPart string, hasGroup bool, groupAdd []string) (oci.User, error) {
+	var u oci.User
+	passwd := readColonFile(root, "passwd")
+	groups := readColonFile(root, "group")
+	userName := ""
+	if n, err := strconv.ParseUint(userPart, 10, 32); err == nil || userPart == "" {
+		u.UID = uint32(n)
+		for _, p := range passwd {
+			if len(p) >= 4 && p[2] == strconv.FormatUint(n, 10) {
+				userName = p[0]
+				g, _ := strconv.ParseUint(p[3], 10, 32)
+				u.GID = uint32(g)
+				break
+			}
+		}
+	} else {
+		found := false
+		for _, p := range passwd {
+			if len(p) >= 4 && p[0] == userPart {
+				n, _ := strconv.ParseUint(p[2], 10, 32)
+				g, _ := strconv.ParseUint(p[3], 10, 32)
+				u.UID, u.GID, userName, found = uint32(n), uint32(g), p[0], true
+				break
+			}
+		}
+		if !found {
+			return u, invalidf("unable to find user %s: no matching entries in passwd file", userPart)
+		}
+	}
+	findGroup := func(g string) (uint32, error) {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+			return uint32(n), nil
+		}
+		for _, e := range groups {
+			if len(e) >= 3 && e[0] == g {
+				n, _ := strconv.ParseUint(e[2], 10, 32)
+				return uint32(n), nil
+			}
+		}
+		return 0, invalidf("unable to find group %s: no matching entries in group file", g)
+	}
+	if hasGroup {
+		g, err := findGroup(groupPart)
+		if err != nil {
+			return u, err
+		}
+		u.GID = g
+	}
+	if userName != "" {
+		for _, e := range groups {
+			if len(e) >= 4 {
+				for _, m := range strings.Split(e[3], ",") {
+					if m == userName {
+						n, _ := strconv.ParseUint(e[2], 10, 32)
+						if uint32(n) != u.GID {
+							u.AdditionalGids = append(u.AdditionalGids, uint32(n))
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, g := range groupAdd {
+		n, err := findGroup(g)
+		if err != nil {
+			return u, err
+		}
+		u.AdditionalGids = append(u.AdditionalGids, n)
+	}
+	return u, nil
+}
+
+// mountVolumes mounts the container's volumes (driver Mount with mount ID = container ID) and returns
+// the spec mounts of every mount point plus the generated /etc files. On error, what was mounted is
+// unmounted again.
+func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount, retErr error) {
+	defer func() {
+		if retErr != nil {
+			s.unmountVolumes(context.WithoutCancel(ctx), c)
+		}
+	}()
+	var out []oci.Mount
+	taken := map[string]bool{}
+	for _, mp := range c.MountPoints {
+		taken[mp.Destination] = true
+		switch mp.Type {
+		case ctypes.MountTypeVolume:
+			p, err := s.volumes.Mount(ctx, mp.Name, c.ID, map[string]string{
+				"container": c.ID, "destination": mp.Destination, "read/write": strconv.FormatBool(mp.RW),
+				"propagation": mp.Propagation,
+			})
+			if err != nil {
+				return nil, err
+			}
+			mp.ID = c.ID
+			mp.Source = p
+			out = append(out, oci.Mount{Destination: mp.Destination, Type: "bind", Source: p, Options: mp.BindOptions()})
+		case ctypes.MountTypeBind:
+			if mp.Spec != nil && mp.Spec.BindOptions != nil && mp.Spec.BindOptions.CreateMountpoint {
+				_ = os.MkdirAll(mp.Source, 0o755)
+			}
+			if _, err := os.Stat(mp.Source); err != nil {
+				return nil, invalidf("invalid mount config for type \"bind\": bind source path does not exist: %s", mp.Source)
+			}
+			out = append(out, oci.Mount{Destination: mp.Destination, Type: "bind", Source: mp.Source, Options: mp.BindOptions()})
+		case ctypes.MountTypeTmpfs:
+			out = append(out, oci.Mount{Destination: mp.Destination, Type: "tmpfs", Source: "tmpfs", Options: mp.TmpfsOptions()})
+		}
+	}
+	for _, f := range []struct{ dst, src string }{
+		{"/etc/resolv.conf", c.resolvPath()}, {"/etc/hostname", c.hostnamePath()}, {"/etc/hosts", c.hostsPath()},
+	} {
+		if taken[f.dst] {
+			continue
+		}
+		opts := []string{"rbind", "rprivate"}
+		if c.HostConfig.ReadonlyRootfs {
+			opts = append(opts, "ro")
+		}
+		out = append(out, oci.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: opts})
+	}
+	return out, nil
+}
+
+// unmountVolumes undoes mountVolumes: exactly one Unmount per successful Mount (mp.ID says which).
+func (s *Service) unmountVolumes(ctx context.Context, c *Container) {
+	for _, mp := range c.MountPoints {
+		if mp.Type != ctypes.MountTypeVolume || mp.ID == "" {
+			continue
+		}
+		if err := s.volumes.Unmount(ctx, mp.Name, mp.ID, map[string]string{"container": c.ID}); err != nil {
+			log.G(ctx).WithError(err).WithField("volume", mp.Name).Warn("unmount volume")
+		}
+		mp.ID = ""
+	}
+}
+
+func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (*oci.Options, error) {
+	cfg, hc := c.Config, c.HostConfig
+	user, err := s.resolveUser(ctx, c, cfg.User, hc.GroupAdd)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := network.ParseMode(hc.NetworkMode)
+	if err != nil {
+		return nil, err
+	}
+	o := &oci.Options{
+		Args: append([]string{c.Path}, c.Args...), Env: processEnv(cfg), Cwd: cfg.WorkingDir, User: user,
+		Terminal: cfg.Tty, Hostname: cfg.Hostname, Domainname: cfg.Domainname,
+		ReadonlyRootfs: hc.ReadonlyRootfs, Mounts: ms, Tmpfs: hc.Tmpfs, ShmSize: hc.ShmSize,
+		HostNetwork: mode == network.Host, HostPID: hc.PidMode == "host", HostIPC: hc.IpcMode == "host",
+		HostUTS: hc.UTSMode == "host", CgroupNS: hc.CgroupnsMode == "private",
+		Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, LastCap: s.lastCap,
+		CgroupsPath: filepath.Join(s.cgroupParent(hc), c.ID),
+		Memory:      hc.Memory, MemorySwap: hc.MemorySwap, NanoCPUs: hc.NanoCPUs, CPUShares: hc.CPUShares,
+		CPUQuota: hc.CPUQuota, CPUPeriod: hc.CPUPeriod, CpusetCpus: hc.CpusetCpus,
+		OomScoreAdj: hc.OomScoreAdj, Sysctls: hc.Sysctls, MaskedPaths: hc.MaskedPaths, ReadonlyPaths: hc.ReadonlyPaths,
+	}
+	if hc.PidsLimit != nil {
+		o.PidsLimit = *hc.PidsLimit
+	}
+	if hc.Init != nil && *hc.Init {
+		if s.cfg.InitPath == "" {
+			return nil, errdefs.ErrFailedPrecondition.WithMessage("no init binary configured (docker-init)")
+		}
+		o.InitPath = s.cfg.InitPath
+	}
+	return o, nil
+}
+
+func (s *Service) cgroupParent(hc *ctypes.HostConfig) string {
+	if hc.CgroupParent != "" {
+		return hc.CgroupParent
+	}
+	return s.cfg.CgroupParent
+}
+
+// Start starts a created or stopped container (POST /containers/{id}/start). NotModified when running.
+func (s *Service) Start(ctx context.Context, ref string) error {
+	c, err := s.get(ref)
+	if err != nil {
+		return err
+	}
+	ctx = logCtx(ctx, c)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.State.IsPaused() {
+		return errdefs.ErrConflict.WithMessage("cannot start a paused container, try unpause instead")
+	}
+	if c.State.IsRunning() {
+		return errdefs.ErrNotModified.WithMessage("container already started")
+	}
+	c.State.mu.Lock()
+	removing, dead := c.State.RemovalInProgress, c.State.Dead
+	c.State.mu.Unlock()
+	if removing || dead {
+		return errdefs.ErrConflict.WithMessage("container is marked for removal and cannot be started")
+	}
+	if c.restartCancel != nil {
+		c.restartCancel()
+		c.restartCancel = nil
+	}
+	c.HasBeenManuallyStopped = false
+	c.RestartCount = 0
+	c.restartDelay = 0
+	err = s.startLocked(ctx, c)
+	if err != nil && c.HostConfig.AutoRemove {
+		// A --rm container whose start failed is gone, as with dockerd; its waiters learn the code.
+		go s.removeAfterFailedStart(context.WithoutCancel(ctx), c)
+	}
+	return err
+}
+
+func (s *Service) removeAfterFailedStart(ctx context.Context, c *Container) {
+	if err := s.remove(ctx, c, true, true); err != nil {
+		log.G(ctx).WithError(err).Warn("remove --rm container after failed start")
+	}
+}
+
+// startLocked runs the container; c.mu is held.
+func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) {
+	if s.client == nil {
+		return errdefs.ErrUnavailable.WithMessage("containerd is not connected")
+	}
+	defer func() {
+		if retErr != nil {
+			code := 128
+			msg := retErr.Error()
+			lower := strings.ToLower(msg)
+			switch {
+			case strings.Contains(lower, "executable file not found") || strings.Contains(lower, "no such file or directory"):
+				code = 127
+				retErr = errdefs.ErrInvalidArgument.WithMessage(msg)
+			case strings.Contains(lower, "permission denied"):
+				code = 126
+				retErr = errdefs.ErrInvalidArgument.WithMessage(msg)
+			case strings.Contains(lower, "not a directory"):
+				code = 127
+				retErr = errdefs.ErrInvalidArgument.WithMessage(msg + ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type")
+			}
+			c.State.SetError(retErr, code)
+			c.State.SetStopped(code, time.Now())
+			_ = c.save()
+		}
+	}()
+	ms, err := s.mountVolumes(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			s.unmountVolumes(context.WithoutCancel(ctx), c)
+		}
+	}()
+	opts, err := s.buildSpec(ctx, c, ms)
+	if err != nil {
+		return err
+	}
+	spec, err := oci.Build(*opts)
+	if err != nil {
+		return err
+	}
+	s.deleteRuntimeContainer(ctx, c.ID)
+	ctr, err := s.client.NewContainer(ctx, c.ID, ltypes.ContainerConfig{
+		Spec: spec, Snapshotter: s.layers.Snapshotter(), SnapshotKey: c.ID,
+		Labels: map[string]string{"com.docker/engine.bundle.path": c.dir},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = ctr.Delete(context.WithoutCancel(ctx))
+		}
+	}()
+	var lw *jsonfile.Writer
+	if c.HostConfig.LogConfig.Type != "none" {
+		if lw, err = jsonfile.Open(c.logPath()); err != nil {
+			return err
+		}
+	}
+	if c.streams == nil {
+		c.streams = newStreams(c.Config.OpenStdin)
+	}
+	st := c.streams
+	task, err := ctr.NewTask(ctx, ltypes.TaskConfig{IOConfig: ltypes.IOConfig{
+		FIFODir: s.fifoDir(c.ID), Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
+		Stdio: func(stdio ltypes.Stdio) error {
+			st.run(stdio, lw)
+			return nil
+		},
+	}})
+	if err != nil {
+		if lw != nil {
+			lw.Close()
+		}
+		return err
+	}
+	exited := make(chan struct{})
+	c.exited = exited
+	if err := task.Start(ctx); err != nil {
+		_, _ = task.ForceDelete(context.WithoutCancel(ctx))
+		if lw != nil {
+			lw.Close()
+		}
+		c.exited = nil
+		close(exited)
+		return err
+	}
+	c.task = task
+	c.logw = lw
+	c.HasBeenStartedBefore = true
+	c.State.SetRunning(int(task.Pid()), true)
+	if cs := c.HostConfig.ConsoleSize; c.Config.Tty && cs[0] > 0 && cs[1] > 0 {
+		_ = task.Resize(ctx, uint32(cs[1]), uint32(cs[0]))
+	}
+	if err := c.save(); err != nil {
+		log.G(ctx).WithError(err).Warn("save container state")
+	}
+	s.logEvent(c, "start", nil)
+	return nil
+}
+
+// deleteRuntimeContainer removes a containerd container left by an earlier run (and its dead task).
+func (s *Service) deleteRuntimeContainer(ctx context.Context, id string) {
+	ctr, err := s.client.LoadContainer(ctx, id)
+	if err != nil {
+		return
+	}
+	if t, err := ctr.Task(ctx, nil); err == nil {
+		if _, err := t.ForceDelete(ctx); err != nil {
+			log.G(ctx).WithError(err).WithField("container", id).Warn("delete stale task")
+		}
+	}
+	if err := ctr.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		log.G(ctx).WithError(err).WithField("container", id).Warn("delete stale containerd container")
+	}
+}
+
+var errNotRunning = func(id string) error {
+	return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", id))
+}
+
+var _ = errors.Wrap

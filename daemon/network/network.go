@@ -1,0 +1,160 @@
+// Package network is berthd's minimal container networking: the network modes it supports (the default,
+// a private network namespace with only loopback, as dockerd run with --bridge=none; "none"; "host"),
+// the refusal of port publishing, and the /etc/hostname, /etc/hosts and /etc/resolv.conf files a
+// container gets. It does no netlink or iptables work. Stdlib and errdefs only.
+package network
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/errdefs"
+)
+
+// Mode is a resolved network mode.
+type Mode int
+
+// Modes.
+const (
+	// Private is the default: an own network namespace holding only loopback.
+	Private Mode = iota
+	None
+	Host
+)
+
+// ParseMode resolves HostConfig.NetworkMode.
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "", "default", "bridge":
+		return Private, nil
+	case "none":
+		return None, nil
+	case "host":
+		return Host, nil
+	}
+	if strings.HasPrefix(s, "container:") {
+		return 0, errdefs.ErrNotImplemented.WithMessage("network mode " + s + " is not supported by berthd")
+	}
+	return 0, errdefs.ErrNotFound.WithMessage("network " + s + " not found")
+}
+
+// NetworkName is the key of NetworkSettings.Networks.
+func NetworkName(s string) string {
+	switch s {
+	case "host":
+		return "host"
+	case "", "default", "bridge", "none":
+		return "none"
+	}
+	return s
+}
+
+// CheckPorts refuses published ports: without a bridge there is nothing to publish on.
+func CheckPorts(bindings int, publishAll bool) error {
+	if bindings > 0 || publishAll {
+		return errdefs.ErrInvalidArgument.WithMessage("port publishing (-p/-P) is not supported: berthd runs containers without a bridge network (as dockerd with --bridge=none)")
+	}
+	return nil
+}
+
+// FilesConfig is what the generated files contain.
+type FilesConfig struct {
+	Hostname   string
+	Domainname string
+	Mode       string
+	ExtraHosts []string
+	DNS        []string
+	DNSSearch  []string
+	DNSOptions []string
+}
+
+// WriteFiles writes hostname, hosts and resolv.conf into dir (the container's directory).
+func WriteFiles(dir string, c FilesConfig) error {
+	mode, err := ParseMode(c.Mode)
+	if err != nil {
+		return err
+	}
+	host := c.Hostname
+	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(host+"\n"), 0o644); err != nil {
+		return err
+	}
+	var hosts bytes.Buffer
+	if mode == Host {
+		if b, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts.Write(b)
+		}
+	} else {
+		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+		if host != "" {
+			fqdn := host
+			if c.Domainname != "" {
+				fqdn = host + "." + c.Domainname + " " + host
+			}
+			fmt.Fprintf(&hosts, "127.0.0.1\t%s\n", fqdn)
+		}
+	}
+	for _, h := range c.ExtraHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok {
+			name, ip, ok = strings.Cut(h, "=")
+		}
+		if !ok || name == "" || ip == "" {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid IP address in add-host: %q", h))
+		}
+		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), hosts.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConf(c), 0o644)
+}
+
+// resolvConf is the host's resolv.conf with the caller's overrides; without a network of its own a
+// container cannot reach a loopback resolver of the host, but it keeps the file as dockerd does.
+func resolvConf(c FilesConfig) []byte {
+	host, _ := os.ReadFile("/etc/resolv.conf")
+	if host == nil {
+		host, _ = os.ReadFile("/run/systemd/resolve/resolv.conf")
+	}
+	if len(c.DNS) == 0 && len(c.DNSSearch) == 0 && len(c.DNSOptions) == 0 {
+		return host
+	}
+	var out bytes.Buffer
+	var ns, search, opts []string
+	for _, line := range strings.Split(string(host), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			ns = append(ns, f[1])
+		case "search":
+			search = f[1:]
+		case "options":
+			opts = f[1:]
+		}
+	}
+	if len(c.DNS) > 0 {
+		ns = c.DNS
+	}
+	if len(c.DNSSearch) > 0 {
+		search = c.DNSSearch
+	}
+	if len(c.DNSOptions) > 0 {
+		opts = c.DNSOptions
+	}
+	for _, n := range ns {
+		fmt.Fprintf(&out, "nameserver %s\n", n)
+	}
+	if len(search) > 0 {
+		fmt.Fprintf(&out, "search %s\n", strings.Join(search, " "))
+	}
+	if len(opts) > 0 {
+		fmt.Fprintf(&out, "options %s\n", strings.Join(opts, " "))
+	}
+	return out.Bytes()
+}
