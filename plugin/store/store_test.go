@@ -86,6 +86,15 @@ func TestGetAllByCapAndVolumeDrivers(t *testing.T) {
 	names := s.VolumeDrivers(context.Background())
 	assert.Assert(t, time.Since(start) < 3*time.Second, "took %v", time.Since(start))
 	assert.DeepEqual(t, names, []string{"a", "b", "local"})
+
+	// Each listing that a plugin stalls counts against it: soon it is skipped at once.
+	for i := 0; i < 2; i++ {
+		s.VolumeDrivers(context.Background())
+	}
+	start = time.Now()
+	names = s.VolumeDrivers(context.Background())
+	assert.Assert(t, time.Since(start) < 500*time.Millisecond, "took %v", time.Since(start))
+	assert.DeepEqual(t, names, []string{"a", "b", "local"})
 }
 
 type fakeManaged struct {

@@ -232,7 +232,9 @@ func (p *Plugin) ready(ctx context.Context) (*endpoint, error) {
 	}
 	ep, err := p.activate(ctx)
 	if err != nil {
-		if ctx.Err() == nil && !errdefs.IsNotFound(err) {
+		// A caller's deadline that ends an activation counts against the plugin (Activate should be
+		// instant), so that a plugin hung in Activate stops costing every listing its full deadline.
+		if !errdefs.IsNotFound(err) && !errors.Is(ctx.Err(), context.Canceled) {
 			p.recordFailure(ctx, err)
 		}
 		return nil, err
@@ -247,7 +249,8 @@ func (p *Plugin) current() (*endpoint, error) {
 	if p.ep != nil {
 		return p.ep, nil
 	}
-	if time.Now().Before(p.downUntil) {
+	// While the probe runs it alone tries the plugin (callers would only queue behind its attempt).
+	if p.probing || time.Now().Before(p.downUntil) {
 		return nil, &downError{fmt.Sprintf("plugin %q is unavailable (retrying in the background): %v", p.name, p.lastErr)}
 	}
 	return nil, nil
