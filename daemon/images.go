@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	systemtypes "github.com/berthd/berthd/api/types/system"
 	"github.com/berthd/berthd/daemon/system"
 	"github.com/berthd/berthd/distribution"
 	"github.com/berthd/berthd/image/service"
@@ -54,6 +55,20 @@ func (d *Daemon) initImages(ctx context.Context) error {
 	d.infoSources = append(d.infoSources, func(src *system.Sources) {
 		src.StorageDriver = func() (string, [][2]string) { return sn, layer.DriverStatus(sn) }
 		src.Images = svc.CountImages
+	})
+	d.diskUsageSources = append(d.diskUsageSources, func(ctx context.Context, opts systemtypes.DiskUsageOptions, du *systemtypes.DiskUsage) error {
+		if !opts.Images {
+			return nil
+		}
+		size, list, err := svc.DiskUsage(ctx)
+		if err != nil {
+			return err
+		}
+		du.LayersSize = size
+		for _, s := range list {
+			du.Images = append(du.Images, s)
+		}
+		return nil
 	})
 	return nil
 }
