@@ -179,6 +179,13 @@ func TestPushPullAuth(t *testing.T) {
 	err = svc.PushImage(ctx, reg+"/private", "1", &imagetypes.AuthConfig{Username: "alice", Password: "wrong"}, nil)
 	assert.Check(t, err != nil)
 	good := &imagetypes.AuthConfig{Username: "alice", Password: "s3cret", ServerAddress: reg}
+	resp, err := svc.AuthenticateToRegistry(ctx, good)
+	assert.NilError(t, err)
+	assert.Equal(t, resp.Status, "Login Succeeded")
+	_, err = svc.AuthenticateToRegistry(ctx, &imagetypes.AuthConfig{Username: "alice", Password: "wrong", ServerAddress: "http://" + reg + "/v2/"})
+	assert.Check(t, errdefs.IsUnauthorized(err), "%v", err)
+	_, err = svc.AuthenticateToRegistry(ctx, &imagetypes.AuthConfig{Username: "alice", Password: "x", ServerAddress: "127.0.0.1:1"})
+	assert.Check(t, errdefs.IsUnavailable(err), "%v", err)
 	assert.NilError(t, svc.PushImage(ctx, reg+"/private", "1", good, nil))
 
 	svc2, _, _ := newService(t)

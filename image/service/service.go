@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	eventtypes "github.com/berthd/berthd/api/types/events"
+	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/berthd/berthd/distribution"
 	"github.com/berthd/berthd/image"
 	"github.com/berthd/berthd/image/store"
@@ -122,4 +123,16 @@ func (s *Service) CountImages(ctx context.Context) int {
 		return 0
 	}
 	return len(imgs)
+}
+
+// AuthenticateToRegistry is POST /auth: check credentials against the registry they name.
+func (s *Service) AuthenticateToRegistry(ctx context.Context, auth *imagetypes.AuthConfig) (*imagetypes.AuthResponse, error) {
+	if auth == nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("no credentials given")
+	}
+	status, err := s.dist.Login(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	return &imagetypes.AuthResponse{Status: status}, nil
 }

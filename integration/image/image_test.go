@@ -210,6 +210,12 @@ func TestPushPullAuth(t *testing.T) {
 	c.ok("tag", "busybox", reg+"/private:1")
 	r := d.Docker(t, "push", reg+"/private:1")
 	assert.Check(t, r.ExitCode != 0, r.Combined())
+	r = d.Docker(t, "login", "-u", "alice", "-p", "wrong", reg)
+	assert.Check(t, r.ExitCode != 0, r.Combined())
+	assert.Check(t, is.Contains(r.Stderr, "401"), r.Stderr)
+	assert.Check(t, is.Contains(c.ok("login", "-u", "alice", "-p", "s3cret", reg), "Login Succeeded"))
+	c.ok("push", reg+"/private:1")
+	c.ok("logout", reg)
 
 	// Credentials as `docker login` stores them; the CLI sends them in X-Registry-Auth.
 	auth := base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))

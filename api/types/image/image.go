@@ -148,3 +148,9 @@ type ListOptions struct {
 	// ContainerCount fills Summary.Containers (otherwise -1).
 	ContainerCount bool
 }
+
+// AuthResponse is the body of POST /auth (docker login).
+type AuthResponse struct {
+	Status        string
+	IdentityToken string `json:",omitempty"`
+}

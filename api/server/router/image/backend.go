@@ -32,4 +32,6 @@ type Backend interface {
 	// PullImage and PushImage talk to a registry with the client's credentials (nil: anonymous).
 	PullImage(ctx context.Context, name, tag, platform string, auth *image.AuthConfig, progress func(image.JSONMessage)) error
 	PushImage(ctx context.Context, name, tag string, auth *image.AuthConfig, progress func(image.JSONMessage)) error
+	// AuthenticateToRegistry checks credentials for `docker login`.
+	AuthenticateToRegistry(ctx context.Context, auth *image.AuthConfig) (*image.AuthResponse, error)
 }

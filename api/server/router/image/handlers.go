@@ -257,3 +257,18 @@ func (r *imageRouter) postImagesPrune(w http.ResponseWriter, req *http.Request) 
 	}
 	return httputils.WriteJSON(w, http.StatusOK, rep)
 }
+
+func (r *imageRouter) postAuth(w http.ResponseWriter, req *http.Request) error {
+	var auth image.AuthConfig
+	if err := httputils.ReadJSON(req, &auth); err != nil {
+		if httputils.IsEOF(err) {
+			return invalidParamErr("no credentials given")
+		}
+		return err
+	}
+	resp, err := r.backend.AuthenticateToRegistry(req.Context(), &auth)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}

@@ -32,6 +32,8 @@ func (r *imageRouter) Routes() []router.Route {
 		router.Get("/images/{rest...}", r.getImageByName),
 		router.Post("/images/{rest...}", r.postImageByName),
 		router.Delete("/images/{rest...}", r.deleteImages),
+		// docker login: registry credentials are this area's business, so /auth lives here.
+		router.Post("/auth", r.postAuth),
 	}
 }
 

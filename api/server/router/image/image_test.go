@@ -79,6 +79,10 @@ func (f *fakeBackend) PushImage(ctx context.Context, name, tag string, auth *ima
 	return nil
 }
 
+func (f *fakeBackend) AuthenticateToRegistry(ctx context.Context, auth *image.AuthConfig) (*image.AuthResponse, error) {
+	return &image.AuthResponse{Status: "Login Succeeded"}, nil
+}
+
 func do(t *testing.T, h http.Handler, method, target, body string, hdr map[string]string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
 	for k, v := range hdr {
