@@ -38,6 +38,7 @@ type results struct {
 	unknownDriver        time.Duration
 	deadDriverCreate     time.Duration
 	listDeadFirst        time.Duration
+	listDeadLater        time.Duration
 	unknownDriverMessage string
 }
 
@@ -86,6 +87,7 @@ func main() {
 	benchutil.Row("GET /volumes, dead plugin present: first", ms(b.listDeadFirst), ms(d.listDeadFirst), "ms")
 	benchutil.Row("GET /volumes, dead plugin present: next", ms(b.listDead), ms(d.listDead), "ms")
 	benchutil.Row("create -d dead (plugin not answering)", ms(b.deadDriverCreate), ms(d.deadDriverCreate), "ms")
+	benchutil.Row("GET /volumes, dead plugin present: after that", ms(b.listDeadLater), ms(d.listDeadLater), "ms")
 	benchutil.Row("create -d nosuch (unknown driver)", ms(b.unknownDriver), ms(d.unknownDriver), "ms")
 	fmt.Printf("unknown driver error: berthd %q / dockerd %q\n", b.unknownDriverMessage, d.unknownDriverMessage)
 }
@@ -219,6 +221,9 @@ func run(plugin, work string, start func() (*benchutil.Daemon, string, []string,
 	t0 = time.Now()
 	post(map[string]any{"Name": "x1", "Driver": "dead"})
 	r.deadDriverCreate = time.Since(t0)
+	if r.listDeadLater, err = list(); err != nil {
+		return r, err
+	}
 
 	t0 = time.Now()
 	_, msg, _ := post(map[string]any{"Name": "x2", "Driver": "nosuch"})
