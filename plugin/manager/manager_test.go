@@ -49,7 +49,7 @@ func (r *recorder) all() []string {
 
 type entry struct {
 	name, body, link string
-	typ             byte
+	typ              byte
 }
 
 func makeTar(t *testing.T, entries ...entry) *bytes.Buffer {
