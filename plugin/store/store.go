@@ -115,7 +115,8 @@ func (s *Store) GetAllByCap(ctx context.Context, capability string) ([]getter.Co
 	if m := s.managedIndex(); m != nil {
 		ps, err := m.GetAllByCap(ctx, capability)
 		if err != nil {
-			return nil, err
+			// Still list the legacy plugins: a listing answers with what it has.
+			log.G(ctx).WithError(err).Warn("listing managed plugins")
 		}
 		for _, p := range ps {
 			seen[p.Name()] = true
