@@ -216,7 +216,8 @@ func (s *Store) ImportArchive(ctx context.Context, r io.Reader) ([]Loaded, error
 		return nil, invalid(err, "read archive")
 	}
 	defer ds.Close()
-	idxDesc, err := archive.ImportIndex(ctx, cs, ds)
+	checked := newCheckingStore(cs)
+	idxDesc, err := archive.ImportIndex(ctx, checked, ds)
 	if err != nil {
 		if errdefs.IsUnavailable(err) || errdefs.IsCanceled(err) {
 			return nil, classify(err, "load archive")
@@ -243,8 +244,14 @@ func (s *Store) ImportArchive(ctx context.Context, r io.Reader) ([]Loaded, error
 		if err := images.Walk(ctx, h, md); err != nil {
 			return nil, invalid(err, "invalid archive: image "+md.Digest.String())
 		}
-		if _, err := s.manifest(ctx, md); err != nil {
+		mi, err := s.manifest(ctx, md)
+		if err != nil {
 			return nil, invalid(err, "invalid archive")
+		}
+		for _, l := range mi.layers {
+			if msg := checked.problem(l.Digest); msg != "" {
+				return nil, errdefs.ErrInvalidArgument.WithMessage("layer " + l.Digest.String() + ": " + msg)
+			}
 		}
 		i, ok := byManifest[md.Digest]
 		if !ok {

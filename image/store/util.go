@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/distribution/reference"
 )
 
@@ -20,3 +22,5 @@ func normalizeRef(s string) (string, error) {
 	}
 	return reference.TagNameOnly(n).String(), nil
 }
+
+func isAlreadyExists(err error) bool { return errdefs.IsAlreadyExists(err) }

@@ -165,6 +165,13 @@ func TestBadArchives(t *testing.T) {
 	_, err := os.Stat("/etc/evil")
 	assert.Check(t, os.IsNotExist(err))
 
+	// a traversal entry inside a layer of a docker-save archive
+	var evilSave bytes.Buffer
+	assert.NilError(t, mkimage.WriteSave(&evilSave, []mkimage.Image{{RepoTags: []string{"evil:2"}, Layers: [][]mkimage.File{{{Name: "../../../etc/evil2", Body: []byte("x")}}}}}))
+	es := filepath.Join(dir, "evil-save.tar")
+	assert.NilError(t, os.WriteFile(es, evilSave.Bytes(), 0o644))
+	c.fails("escapes the root filesystem", "load", "-i", es)
+
 	// status codes through the Go client: 400-class, never 500
 	cl := d.Client(t)
 	resp, err := cl.ImageLoad(context.Background(), bytes.NewReader(data[:len(data)/3]))
