@@ -40,24 +40,29 @@ func (s *Service) Push(ctx context.Context, ref reference.Named, manifest ocispe
 		}
 	}
 	var mu sync.Mutex
+	opened := &sync.Map{}
 	wrapper := func(h images.Handler) images.Handler {
 		return images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 			layer := images.IsLayerType(desc.MediaType)
-			if layer {
-				mu.Lock()
-				emit(imagetypes.JSONMessage{Status: "Pushing", ID: shortID(desc.Digest.String()), Progress: &imagetypes.JSONProgress{Current: 0, Total: desc.Size}})
-				mu.Unlock()
-			}
 			children, err := h.Handle(ctx, desc)
 			if err == nil && layer {
+				status := "Layer already exists"
+				if _, ok := opened.Load(desc.Digest); ok {
+					status = "Pushed"
+				}
 				mu.Lock()
-				emit(imagetypes.JSONMessage{Status: "Pushed", ID: shortID(desc.Digest.String())})
+				emit(imagetypes.JSONMessage{Status: status, ID: shortID(desc.Digest.String())})
 				mu.Unlock()
 			}
 			return children, err
 		})
 	}
-	if err := remotes.PushContent(ctx, pusher, manifest, cs, nil, platforms.All, wrapper); err != nil {
+	locked := func(m imagetypes.JSONMessage) {
+		mu.Lock()
+		emit(m)
+		mu.Unlock()
+	}
+	if err := remotes.PushContent(ctx, pusher, manifest, pushProvider{Provider: cs, emit: locked, opened: opened}, nil, platforms.All, wrapper); err != nil {
 		return pushError(ref, err)
 	}
 	tag := "latest"

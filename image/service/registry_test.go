@@ -54,6 +54,10 @@ func TestPushPull(t *testing.T) {
 	assert.Assert(t, strings.Contains(st, "Pushed"), st)
 	assert.Assert(t, msgs[len(msgs)-1].Aux != nil)
 	assert.Check(t, rec.has("push "+ref))
+	msgs = nil
+	assert.NilError(t, svc.PushImage(ctx, reg+"/bb", "v1", nil, collect(&msgs)))
+	st = statuses(msgs)
+	assert.Assert(t, strings.Contains(st, "Layer already exists") && !strings.Contains(st, "Pushed"), st)
 
 	// Pull into a fresh daemon: progress, digest reference, events.
 	svc2, rec2, _ := newService(t)
