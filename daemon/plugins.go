@@ -56,7 +56,7 @@ func (d *Daemon) initPlugins(ctx context.Context) error {
 	m, err := manager.New(ctx, manager.Config{
 		Root:          filepath.Join(cfg.Root, "plugins"),
 		SocketRoot:    filepath.Join(cfg.ExecRoot, "plugins"),
-		LiveRestore:   cfg.LiveRestore,
+		LiveRestore:   func() bool { return d.Config().LiveRestore },
 		DockerVersion: system.Version,
 	}, newExecutor, d.events)
 	if err != nil {

@@ -261,3 +261,49 @@ func TestManagedPluginCreateErrors(t *testing.T) {
 	res = d.Docker(t, "plugin", "ls", "-q")
 	assert.Equal(t, strings.TrimSpace(res.Stdout), "")
 }
+
+func TestManagedPluginLiveRestore(t *testing.T) {
+	d := daemon.New(t)
+	d.Start(t, "--live-restore")
+	src := buildManagedPlugin(t)
+	res := d.Docker(t, "plugin", "create", "vp", src)
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d.Docker(t, "plugin", "enable", "vp")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	// Whatever happens below, do not leave the plugin running (live-restore keeps it past berthd).
+	t.Cleanup(func() {
+		if d.Docker(t, "version").ExitCode == 0 {
+			d.Docker(t, "plugin", "rm", "-f", "vp")
+		}
+	})
+	res = d.Docker(t, "volume", "create", "-d", "vp:latest", "v1")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	p := inspectPlugin(t, d, "vp")
+	pid := pluginPid(d, p.ID)
+	assert.Assert(t, pid > 0)
+
+	d.Stop(t)
+	assert.NilError(t, syscall.Kill(pid, 0), "live-restore leaves the plugin running")
+	d.Start(t, "--live-restore")
+	assert.Assert(t, inspectPlugin(t, d, "vp").Enabled)
+	assert.Equal(t, pluginPid(d, p.ID), pid, "the running plugin is reattached, not restarted")
+	res = d.Docker(t, "volume", "inspect", "v1")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d.Docker(t, "volume", "create", "-d", "vp:latest", "v2")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+
+	// The reattached task's exit is still noticed: it is restarted.
+	assert.NilError(t, syscall.Kill(pid, syscall.SIGKILL))
+	waitFor(t, "the plugin to be restarted", 60*time.Second, func() bool {
+		np := pluginPid(d, p.ID)
+		return np > 0 && np != pid
+	})
+
+	for _, v := range []string{"v1", "v2"} {
+		res = d.Docker(t, "volume", "rm", v)
+		assert.Equal(t, res.ExitCode, 0, res.Combined())
+	}
+	res = d.Docker(t, "plugin", "rm", "-f", "vp")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	waitFor(t, "the plugin process to exit", 30*time.Second, func() bool { return pluginPid(d, p.ID) == 0 })
+}

@@ -321,7 +321,7 @@ func (m *Manager) restore(ctx context.Context, p *v2.Plugin) {
 	m.locks.Lock(id)
 	defer m.locks.Unlock(id)
 	l := log.G(ctx).WithField("plugin", p.Name())
-	if m.cfg.LiveRestore {
+	if m.liveRestore() {
 		lctx := log.WithLogger(m.ctx, log.G(m.ctx).WithField("plugin", id))
 		exited := make(chan struct{})
 		m.mu.Lock()

@@ -61,8 +61,9 @@ type Config struct {
 	// SocketRoot holds one directory per plugin, bind-mounted at /run/docker/plugins inside it
 	// (<exec-root>/plugins). Keep it short: unix socket paths are limited to 108 bytes.
 	SocketRoot string
-	// LiveRestore leaves plugin tasks running at shutdown and reattaches to them at start-up.
-	LiveRestore bool
+	// LiveRestore, when it returns true, leaves plugin tasks running at shutdown and reattaches to them
+	// at start-up. A func because the setting is reloadable; nil means false.
+	LiveRestore func() bool
 	// SocketWait bounds how long enable waits for the plugin's socket to answer (default 15 s).
 	SocketWait time.Duration
 	// StopTimeout is how long disable waits after SIGTERM, and then after SIGKILL (default 10 s).
@@ -125,6 +126,8 @@ func New(ctx context.Context, cfg Config, newExecutor NewExecutorFunc, ev EventL
 	m.reload(ctx)
 	return m, nil
 }
+
+func (m *Manager) liveRestore() bool { return m.cfg.LiveRestore != nil && m.cfg.LiveRestore() }
 
 func isID(s string) bool {
 	if len(s) != 64 {
@@ -432,7 +435,7 @@ func (m *Manager) emit(action string, p *v2.Plugin) {
 // again with the daemon, and closes the executor.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.cancel()
-	if !m.cfg.LiveRestore {
+	if !m.liveRestore() {
 		var wg sync.WaitGroup
 		for _, p := range m.sorted() {
 			if !p.IsEnabled() {

@@ -268,7 +268,7 @@ func TestStatePersistsAcrossRestart(t *testing.T) {
 func TestLiveRestoreReattaches(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	cfg := Config{Root: e.root, SocketRoot: e.sockets, SocketWait: 3 * time.Second, LiveRestore: true}
+	cfg := Config{Root: e.root, SocketRoot: e.sockets, SocketWait: 3 * time.Second, LiveRestore: func() bool { return true }}
 	m, err := New(ctx, cfg, e.fake.Factory, e.ev)
 	assert.NilError(t, err)
 	assert.NilError(t, m.Create(ctx, "vol", pluginTar(t)))
