@@ -95,6 +95,9 @@ func (ep *endpoint) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	return c, nil
 }
 
+// singleAttempt in a context makes a call try to connect once: the background probe retries on its own.
+type singleAttempt struct{}
+
 // outcome says how far a call got, which decides whether it may be re-sent and whether it counts as a
 // failure of the plugin.
 type outcome int
@@ -121,6 +124,10 @@ func (ep *endpoint) call(ctx context.Context, cfg *Config, method string, args, 
 		}
 	}
 	backoff := cfg.ConnectBackoff
+	attempts := cfg.ConnectAttempts
+	if ctx.Value(singleAttempt{}) != nil {
+		attempts = 1
+	}
 	for attempt := 1; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.addr.url(method), bytes.NewReader(body))
 		if err != nil {
@@ -133,7 +140,7 @@ func (ep *endpoint) call(ctx context.Context, cfg *Config, method string, args, 
 			if !errors.As(err, &de) {
 				return lost, err
 			}
-			if errors.Is(err, errReplaced) || attempt >= cfg.ConnectAttempts || ctx.Err() != nil {
+			if errors.Is(err, errReplaced) || attempt >= attempts || ctx.Err() != nil {
 				return notSent, de
 			}
 			log.G(ctx).WithError(de).Debugf("Unable to connect to plugin: %s/%s, retrying in %v", ep.addr.source, method, backoff)

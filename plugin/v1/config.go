@@ -75,8 +75,8 @@ type Config struct {
 	// FailureThreshold is how many calls in a row may fail to reach a plugin before it is marked
 	// unavailable (default 3).
 	FailureThreshold int
-	// Cooldown is how long an unavailable plugin fails fast; a background probe keeps extending it
-	// while the plugin stays dead and clears it as soon as the plugin answers (default 5 s).
+	// Cooldown is how often the background probe tries a plugin marked unavailable (default 1 s). Calls
+	// fail fast until the probe activates it again.
 	Cooldown time.Duration
 	// MaxReplySize caps a reply body (default 16 MiB).
 	MaxReplySize int64
@@ -111,7 +111,7 @@ func (c Config) withDefaults() Config {
 		c.FailureThreshold = 3
 	}
 	if c.Cooldown <= 0 {
-		c.Cooldown = 5 * time.Second
+		c.Cooldown = time.Second
 	}
 	if c.MaxReplySize <= 0 {
 		c.MaxReplySize = DefaultMaxReplySize

@@ -340,7 +340,7 @@ func (p *Plugin) recordFailure(ctx context.Context, err error) {
 // probe waits out the cool-down and tries to activate the plugin, extending the cool-down while it stays
 // dead. It ends when the plugin answers, when its files are gone, or when the registry is closed.
 func (p *Plugin) probe() {
-	ctx := p.reg.ctx
+	ctx := context.WithValue(p.reg.ctx, singleAttempt{}, true)
 	for {
 		p.mu.Lock()
 		wait := time.Until(p.downUntil)
