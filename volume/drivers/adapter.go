@@ -25,7 +25,7 @@ type restartNotifier interface {
 // not call the plugin; /VolumeDriver.Capabilities is asked by the first Scope call and cached. It has the
 // PluginAdapter signature, for NewStore.
 func NewPluginAdapter(name string, p getter.CompatPlugin) volume.Driver {
-	return &pluginDriver{name: name, plugin: p, proxy: volumeProxy{c: p.Client()}, mounts: map[string]map[string]bool{}, paths: map[string]string{}}
+	return &pluginDriver{name: name, plugin: p, proxy: volumeProxy{c: p.Client()}, mounts: map[string]map[string]bool{}, paths: map[string]string{}, scopeSem: make(chan struct{}, 1)}
 }
 
 var _ PluginAdapter = NewPluginAdapter
@@ -35,7 +35,7 @@ type pluginDriver struct {
 	plugin getter.CompatPlugin
 	proxy  volumeProxy
 
-	scopeMu   sync.Mutex // held during the one Capabilities call, so concurrent first callers share it
+	scopeSem  chan struct{} // held during the one Capabilities call, so concurrent first callers share it
 	scope     string
 	scopeDone bool
 
@@ -131,8 +131,13 @@ func (d *pluginDriver) Get(ctx context.Context, name string) (volume.Volume, err
 // Scope asks the plugin once. A plugin without Capabilities (an error or 404) is local, quietly; an
 // unknown scope is local with a warning. A failure to reach the plugin is not cached.
 func (d *pluginDriver) Scope(ctx context.Context) string {
-	d.scopeMu.Lock()
-	defer d.scopeMu.Unlock()
+	select {
+	case d.scopeSem <- struct{}{}:
+	case <-ctx.Done():
+		// Waiting behind a slow Capabilities call: answer the default without caching it.
+		return volume.LocalScope
+	}
+	defer func() { <-d.scopeSem }()
 	if d.scopeDone {
 		return d.scope
 	}

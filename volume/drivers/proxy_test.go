@@ -221,3 +221,19 @@ func TestScopedPath(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, mp, "/rootfs/m/a")
 }
+
+func TestHungCapabilitiesDoesNotBlockScope(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	d, f := faultDriver(t, map[string]http.HandlerFunc{"VolumeDriver.Capabilities": hang(release)}, v1.Timeouts{})
+	go d.Scope(context.Background()) // holds the one Capabilities call
+	for f.count("VolumeDriver.Capabilities") == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	assert.Equal(t, d.Scope(ctx), volume.LocalScope)
+	assert.Assert(t, time.Since(start) < 2*time.Second, "Scope took %v", time.Since(start))
+	assert.Equal(t, f.count("VolumeDriver.Capabilities"), 1)
+}
