@@ -12,8 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	regtest "github.com/berthd/berthd/distribution/testutil"
 	"github.com/berthd/berthd/hack/mkimage"
@@ -78,6 +80,7 @@ func TestImportLoadSaveTagRmi(t *testing.T) {
 	d.Start(t)
 	c := cli{t, d}
 	rootfs, save := fixtures(t)
+	start := time.Now().Add(-time.Second)
 
 	// import from a file and from stdin, with changes
 	id1 := c.ok("import", rootfs, "imp:1")
@@ -133,6 +136,16 @@ func TestImportLoadSaveTagRmi(t *testing.T) {
 	pr = c.ok("image", "prune", "-a", "-f")
 	assert.Check(t, is.Contains(pr, "untagged: busybox:latest"))
 	assert.DeepEqual(t, lines(c.ok("images", "-q")), []string(nil))
+
+	evs := c.ok("events", "--since", strconv.FormatInt(start.Unix(), 10), "--until", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
+		"--filter", "type=image", "--format", "{{.Action}}")
+	seen := map[string]bool{}
+	for _, a := range lines(evs) {
+		seen[a] = true
+	}
+	for _, a := range []string{"import", "load", "tag", "untag", "delete", "save"} {
+		assert.Check(t, seen[a], "no %q event in %v", a, lines(evs))
+	}
 }
 
 func TestBadArchives(t *testing.T) {
