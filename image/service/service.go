@@ -96,7 +96,7 @@ func (s *Service) logEvent(action, id, name string, img *store.Image) {
 // on. The image is unpacked first if its layers are not (e.g. after the snapshotter changed). A missing
 // image is NotFound "No such image: <ref>", which makes the CLI pull and retry.
 func (s *Service) RunConfig(ctx context.Context, ref string) (*image.RunConfig, error) {
-	img, err := s.store.Get(ctx, normalizeForLookup(ref))
+	img, err := s.store.Get(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -112,9 +112,6 @@ func (s *Service) RunConfig(ctx context.Context, ref string) (*image.RunConfig, 
 	}
 	return image.RunConfigOf(img.ID, img.Config, s.store.Snapshotter()), nil
 }
-
-// normalizeForLookup keeps the error text the client's own string.
-func normalizeForLookup(ref string) string { return ref }
 
 // CountImages is /info's Images.
 func (s *Service) CountImages(ctx context.Context) int {

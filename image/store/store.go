@@ -402,17 +402,11 @@ func (s *Store) LayerSizes(ctx context.Context, img *Image) []int64 {
 	return out
 }
 
-// classify turns a containerd error into one of our classes, keeping containerd's own class when it has
-// one (errdefs errors survive gRPC through the client).
+// classify adds context to a containerd error. Its class survives: the containerd client turns gRPC codes
+// back into errdefs classes, and errors.Wrap keeps them reachable.
 func classify(err error, what string) error {
 	if err == nil {
 		return nil
-	}
-	switch {
-	case errdefs.IsNotFound(err), errdefs.IsInvalidArgument(err), errdefs.IsAlreadyExists(err),
-		errdefs.IsFailedPrecondition(err), errdefs.IsConflict(err), errdefs.IsUnavailable(err),
-		errdefs.IsCanceled(err), errdefs.IsDeadlineExceeded(err):
-		return errors.Wrap(err, what)
 	}
 	return errors.Wrap(err, what)
 }
