@@ -167,16 +167,28 @@ func (m *Manager) start(ctx context.Context, p *v2.Plugin) error {
 // On failure the task is stopped and the plugin left disabled.
 func (m *Manager) postStart(ctx context.Context, p *v2.Plugin) error {
 	path := filepath.Join(m.socketDir(p.ID()), p.SocketName())
+	if len(path) >= maxSocketPath {
+		m.stopQuietly(ctx, p)
+		return errors.Errorf("plugin %s: socket path %s is too long (unix sockets are limited to %d bytes): use a shorter --exec-root", p.Name(), path, maxSocketPath-1)
+	}
 	c := v2.NewClient(path, p.Timeout())
 	if err := waitSocket(ctx, c, m.cfg.SocketWait); err != nil {
-		if serr := m.stop(context.WithoutCancel(ctx), p); serr != nil {
-			log.G(ctx).WithError(serr).WithField("plugin", p.Name()).Warn("stopping a plugin that did not start")
-		}
-		p.SetEnabled(false, nil)
+		m.stopQuietly(ctx, p)
 		return errors.Wrapf(err, "plugin %s did not start", p.Name())
 	}
 	p.SetEnabled(true, c)
 	return m.save(p)
+}
+
+// maxSocketPath is sizeof(sockaddr_un.sun_path) on Linux.
+const maxSocketPath = 108
+
+// stopQuietly stops a plugin that failed to come up and leaves it disabled.
+func (m *Manager) stopQuietly(ctx context.Context, p *v2.Plugin) {
+	if err := m.stop(context.WithoutCancel(ctx), p); err != nil {
+		log.G(ctx).WithError(err).WithField("plugin", p.Name()).Warn("stopping a plugin that did not start")
+	}
+	p.SetEnabled(false, nil)
 }
 
 func waitSocket(ctx context.Context, c *v2.Client, bound time.Duration) error {
@@ -269,6 +281,33 @@ func (m *Manager) waitExit(ctx context.Context, id string, exited chan struct{},
 	}
 }
 
+// Crash-loop backoff: a plugin that exits again within crashWindow of its last exit waits twice as long
+// before its restart, up to maxCrashDelay.
+const (
+	minCrashDelay = 200 * time.Millisecond
+	maxCrashDelay = 30 * time.Second
+	crashWindow   = time.Minute
+)
+
+type crashState struct {
+	last  time.Time
+	delay time.Duration
+}
+
+func (m *Manager) crashDelay(id string) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.crashes[id]
+	if c.delay == 0 || time.Since(c.last) > crashWindow {
+		c.delay = minCrashDelay
+	} else {
+		c.delay = min(2*c.delay, maxCrashDelay)
+	}
+	c.last = time.Now()
+	m.crashes[id] = c
+	return c.delay
+}
+
 // HandleExitEvent implements executor.ExitHandler: a plugin whose task exits while enabled is started
 // again; otherwise its mounts are cleaned up.
 func (m *Manager) HandleExitEvent(id string) error {
@@ -283,13 +322,14 @@ func (m *Manager) HandleExitEvent(id string) error {
 		return nil
 	}
 	ctx := m.ctx
+	delay := m.crashDelay(id)
 	l := log.G(ctx).WithField("plugin", p.Name())
-	l.Warn("plugin exited while enabled; restarting it")
+	l.WithField("delay", delay).Warn("plugin exited while enabled; restarting it")
 	for attempt := 0; attempt < 5; attempt++ {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(time.Duration(attempt*attempt)*time.Second + 200*time.Millisecond):
+		case <-time.After(delay + time.Duration(attempt*attempt)*time.Second):
 		}
 		m.locks.Lock(id)
 		if !p.Restart() || !p.IsEnabled() {

@@ -87,6 +87,7 @@ type Manager struct {
 	plugins  map[string]*v2.Plugin
 	reserved map[string]bool          // names being created
 	exits    map[string]chan struct{} // closed when the plugin's current task exits
+	crashes  map[string]crashState
 }
 
 // New opens the store under cfg.Root, builds the executor and reloads the plugins: every plugin that was
@@ -116,6 +117,7 @@ func New(ctx context.Context, cfg Config, newExecutor NewExecutorFunc, ev EventL
 	m := &Manager{
 		cfg: cfg, events: ev, locks: locker.New(), ctx: bg, cancel: cancel,
 		plugins: map[string]*v2.Plugin{}, reserved: map[string]bool{}, exits: map[string]chan struct{}{},
+		crashes: map[string]crashState{},
 	}
 	ex, err := newExecutor(ctx, m)
 	if err != nil {

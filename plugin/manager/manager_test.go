@@ -402,3 +402,17 @@ func TestCreateStaysInsideRootfs(t *testing.T) {
 	_, err = os.Stat(filepath.Join(filepath.Dir(e.root), "pwned"))
 	assert.Check(t, os.IsNotExist(err))
 }
+
+func TestCrashLoopBackoff(t *testing.T) {
+	m := &Manager{crashes: map[string]crashState{}}
+	var got []time.Duration
+	for i := 0; i < 10; i++ {
+		got = append(got, m.crashDelay("x"))
+	}
+	assert.Equal(t, got[0], minCrashDelay)
+	assert.Equal(t, got[1], 2*minCrashDelay)
+	assert.Equal(t, got[9], maxCrashDelay)
+	assert.Equal(t, m.crashDelay("other"), minCrashDelay)
+	m.crashes["x"] = crashState{last: time.Now().Add(-2 * crashWindow), delay: maxCrashDelay}
+	assert.Equal(t, m.crashDelay("x"), minCrashDelay, "a plugin that ran a while starts over")
+}
