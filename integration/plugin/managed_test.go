@@ -307,3 +307,37 @@ func TestManagedPluginLiveRestore(t *testing.T) {
 	assert.Equal(t, res.ExitCode, 0, res.Combined())
 	waitFor(t, "the plugin process to exit", 30*time.Second, func() bool { return pluginPid(d, p.ID) == 0 })
 }
+
+func TestManagedPluginAfterDaemonCrash(t *testing.T) {
+	d := daemon.New(t)
+	d.Start(t)
+	src := buildManagedPlugin(t)
+	res := d.Docker(t, "plugin", "create", "vp", src)
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d.Docker(t, "plugin", "enable", "vp")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d.Docker(t, "volume", "create", "-d", "vp:latest", "v1")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	p := inspectPlugin(t, d, "vp")
+	pid := pluginPid(d, p.ID)
+	assert.Assert(t, pid > 0)
+
+	// Without live-restore a crashed daemon's plugin task is replaced by a fresh one at start-up.
+	d.Kill(t)
+	d.Start(t)
+	assert.Assert(t, inspectPlugin(t, d, "vp").Enabled)
+	np := pluginPid(d, p.ID)
+	assert.Assert(t, np > 0 && np != pid, "old %d new %d", pid, np)
+	assert.Check(t, syscall.Kill(pid, 0) != nil, "the old plugin process is gone")
+	res = d.Docker(t, "volume", "inspect", "v1")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	// Exactly one plugin instance keeps running (the old task's exit must not stop the new one).
+	time.Sleep(2 * time.Second)
+	assert.Equal(t, pluginPid(d, p.ID), np)
+	assert.Assert(t, inspectPlugin(t, d, "vp").Enabled)
+
+	res = d.Docker(t, "volume", "rm", "v1")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d.Docker(t, "plugin", "rm", "-f", "vp")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+}
