@@ -66,3 +66,9 @@ type DetailedVolume interface {
 type LiveRestorer interface {
 	LiveRestoreVolume(ctx context.Context, id string) error
 }
+
+// PathResolver is implemented by volumes whose mountpoint may be unknown until the driver is asked
+// (plugin volumes: /VolumeDriver.Path). Listing never asks; inspect does, as dockerd.
+type PathResolver interface {
+	PathContext(ctx context.Context) (string, error)
+}

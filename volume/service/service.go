@@ -302,6 +302,13 @@ func (s *VolumesService) toAPI(ctx context.Context, v volume.Volume, scope strin
 	}
 	if status {
 		out.Status = v.Status()
+		if pr, ok := v.(volume.PathResolver); ok && out.Mountpoint == "" {
+			if p, err := pr.PathContext(ctx); err == nil {
+				out.Mountpoint = p
+			} else {
+				log.G(ctx).WithError(err).WithField("volume", v.Name()).Debug("driver did not report the mountpoint")
+			}
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"github.com/berthd/berthd/volume"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -345,4 +346,64 @@ func TestLocalVolumesSize(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, len(vols), 1)
 	assert.DeepEqual(t, *vols[0].UsageData, volumetypes.UsageData{Size: 300, RefCount: 1})
+}
+
+// lazyDriver's volumes know their mountpoint only when asked, like plugin volumes (/VolumeDriver.Path).
+type lazyDriver struct {
+	*testutil.FakeDriver
+	asked *int
+}
+
+type lazyPathVolume struct {
+	volume.Volume
+	asked *int
+}
+
+func (v lazyPathVolume) Path() string { return "" }
+
+func (v lazyPathVolume) PathContext(context.Context) (string, error) {
+	*v.asked++
+	return "/resolved/" + v.Name(), nil
+}
+
+func (d *lazyDriver) wrap(v volume.Volume, err error) (volume.Volume, error) {
+	if err != nil {
+		return nil, err
+	}
+	return lazyPathVolume{Volume: v, asked: d.asked}, nil
+}
+
+func (d *lazyDriver) Create(ctx context.Context, name string, opts map[string]string) (volume.Volume, error) {
+	return d.wrap(d.FakeDriver.Create(ctx, name, opts))
+}
+
+func (d *lazyDriver) Get(ctx context.Context, name string) (volume.Volume, error) {
+	return d.wrap(d.FakeDriver.Get(ctx, name))
+}
+
+func (d *lazyDriver) List(ctx context.Context) ([]volume.Volume, error) {
+	vs, err := d.FakeDriver.List(ctx)
+	for i := range vs {
+		vs[i], _ = d.wrap(vs[i], nil)
+	}
+	return vs, err
+}
+
+func TestInspectResolvesMountpointListDoesNot(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, t.TempDir(), nil, nil)
+	asked := 0
+	s.Drivers().Register(&lazyDriver{FakeDriver: testutil.NewFakeDriver("lazy"), asked: &asked})
+	_, err := s.Create(ctx, "lv", "lazy")
+	assert.NilError(t, err)
+
+	vols, _, err := s.List(ctx, filters.NewArgs())
+	assert.NilError(t, err)
+	assert.Equal(t, vols[0].Mountpoint, "")
+	assert.Equal(t, asked, 0, "ls never asks the driver for a path")
+
+	v, err := s.Inspect(ctx, "lv")
+	assert.NilError(t, err)
+	assert.Equal(t, v.Mountpoint, "/resolved/lv")
+	assert.Equal(t, asked, 1)
 }
