@@ -4,28 +4,19 @@ import (
 	"context"
 
 	"github.com/berthd/berthd/daemon/system"
-	"github.com/berthd/berthd/plugin/getter"
 	volumeservice "github.com/berthd/berthd/volume/service"
 )
 
 // initVolumes opens the volume service (design.md §3 step 4): driver store with `local`, metadata.db,
 // restore. Records of plugin drivers are resolved in the background, so start-up never waits on a plugin.
 func (d *Daemon) initVolumes(ctx context.Context) error {
-	svc, err := volumeservice.NewVolumeService(ctx, volumeservice.Config{Root: d.cfg.Root}, d.volumePluginGetter(), d.events)
+	svc, err := volumeservice.NewVolumeService(ctx, volumeservice.Config{Root: d.cfg.Root}, d.PluginGetter(), d.events)
 	if err != nil {
 		return err
 	}
 	d.volumes = svc
 	d.onShutdown("volumes", func(context.Context) error { return svc.Shutdown() })
 	d.infoSources = append(d.infoSources, func(src *system.Sources) { src.VolumeDrivers = svc.GetDriverList })
-	return nil
-}
-
-// volumePluginGetter is the plugin store once the plugin area is wired; nil means local volumes only.
-func (d *Daemon) volumePluginGetter() getter.PluginGetter {
-	if pg, ok := any(d).(interface{ PluginGetter() getter.PluginGetter }); ok {
-		return pg.PluginGetter()
-	}
 	return nil
 }
 
