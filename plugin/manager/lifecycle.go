@@ -155,7 +155,11 @@ func (m *Manager) start(ctx context.Context, p *v2.Plugin) error {
 	m.mu.Unlock()
 	p.SetRestart(true)
 	lctx := log.WithLogger(m.ctx, log.G(m.ctx).WithField("plugin", id))
-	if err := m.exec.Create(ctx, id, spec, logWriter(lctx, false), logWriter(lctx, true)); err != nil {
+	stdout, stderr := logWriter(lctx, false), logWriter(lctx, true)
+	if err := m.exec.Create(ctx, id, spec, stdout, stderr); err != nil {
+		// The executor may not have taken the writers; closing twice is harmless.
+		stdout.Close()
+		stderr.Close()
 		p.SetRestart(false)
 		m.cleanupMounts(ctx, p)
 		return errors.Wrapf(err, "start plugin %s", p.Name())
@@ -367,9 +371,14 @@ func (m *Manager) restore(ctx context.Context, p *v2.Plugin) {
 		m.mu.Lock()
 		m.exits[id] = exited
 		m.mu.Unlock()
-		alive, err := m.exec.Restore(ctx, id, logWriter(lctx, false), logWriter(lctx, true))
+		stdout, stderr := logWriter(lctx, false), logWriter(lctx, true)
+		alive, err := m.exec.Restore(ctx, id, stdout, stderr)
 		if err != nil {
 			l.WithError(err).Warn("reattaching to plugin task")
+		}
+		if !alive {
+			stdout.Close()
+			stderr.Close()
 		}
 		if alive {
 			p.SetRestart(true)
