@@ -98,6 +98,8 @@ func stdioCallback(stdout, stderr io.WriteCloser) types.StdioCallback {
 
 // Create implements executor.Executor: a container left with the same ID is removed first ("replace").
 func (e *Executor) Create(ctx context.Context, id string, spec *specs.Spec, stdout, stderr io.WriteCloser) error {
+	// A task being replaced is forgotten first: its exit is not the new task's.
+	e.setRunning(id, 0)
 	if err := e.remove(ctx, id); err != nil {
 		return err
 	}
