@@ -186,6 +186,7 @@ func extract(r io.Reader, dst string) ([]byte, error) {
 		if err := writeEntry(root, rel, h, tr); err != nil {
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid plugin tarball: %s: %v", h.Name, err))
 		}
+
 	}
 	if cfg == nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("config not found")
@@ -197,7 +198,7 @@ func extract(r io.Reader, dst string) ([]byte, error) {
 }
 
 func writeEntry(root *os.Root, rel string, h *tar.Header, r io.Reader) error {
-	mode := os.FileMode(h.Mode) & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+	mode := h.FileInfo().Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 	if dir := path.Dir(rel); dir != "." {
 		if err := root.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -208,6 +209,7 @@ func writeEntry(root *os.Root, rel string, h *tar.Header, r io.Reader) error {
 		if err := root.MkdirAll(rel, 0o755); err != nil {
 			return err
 		}
+		_ = root.Lchown(rel, h.Uid, h.Gid)
 		return root.Chmod(rel, mode.Perm()|dirSpecial(mode))
 	case tar.TypeReg, tar.TypeRegA:
 		_ = root.Remove(rel)
@@ -222,10 +224,16 @@ func writeEntry(root *os.Root, rel string, h *tar.Header, r io.Reader) error {
 		if err := f.Close(); err != nil {
 			return err
 		}
+		// Ownership as in the tarball, before the mode (chown clears set-id bits); best effort.
+		_ = root.Lchown(rel, h.Uid, h.Gid)
 		return root.Chmod(rel, mode)
 	case tar.TypeSymlink:
 		_ = root.Remove(rel)
-		return root.Symlink(h.Linkname, rel)
+		if err := root.Symlink(h.Linkname, rel); err != nil {
+			return err
+		}
+		_ = root.Lchown(rel, h.Uid, h.Gid)
+		return nil
 	case tar.TypeLink:
 		target := path.Clean(strings.TrimPrefix(strings.TrimPrefix(h.Linkname, "./"), "rootfs/"))
 		if !fs.ValidPath(target) {

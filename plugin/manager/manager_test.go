@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -415,4 +416,49 @@ func TestCrashLoopBackoff(t *testing.T) {
 	assert.Equal(t, m.crashDelay("other"), minCrashDelay)
 	m.crashes["x"] = crashState{last: time.Now().Add(-2 * crashWindow), delay: maxCrashDelay}
 	assert.Equal(t, m.crashDelay("x"), minCrashDelay, "a plugin that ran a while starts over")
+}
+
+func TestCreateKeepsOwnershipAndModes(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, body string) {
+		h.Size = int64(len(body))
+		assert.NilError(t, tw.WriteHeader(h))
+		_, err := tw.Write([]byte(body))
+		assert.NilError(t, err)
+	}
+	add(&tar.Header{Name: "config.json", Typeflag: tar.TypeReg, Mode: 0o644}, testConfig)
+	add(&tar.Header{Name: "rootfs/home/u/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 1000, Gid: 1000}, "")
+	add(&tar.Header{Name: "rootfs/bin/suid", Typeflag: tar.TypeReg, Mode: 0o4755, Uid: 0, Gid: 0}, "x")
+	add(&tar.Header{Name: "rootfs/home/u/f", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 1000, Gid: 1000}, "y")
+	add(&tar.Header{Name: "rootfs/bin/sl", Typeflag: tar.TypeSymlink, Linkname: "/bin/suid"}, "")
+	add(&tar.Header{Name: "rootfs/bin/hard", Typeflag: tar.TypeLink, Linkname: "rootfs/bin/suid"}, "")
+	assert.NilError(t, tw.Close())
+	assert.NilError(t, m.Create(context.Background(), "own", &buf))
+	p, err := m.Inspect(context.Background(), "own")
+	assert.NilError(t, err)
+	rootfs := filepath.Join(e.root, p.ID, "rootfs")
+	fi, err := os.Stat(filepath.Join(rootfs, "bin/suid"))
+	assert.NilError(t, err)
+	assert.Equal(t, fi.Mode()&(os.ModeSetuid|os.ModePerm), os.ModeSetuid|0o755)
+	if os.Geteuid() == 0 {
+		st, err := os.Stat(filepath.Join(rootfs, "home/u/f"))
+		assert.NilError(t, err)
+		assert.Equal(t, ownerOf(st), 1000)
+	}
+	l, err := os.Readlink(filepath.Join(rootfs, "bin/sl"))
+	assert.NilError(t, err)
+	assert.Equal(t, l, "/bin/suid")
+	b, err := os.ReadFile(filepath.Join(rootfs, "bin/hard"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "x")
+}
+
+func ownerOf(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
 }
