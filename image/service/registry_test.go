@@ -80,6 +80,15 @@ func TestPushPull(t *testing.T) {
 	assert.NilError(t, svc2.PullImage(ctx, reg+"/bb:v1", "", "", nil, collect(&msgs)))
 	assert.Assert(t, strings.HasSuffix(statuses(msgs), "Status: Image is up to date for "+ref))
 
+	// --all-tags: every tag of the repository.
+	assert.NilError(t, svc.TagImage(ctx, "busybox", reg+"/bb", "v2"))
+	assert.NilError(t, svc.PushImage(ctx, reg+"/bb", "v2", nil, nil))
+	msgs = nil
+	assert.NilError(t, svc2.PullImage(ctx, reg+"/bb", "", "", nil, collect(&msgs)))
+	_, err = svc2.ImageInspect(ctx, reg+"/bb:v2")
+	assert.NilError(t, err)
+	assert.Check(t, errdefs.IsNotFound(svc2.PullImage(ctx, reg+"/nothing", "", "", nil, nil)))
+
 	// Missing tag: 404 with dockerd's message, before any progress.
 	msgs = nil
 	err = svc2.PullImage(ctx, reg+"/bb", "nope", "", nil, collect(&msgs))

@@ -253,6 +253,21 @@ func (s *Service) ExportImages(ctx context.Context, names []string, w io.Writer)
 // PullImage is POST /images/create?fromImage=: resolve (errors here are answered as HTTP errors), then
 // stream dockerd's progress while fetching and unpacking, then name the image by its tag and by its digest.
 func (s *Service) PullImage(ctx context.Context, name, tag, platform string, auth *imagetypes.AuthConfig, progress Progress) error {
+	if tag == "" {
+		// Clients always send a tag, except for `docker pull --all-tags` on a bare repository name.
+		if n, err := image.ParseNamed(name); err == nil && reference.IsNameOnly(n) {
+			tags, err := s.dist.Tags(ctx, n, auth)
+			if err != nil {
+				return err
+			}
+			for _, t := range tags {
+				if err := s.PullImage(ctx, name, t, platform, auth, progress); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	ref, err := image.WithTag(name, tag)
 	if err != nil {
 		return err
