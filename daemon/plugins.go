@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berthd/berthd/api/types/filters"
 	"github.com/berthd/berthd/daemon/system"
 	"github.com/berthd/berthd/libcontainerd/remote"
 	"github.com/berthd/berthd/libcontainerd/types"
@@ -58,6 +59,7 @@ func (d *Daemon) initPlugins(ctx context.Context) error {
 		SocketRoot:    filepath.Join(cfg.ExecRoot, "plugins"),
 		LiveRestore:   func() bool { return d.Config().LiveRestore },
 		DockerVersion: system.Version,
+		Holders:       d.volumesOnDrivers,
 	}, newExecutor, d.events)
 	if err != nil {
 		return err
@@ -66,6 +68,27 @@ func (d *Daemon) initPlugins(ctx context.Context) error {
 	s.SetManaged(m)
 	d.onShutdown("managed plugins", m.Shutdown)
 	return nil
+}
+
+// volumesOnDrivers names the volumes of the given drivers, for the plugin manager's "in use" errors.
+// Volumes are built after plugins, so it answers nothing until they exist.
+func (d *Daemon) volumesOnDrivers(ctx context.Context, drivers []string) []string {
+	if d.volumes == nil {
+		return nil
+	}
+	f := filters.NewArgs()
+	for _, n := range drivers {
+		f.Add("driver", n)
+	}
+	vols, _, err := d.volumes.List(ctx, f)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(vols))
+	for _, v := range vols {
+		names = append(names, v.Name)
+	}
+	return names
 }
 
 // PluginGetter is the plugin store (managed plugins first, legacy ones as fallback).

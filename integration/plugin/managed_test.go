@@ -170,7 +170,7 @@ func TestManagedVolumePlugin(t *testing.T) {
 	// In use: disable and rm are refused with 409.
 	code, msg := apiStatus(t, d, "POST", "/plugins/vp/disable")
 	assert.Equal(t, code, 409, msg)
-	assert.Assert(t, is.Contains(msg, "in use"))
+	assert.Assert(t, is.Contains(msg, "plugin vp:latest is in use by volumes v1"))
 	code, msg = apiStatus(t, d, "DELETE", "/plugins/vp")
 	assert.Equal(t, code, 409, msg)
 	res = d.Docker(t, "plugin", "disable", "vp")

@@ -58,7 +58,7 @@ func (m *Manager) Disable(ctx context.Context, name string, force bool) error {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s is already disabled", p.Name()))
 	}
 	if n := p.RefCount(); !force && n > 0 {
-		return inUse(p, n)
+		return m.inUse(ctx, p, n)
 	}
 	if err := m.stop(ctx, p); err != nil {
 		return err
@@ -71,8 +71,28 @@ func (m *Manager) Disable(ctx context.Context, name string, force bool) error {
 	return nil
 }
 
-func inUse(p *v2.Plugin, n int) error {
-	return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s is in use (%d references held by volumes)", p.Name(), n))
+// inUse is the Conflict for a plugin holding references, naming the holders when they can be found.
+func (m *Manager) inUse(ctx context.Context, p *v2.Plugin, n int) error {
+	var holders []string
+	if m.cfg.Holders != nil {
+		names := []string{p.Name(), p.ID()}
+		if short, ok := strings.CutSuffix(p.Name(), ":latest"); ok {
+			names = append(names, short)
+		}
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		holders = m.cfg.Holders(hctx, names)
+		cancel()
+	}
+	if len(holders) == 0 {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s is in use (%d references)", p.Name(), n))
+	}
+	sort.Strings(holders)
+	more := ""
+	if len(holders) > 10 {
+		more = fmt.Sprintf(" and %d more", len(holders)-10)
+		holders = holders[:10]
+	}
+	return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s is in use by volumes %s%s", p.Name(), strings.Join(holders, ", "), more))
 }
 
 // Remove deletes a disabled, unused plugin; force disables it first and ignores references.
@@ -85,7 +105,7 @@ func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
 	defer m.locks.Unlock(p.ID())
 	if !force {
 		if n := p.RefCount(); n > 0 {
-			return inUse(p, n)
+			return m.inUse(ctx, p, n)
 		}
 		if p.IsEnabled() {
 			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s is enabled", p.Name()))

@@ -72,6 +72,10 @@ type Config struct {
 	CgroupParent string
 	// DockerVersion is written into created plugins' configs.
 	DockerVersion string
+	// Holders, when set, names what holds references on a plugin (the volumes whose driver is one of
+	// names: the plugin's reference, its short form and its ID), for the "in use" error. Bounded by the
+	// caller's context.
+	Holders func(ctx context.Context, names []string) []string
 }
 
 // Manager implements the plugin router's backend and plugin/store's Managed index.

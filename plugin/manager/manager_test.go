@@ -462,3 +462,25 @@ func ownerOf(fi os.FileInfo) int {
 	}
 	return -1
 }
+
+func TestInUseNamesHolders(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var asked []string
+	m, err := New(ctx, Config{Root: e.root, SocketRoot: e.sockets, SocketWait: 3 * time.Second,
+		Holders: func(_ context.Context, names []string) []string {
+			asked = names
+			return []string{"v2", "v1"}
+		}}, e.fake.Factory, e.ev)
+	assert.NilError(t, err)
+	assert.NilError(t, m.Create(ctx, "vol", pluginTar(t)))
+	assert.NilError(t, m.Enable(ctx, "vol", 0))
+	_, err = m.Get(ctx, "vol", getter.VolumeDriver, getter.Acquire)
+	assert.NilError(t, err)
+	err = m.Disable(ctx, "vol", false)
+	assert.Check(t, errdefs.IsConflict(err))
+	assert.Error(t, err, "plugin vol:latest is in use by volumes v1, v2")
+	p, _ := m.Inspect(ctx, "vol")
+	assert.DeepEqual(t, asked, []string{"vol:latest", p.ID, "vol"})
+	assert.NilError(t, m.Disable(ctx, "vol", true))
+}
