@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -84,7 +86,7 @@ func TestImageLifecycle(t *testing.T) {
 	ctx := context.Background()
 
 	var msgs []imagetypes.JSONMessage
-	id, err := svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"bin/hello": "#!/bin/sh\necho hi\n"})), "busybox", "", "", []string{`CMD ["/bin/hello"]`, "ENV A=1"}, "", func(m imagetypes.JSONMessage) { msgs = append(msgs, m) })
+	id, err := svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"bin/hello": "#!/bin/sh\necho hi\n"})), "-", "busybox", "", "", []string{`CMD ["/bin/hello"]`, "ENV A=1"}, "", func(m imagetypes.JSONMessage) { msgs = append(msgs, m) })
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(msgs, 1))
 	assert.Equal(t, msgs[0].Status, id)
@@ -99,13 +101,13 @@ func TestImageLifecycle(t *testing.T) {
 	assert.Check(t, errdefs.IsNotFound(err))
 
 	// Bad inputs are 400-class and leave nothing behind.
-	_, err = svc.ImportImage(ctx, strings.NewReader("garbage garbage garbage"), "bad", "", "", nil, "", nil)
+	_, err = svc.ImportImage(ctx, strings.NewReader("garbage garbage garbage"), "-", "bad", "", "", nil, "", nil)
 	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
-	_, err = svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"../escape": "x"})), "bad", "", "", nil, "", nil)
+	_, err = svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"../escape": "x"})), "-", "bad", "", "", nil, "", nil)
 	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
-	_, err = svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, nil)), "UPPER", "", "", nil, "", nil)
+	_, err = svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, nil)), "-", "UPPER", "", "", nil, "", nil)
 	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
-	_, err = svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, nil)), "x", "", "", []string{"RUN true"}, "", nil)
+	_, err = svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, nil)), "-", "x", "", "", []string{"RUN true"}, "", nil)
 	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
 
 	assert.NilError(t, svc.TagImage(ctx, "busybox", "localhost:5000/bb", "v1"))
@@ -162,14 +164,14 @@ func TestImageLifecycle(t *testing.T) {
 	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
 
 	// Re-importing to the same tag leaves the old image dangling; prune removes it.
-	id2, err := svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"other": "x"})), "busybox", "latest", "", nil, "", nil)
+	id2, err := svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"other": "x"})), "-", "busybox", "latest", "", nil, "", nil)
 	assert.NilError(t, err)
 	dangling, err := svc.Images(ctx, ListOptions{Filters: filters.NewArgs(filters.Arg("dangling", "true"))})
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(dangling, 0)) // still tagged as localhost:5000/bb:v1
 	_, err = svc.ImageDelete(ctx, "localhost:5000/bb:v1", false, false)
 	assert.NilError(t, err)
-	id3, err := svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"third": "x"})), "busybox", "latest", "", nil, "", nil)
+	id3, err := svc.ImportImage(ctx, bytes.NewReader(rootfsTar(t, map[string]string{"third": "x"})), "-", "busybox", "latest", "", nil, "", nil)
 	assert.NilError(t, err)
 	dangling, err = svc.Images(ctx, ListOptions{Filters: filters.NewArgs(filters.Arg("dangling", "true"))})
 	assert.NilError(t, err)
@@ -190,3 +192,27 @@ func TestImageLifecycle(t *testing.T) {
 }
 
 var _ imagerouter.Backend = (*Service)(nil)
+
+func TestImportFromURL(t *testing.T) {
+	svc, _, _ := newService(t)
+	ctx := context.Background()
+	body := rootfsTar(t, map[string]string{"f": "x"})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/rootfs.tar" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(body)
+	}))
+	defer srv.Close()
+	id, err := svc.ImportImage(ctx, nil, srv.URL+"/rootfs.tar", "fromurl", "", "", nil, "", nil)
+	assert.NilError(t, err)
+	insp, err := svc.ImageInspect(ctx, "fromurl")
+	assert.NilError(t, err)
+	assert.Equal(t, insp.ID, id)
+	assert.Equal(t, insp.Comment, "Imported from "+srv.URL+"/rootfs.tar")
+	_, err = svc.ImportImage(ctx, nil, srv.URL+"/missing", "x", "", "", nil, "", nil)
+	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
+	_, err = svc.ImportImage(ctx, nil, "file:///etc/passwd", "x", "", "", nil, "", nil)
+	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
+}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	imagetypes "github.com/berthd/berthd/api/types/image"
@@ -26,10 +29,11 @@ func emit(p Progress, m imagetypes.JSONMessage) {
 	}
 }
 
-// ImportImage is POST /images/create?fromSrc=-: src is a root filesystem tar (possibly compressed) that
+// ImportImage is POST /images/create?fromSrc=: src is a root filesystem tar (possibly compressed) that
 // becomes a one-layer image, named repo:tag when repo is given, with `--change` instructions applied.
+// srcURL, when not "-" or empty, is an http(s) URL the archive is fetched from instead (src is ignored).
 // It reports the new ID as a status message and returns it.
-func (s *Service) ImportImage(ctx context.Context, src io.Reader, repo, tag, msg string, changes []string, platform string, progress Progress) (string, error) {
+func (s *Service) ImportImage(ctx context.Context, src io.Reader, srcURL, repo, tag, msg string, changes []string, platform string, progress Progress) (string, error) {
 	var ref reference.Named
 	if repo != "" {
 		r, err := image.WithTag(repo, tag)
@@ -53,8 +57,19 @@ func (s *Service) ImportImage(ctx context.Context, src io.Reader, repo, tag, msg
 	if err := image.ApplyChanges(cc, changes); err != nil {
 		return "", err
 	}
+	if srcURL == "" {
+		srcURL = "-"
+	}
 	if msg == "" {
-		msg = "Imported from -"
+		msg = "Imported from " + srcURL
+	}
+	if srcURL != "-" {
+		body, err := s.fetchURL(ctx, srcURL, progress)
+		if err != nil {
+			return "", err
+		}
+		defer body.Close()
+		src = body
 	}
 	ctx, done, err := s.store.WithLease(ctx)
 	if err != nil {
@@ -103,6 +118,31 @@ func (s *Service) ImportImage(ctx context.Context, src io.Reader, repo, tag, msg
 	s.logEvent("import", id.String(), name, nil)
 	emit(progress, imagetypes.JSONMessage{Status: id.String()})
 	return id.String(), nil
+}
+
+// fetchURL opens an import source given as a URL (dockerd adds http:// to a bare host/path).
+func (s *Service) fetchURL(ctx context.Context, raw string, progress Progress) (io.ReadCloser, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("invalid import source URL " + raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, errdefs.ErrUnavailable.WithMessage("import from " + u.Redacted() + ": " + err.Error())
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, errdefs.ErrInvalidArgument.WithMessage("import from " + u.Redacted() + ": " + resp.Status)
+	}
+	emit(progress, imagetypes.JSONMessage{Status: "Downloading from " + u.Redacted()})
+	return resp.Body, nil
 }
 
 // LoadImage is POST /images/load: a `docker save` archive or an OCI layout, every image in it unpacked and

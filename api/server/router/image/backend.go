@@ -12,8 +12,9 @@ import (
 // class. progress receives the messages of a streaming call in order; the router writes the first one
 // only when it arrives, so an error returned before any progress is answered with its own status.
 type Backend interface {
-	// ImportImage makes a one-layer image from a root filesystem tar; it reports and returns the new ID.
-	ImportImage(ctx context.Context, src io.Reader, repo, tag, message string, changes []string, platform string, progress func(image.JSONMessage)) (string, error)
+	// ImportImage makes a one-layer image from a root filesystem tar read from src, or fetched from srcURL
+	// when that is not "-"; it reports and returns the new ID.
+	ImportImage(ctx context.Context, src io.Reader, srcURL, repo, tag, message string, changes []string, platform string, progress func(image.JSONMessage)) (string, error)
 	// LoadImage loads a `docker save` archive or OCI layout.
 	LoadImage(ctx context.Context, r io.Reader, quiet bool, progress func(image.JSONMessage)) error
 	// ExportImages writes the named images as one archive; names are resolved before anything is written.

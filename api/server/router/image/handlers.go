@@ -100,11 +100,9 @@ func (r *imageRouter) postImagesCreate(w http.ResponseWriter, req *http.Request)
 	case fromImage != "":
 		err := r.backend.PullImage(req.Context(), fromImage, tag, platform, authFromHeader(req), st.send)
 		return st.finish(err)
-	case fromSrc == "-":
-		_, err := r.backend.ImportImage(req.Context(), req.Body, repo, tag, req.Form.Get("message"), req.Form["changes"], platform, st.send)
-		return st.finish(err)
 	case fromSrc != "":
-		return invalidParamErr("importing from a URL is not supported; send the archive in the request body (fromSrc=-)")
+		_, err := r.backend.ImportImage(req.Context(), req.Body, fromSrc, repo, tag, req.Form.Get("message"), req.Form["changes"], platform, st.send)
+		return st.finish(err)
 	}
 	return invalidParamErr("fromImage or fromSrc is required")
 }

@@ -25,7 +25,7 @@ type nf struct{}
 func (nf) Error() string { return "manifest for x:nope not found: manifest unknown: manifest unknown" }
 func (nf) NotFound()     {}
 
-func (f *fakeBackend) ImportImage(ctx context.Context, src io.Reader, repo, tag, message string, changes []string, platform string, progress func(image.JSONMessage)) (string, error) {
+func (f *fakeBackend) ImportImage(ctx context.Context, src io.Reader, srcURL, repo, tag, message string, changes []string, platform string, progress func(image.JSONMessage)) (string, error) {
 	b, _ := io.ReadAll(src)
 	f.calls = append(f.calls, "import "+repo+":"+tag+" "+string(b)+" "+strings.Join(changes, ","))
 	progress(image.JSONMessage{Status: "sha256:abc"})
