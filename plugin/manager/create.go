@@ -2,6 +2,8 @@ package manager
 
 import (
 	"archive/tar"
+	"bufio"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -146,6 +148,18 @@ func extract(r io.Reader, dst string) ([]byte, error) {
 		return nil, err
 	}
 	defer root.Close()
+	// `docker plugin create --compress` sends gzip; dockerd refuses it, berthd accepts it.
+	br := bufio.NewReader(r)
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid plugin tarball: " + err.Error())
+		}
+		defer zr.Close()
+		r = zr
+	} else {
+		r = br
+	}
 	var cfg []byte
 	sawRootfs := false
 	tr := tar.NewReader(r)

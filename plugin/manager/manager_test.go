@@ -3,6 +3,7 @@ package manager
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"os"
@@ -483,4 +484,17 @@ func TestInUseNamesHolders(t *testing.T) {
 	p, _ := m.Inspect(ctx, "vol")
 	assert.DeepEqual(t, asked, []string{"vol:latest", p.ID, "vol"})
 	assert.NilError(t, m.Disable(ctx, "vol", true))
+}
+
+func TestCreateAcceptsGzip(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write(pluginTar(t).Bytes())
+	assert.NilError(t, err)
+	assert.NilError(t, zw.Close())
+	assert.NilError(t, m.Create(context.Background(), "zipped", &gz))
+	_, err = m.Inspect(context.Background(), "zipped")
+	assert.NilError(t, err)
 }
