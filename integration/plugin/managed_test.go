@@ -85,6 +85,21 @@ func pluginPid(d *daemon.Daemon, id string) int {
 	return 0
 }
 
+// reapPlugins returns a list of plugin IDs whose processes are killed when the test ends, after the
+// daemon's teardown: a plugin outlives a crashed berthd (and its killed shim), and must not outlive the
+// test. Call it before daemon.New so that its cleanup runs last.
+func reapPlugins(t *testing.T) *[]string {
+	ids := &[]string{}
+	t.Cleanup(func() {
+		for _, id := range *ids {
+			if pid := pluginPid(nil, id); pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	return ids
+}
+
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -109,6 +124,7 @@ func apiStatus(t *testing.T, d *daemon.Daemon, method, path string) (int, string
 }
 
 func TestManagedVolumePlugin(t *testing.T) {
+	reaped := reapPlugins(t)
 	d := daemon.New(t)
 	d.Start(t)
 	src := buildManagedPlugin(t)
@@ -120,6 +136,7 @@ func TestManagedVolumePlugin(t *testing.T) {
 	assert.Assert(t, is.Contains(res.Stderr, "already exists"))
 
 	p := inspectPlugin(t, d, "vp")
+	*reaped = append(*reaped, p.ID)
 	assert.Equal(t, p.Name, "vp:latest")
 	assert.Assert(t, !p.Enabled)
 	assert.DeepEqual(t, p.Settings.Env, []string{"DEBUG=0"})
@@ -263,6 +280,7 @@ func TestManagedPluginCreateErrors(t *testing.T) {
 }
 
 func TestManagedPluginLiveRestore(t *testing.T) {
+	reaped := reapPlugins(t)
 	d := daemon.New(t)
 	d.Start(t, "--live-restore")
 	src := buildManagedPlugin(t)
@@ -279,6 +297,7 @@ func TestManagedPluginLiveRestore(t *testing.T) {
 	res = d.Docker(t, "volume", "create", "-d", "vp:latest", "v1")
 	assert.Equal(t, res.ExitCode, 0, res.Combined())
 	p := inspectPlugin(t, d, "vp")
+	*reaped = append(*reaped, p.ID)
 	pid := pluginPid(d, p.ID)
 	assert.Assert(t, pid > 0)
 
@@ -309,6 +328,7 @@ func TestManagedPluginLiveRestore(t *testing.T) {
 }
 
 func TestManagedPluginAfterDaemonCrash(t *testing.T) {
+	reaped := reapPlugins(t)
 	d := daemon.New(t)
 	d.Start(t)
 	src := buildManagedPlugin(t)
@@ -319,6 +339,7 @@ func TestManagedPluginAfterDaemonCrash(t *testing.T) {
 	res = d.Docker(t, "volume", "create", "-d", "vp:latest", "v1")
 	assert.Equal(t, res.ExitCode, 0, res.Combined())
 	p := inspectPlugin(t, d, "vp")
+	*reaped = append(*reaped, p.ID)
 	pid := pluginPid(d, p.ID)
 	assert.Assert(t, pid > 0)
 
