@@ -362,3 +362,49 @@ func TestManagedPluginAfterDaemonCrash(t *testing.T) {
 	res = d.Docker(t, "plugin", "rm", "-f", "vp")
 	assert.Equal(t, res.ExitCode, 0, res.Combined())
 }
+
+// A plugin with CAP_SYS_ADMIN that mounts below its PropagatedMount: the mount shows on the host under
+// the plugin's propagated-mount directory, and is gone once the plugin is disabled.
+func TestManagedPluginMountPropagation(t *testing.T) {
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skip("busybox-static not installed")
+	}
+	reaped := reapPlugins(t)
+	d := daemon.New(t)
+	d.Start(t)
+	src := buildManagedPlugin(t)
+	assert.NilError(t, os.MkdirAll(filepath.Join(src, "rootfs", "bin"), 0o755))
+	assert.NilError(t, os.WriteFile(filepath.Join(src, "rootfs", "bin", "busybox"), bb, 0o755))
+	cfg := strings.Replace(managedConfig,
+		`"Entrypoint": ["/volplugin",`,
+		`"Linux": {"Capabilities": ["CAP_SYS_ADMIN"]},
+  "Entrypoint": ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /data/m && /bin/busybox mount -t tmpfs tmpfs /data/m && exec /volplugin \"$@\"", "sh",`, 1)
+	assert.NilError(t, os.WriteFile(filepath.Join(src, "config.json"), []byte(cfg), 0o644))
+
+	res := d.Docker(t, "plugin", "create", "mp", src)
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d.Docker(t, "plugin", "enable", "mp")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	p := inspectPlugin(t, d, "mp")
+	*reaped = append(*reaped, p.ID)
+
+	target := filepath.Join(d.Root, "plugins", p.ID, "propagated-mount", "m")
+	mounted := func() bool {
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 4 && f[4] == target {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the plugin's mount to propagate to the host", 10*time.Second, mounted)
+
+	res = d.Docker(t, "plugin", "disable", "mp")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	assert.Check(t, !mounted(), "plugin mounts are cleaned up at disable")
+	res = d.Docker(t, "plugin", "rm", "mp")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+}
