@@ -117,7 +117,13 @@ func (s *Store) lookup(ctx context.Context, name string, mode int) (volume.Drive
 		s.undo(ctx, name, mode)
 		return nil, errdefs.ErrNotImplemented.WithMessage("volume plugins are not supported by this daemon: " + name)
 	}
-	d := s.adapt(name, p)
+	// A managed plugin is named by its canonical reference (vp:latest) whatever short form was asked for,
+	// as in dockerd, so every volume of one plugin records the same driver name.
+	dname := name
+	if !p.IsV1() {
+		dname = p.Name()
+	}
+	d := s.adapt(dname, p)
 	if sc := d.Scope(ctx); sc != volume.LocalScope && sc != volume.GlobalScope {
 		s.undo(ctx, name, mode)
 		return nil, errors.Errorf("volume driver %s: invalid scope %q: must be %q or %q", name, sc, volume.LocalScope, volume.GlobalScope)

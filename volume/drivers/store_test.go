@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berthd/plugin/getter"
+	"github.com/berthd/berthd/volume"
 	"github.com/berthd/berthd/volume/testutil"
 	"github.com/containerd/errdefs"
 	"gotest.tools/v3/assert"
@@ -109,4 +111,27 @@ func TestSlowLookupDoesNotBlockOthers(t *testing.T) {
 	_, err := s.GetDriver(cctx, "slow")
 	assert.Assert(t, err != nil)
 	close(release)
+}
+
+type renamedDriver struct {
+	volume.Driver
+	name string
+}
+
+func (r renamedDriver) Name() string { return r.name }
+
+func TestManagedPluginIsNamedCanonically(t *testing.T) {
+	ctx := context.Background()
+	g := testutil.NewFakeGetter()
+	g.AddAs("vp", "vp:latest", false)
+	g.AddAs("old", "old.sock", true)
+	s := NewStore(g, func(name string, p getter.CompatPlugin) volume.Driver {
+		return renamedDriver{Driver: testutil.Adapter(name, p), name: name}
+	})
+	d, err := s.GetDriver(ctx, "vp")
+	assert.NilError(t, err)
+	assert.Equal(t, d.Name(), "vp:latest", "the managed plugin's own name, not the short form asked for")
+	d, err = s.GetDriver(ctx, "old")
+	assert.NilError(t, err)
+	assert.Equal(t, d.Name(), "old", "legacy plugins keep the name they were found by")
 }

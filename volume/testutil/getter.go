@@ -52,6 +52,16 @@ func (g *FakeGetter) Add(name string, legacy bool) *FakeDriver {
 	return d
 }
 
+// AddAs makes a plugin found under lookup whose own name is canonical (a managed plugin asked for as
+// "vp" that calls itself "vp:latest").
+func (g *FakeGetter) AddAs(lookup, canonical string, legacy bool) *FakeDriver {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d := NewFakeDriver(canonical)
+	g.plugins[lookup] = &FakePlugin{PluginName: canonical, Legacy: legacy, Driver: d}
+	return d
+}
+
 // Remove makes the plugin disappear.
 func (g *FakeGetter) Remove(name string) {
 	g.mu.Lock()
