@@ -53,12 +53,14 @@ func (s *Store) setNameLocked(ctx context.Context, name string, manifest ocispec
 		}
 		if oi, err := s.manifest(ctx, old.Target); err == nil && oi.config.Digest != newInfo.config.Digest {
 			previous = oi.config.Digest
+			// The dangling record must exist before the name moves: containerd may collect garbage in
+			// between, and would take the old image's content.
+			if err := s.keepIfOrphanLocked(ctx, old.Target, name); err != nil {
+				return "", err
+			}
 		}
 		if _, err := is.Update(ctx, images.Image{Name: name, Target: manifest}, "target"); err != nil {
 			return "", classify(err, "update image "+name)
-		}
-		if err := s.keepIfOrphanLocked(ctx, old.Target); err != nil {
-			return "", err
 		}
 	}
 	// A named image needs no dangling record.
@@ -68,9 +70,9 @@ func (s *Store) setNameLocked(ctx context.Context, name string, manifest ocispec
 	return previous, nil
 }
 
-// keepIfOrphanLocked gives the image behind target a dangling record when no record refers to its config
-// any more.
-func (s *Store) keepIfOrphanLocked(ctx context.Context, target ocispec.Descriptor) error {
+// keepIfOrphanLocked gives the image behind target a dangling record when no record other than except
+// refers to its config.
+func (s *Store) keepIfOrphanLocked(ctx context.Context, target ocispec.Descriptor, except string) error {
 	oi, err := s.manifest(ctx, target)
 	if err != nil {
 		return nil
@@ -80,6 +82,9 @@ func (s *Store) keepIfOrphanLocked(ctx context.Context, target ocispec.Descripto
 		return classify(err, "list images")
 	}
 	for _, r := range recs {
+		if r.Name == except {
+			continue
+		}
 		if mi, err := s.manifest(ctx, r.Target); err == nil && mi.config.Digest == oi.config.Digest {
 			return nil
 		}
@@ -113,11 +118,14 @@ func (s *Store) RemoveName(ctx context.Context, name string, keep bool) error {
 	if err != nil {
 		return classify(err, "get image "+name)
 	}
+	if keep {
+		// Before the delete, for the same reason as in setNameLocked.
+		if err := s.keepIfOrphanLocked(ctx, old.Target, name); err != nil {
+			return err
+		}
+	}
 	if err := is.Delete(ctx, name); err != nil {
 		return classify(err, "delete image "+name)
-	}
-	if keep {
-		return s.keepIfOrphanLocked(ctx, old.Target)
 	}
 	return nil
 }

@@ -360,9 +360,19 @@ func Find(imgs []*Image, ref string) (*Image, error) {
 // Size is the image's unpacked size: the sum of its layers' snapshot usage, or of the layer blobs when the
 // image is not unpacked.
 func (s *Store) Size(ctx context.Context, img *Image) int64 {
-	ctx = s.nsctx(ctx)
 	var total int64
+	for _, sz := range s.LayerSizes(ctx, img) {
+		total += sz
+	}
+	return total
+}
+
+// LayerSizes returns each layer's size (snapshot usage, or blob size when not unpacked), bottom first.
+// Usage of committed snapshots never changes, so it is cached by chain ID.
+func (s *Store) LayerSizes(ctx context.Context, img *Image) []int64 {
+	ctx = s.nsctx(ctx)
 	ids := img.Config.RootFS.DiffIDs
+	out := make([]int64, len(ids))
 	for n := 1; n <= len(ids); n++ {
 		chain := chainID(ids[:n])
 		s.cacheMu.Lock()
@@ -372,7 +382,7 @@ func (s *Store) Size(ctx context.Context, img *Image) int64 {
 			usage, err := s.sn().Usage(ctx, chain.String())
 			if err != nil {
 				if n-1 < len(img.Layers) {
-					total += img.Layers[n-1].Size
+					out[n-1] = img.Layers[n-1].Size
 				}
 				continue
 			}
@@ -381,23 +391,7 @@ func (s *Store) Size(ctx context.Context, img *Image) int64 {
 			s.ucache[chain] = u
 			s.cacheMu.Unlock()
 		}
-		total += u
-	}
-	return total
-}
-
-// LayerSizes returns each layer's size (snapshot usage, or blob size when not unpacked), bottom first.
-func (s *Store) LayerSizes(ctx context.Context, img *Image) []int64 {
-	ctx = s.nsctx(ctx)
-	ids := img.Config.RootFS.DiffIDs
-	out := make([]int64, len(ids))
-	for n := 1; n <= len(ids); n++ {
-		usage, err := s.sn().Usage(ctx, chainID(ids[:n]).String())
-		if err == nil {
-			out[n-1] = usage.Size
-		} else if n-1 < len(img.Layers) {
-			out[n-1] = img.Layers[n-1].Size
-		}
+		out[n-1] = u
 	}
 	return out
 }
