@@ -348,8 +348,11 @@ func (s *Service) PullImage(ctx context.Context, name, tag, platform string, aut
 	if err != nil {
 		return err
 	}
-	err = s.store.Unpack(ctx, manifest, func(l ocispec.Descriptor, applied bool) {
-		if applied {
+	err = s.store.Unpack(ctx, manifest, func(l ocispec.Descriptor, done, applied bool) {
+		switch {
+		case !done:
+			emit(progress, imagetypes.JSONMessage{Status: "Extracting", ID: shortDigest(l.Digest), Progress: &imagetypes.JSONProgress{Current: 0, Total: l.Size}})
+		case applied:
 			emit(progress, imagetypes.JSONMessage{Status: "Pull complete", ID: shortDigest(l.Digest)})
 		}
 	})

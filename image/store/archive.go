@@ -158,8 +158,9 @@ func (s *Store) WriteImage(ctx context.Context, config []byte, layers []ocispec.
 	return mdesc, nil
 }
 
-// UnpackProgress is told about each layer as Unpack reaches it: applied is false when the snapshot existed.
-type UnpackProgress func(layer ocispec.Descriptor, applied bool)
+// UnpackProgress is told about each layer: once with done false just before it is applied (not for
+// layers whose snapshot exists), then with done true; applied is false when the snapshot existed.
+type UnpackProgress func(layer ocispec.Descriptor, done, applied bool)
 
 // Unpack applies the image's layers into the snapshotter (skipping those already there) and labels the
 // config so the snapshots live as long as the image. Content that does not apply (a layer that is not a
@@ -178,6 +179,11 @@ func (s *Store) Unpack(ctx context.Context, manifest ocispec.Descriptor, progres
 	var chain []digest.Digest
 	for i, l := range mi.layers {
 		layer := rootfs.Layer{Blob: l, Diff: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: diffIDs[i]}}
+		if progress != nil {
+			if _, err := sn.Stat(ctx, identity.ChainID(append(chain, diffIDs[i])).String()); err != nil {
+				progress(l, false, false)
+			}
+		}
 		applied, err := rootfs.ApplyLayerWithOpts(ctx, layer, chain, sn, s.client.DiffService(), nil, nil)
 		if err != nil {
 			if errdefs.IsNotFound(err) || errdefs.IsCanceled(err) || errdefs.IsUnavailable(err) {
@@ -186,7 +192,7 @@ func (s *Store) Unpack(ctx context.Context, manifest ocispec.Descriptor, progres
 			return invalid(err, "unpack layer "+l.Digest.String())
 		}
 		if progress != nil {
-			progress(l, applied)
+			progress(l, true, applied)
 		}
 		chain = append(chain, diffIDs[i])
 	}
