@@ -13,7 +13,7 @@ import (
 // routers builds one router per API area from the daemon's services. Areas add their line here.
 func routers(d *daemon.Daemon) []router.Router {
 	return []router.Router{
-		systemrouter.NewRouter(d.SystemBackend(), nil, events.AcceptedFilters),
+		systemrouter.NewRouter(d.SystemBackend(), d, events.AcceptedFilters),
 		volumerouter.NewRouter(d.VolumesService()),
 		imagerouter.NewRouter(d.ImageService()),
 		pluginrouter.NewRouter(d.PluginManager()),
