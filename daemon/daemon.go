@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/moby/sys/atomicwriter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,35 +136,10 @@ func loadOrCreateID(path string) (string, error) {
 	}
 	h := hex.EncodeToString(buf)
 	id := strings.Join([]string{h[0:8], h[8:12], h[12:16], h[16:20], h[20:32]}, "-")
-	if err := writeFileAtomic(path, []byte(id), 0o600); err != nil {
+	if err := atomicwriter.WriteFile(path, []byte(id), 0o600); err != nil {
 		return "", err
 	}
 	return id, nil
-}
-
-// writeFileAtomic writes through a temp file, fsync and rename, so a crash leaves the old or the new file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // Shutdown stops services in reverse start order. Each step gets what is left of ctx; a step that fails

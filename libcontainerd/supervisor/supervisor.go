@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/moby/sys/atomicwriter"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if p := s.adopt(ctx); p != nil {
 		s.proc = p
 	} else {
-		if err := writeFileAtomic(s.configPath, s.config, 0o600); err != nil {
+		if err := atomicwriter.WriteFile(s.configPath, s.config, 0o600); err != nil {
 			return nil, errors.Wrap(err, "write containerd config")
 		}
 		p, err := s.spawn(ctx)
@@ -287,7 +288,7 @@ func (s *Supervisor) spawn(ctx context.Context) (*process, error) {
 		log.G(ctx).WithField("pid", p.pid).WithError(err).Debug("containerd exited")
 		close(p.exited)
 	}()
-	if err := writeFileAtomic(s.pidPath, []byte(strconv.Itoa(p.pid)), 0o644); err != nil {
+	if err := atomicwriter.WriteFile(s.pidPath, []byte(strconv.Itoa(p.pid)), 0o644); err != nil {
 		s.kill(p)
 		return nil, errors.Wrap(err, "write containerd pidfile")
 	}
@@ -427,7 +428,7 @@ func (s *Supervisor) restart(ctx context.Context) (*process, error) {
 	if err := os.MkdirAll(filepath.Join(s.cfg.StateDir, stateSubdir), 0o711); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(s.configPath, s.config, 0o600); err != nil {
+	if err := atomicwriter.WriteFile(s.configPath, s.config, 0o600); err != nil {
 		return nil, err
 	}
 	p, err := s.spawn(ctx)
@@ -484,30 +485,4 @@ func alive(pid int) bool {
 		return false
 	}
 	return true
-}
-
-// writeFileAtomic writes via temp file + fsync + rename (design.md §4).
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/moby/sys/atomicwriter"
 	"io"
 	"io/fs"
 	"os"
@@ -76,7 +77,7 @@ func (m *Manager) Create(ctx context.Context, name string, tarball io.Reader) er
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(stage, "config.json"), b, 0o600); err != nil {
+	if err := atomicwriter.WriteFile(filepath.Join(stage, "config.json"), b, 0o600); err != nil {
 		return err
 	}
 	if err := os.Rename(stage, dir); err != nil {

@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/moby/sys/atomicwriter"
 	"os"
 	"path/filepath"
 	"sort"
@@ -241,39 +242,7 @@ func (m *Manager) save(p *v2.Plugin) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(m.dir(p.ID()), "config.json"), b, 0o600)
-}
-
-// writeFileAtomic writes through a temp file, fsync and rename (and fsyncs the directory).
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicwriter.WriteFile(filepath.Join(m.dir(p.ID()), "config.json"), b, 0o600)
 }
 
 // normalizeName turns a user's plugin name into its reference: a tag is implied (":latest") and digests
