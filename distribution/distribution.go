@@ -9,6 +9,7 @@ package distribution
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"net"
 	"net/http"
@@ -38,6 +39,9 @@ type Service struct {
 	client *containerd.Client
 	cfg    Config
 	http   *http.Client
+	// insecure talks to loopback and configured insecure registries as dockerd does: HTTPS without
+	// certificate verification first, plain HTTP when the other end does not speak TLS.
+	insecure *http.Client
 }
 
 // New returns a Service writing into client's content store.
@@ -46,7 +50,33 @@ func New(client *containerd.Client, cfg Config) *Service {
 	tr.DialContext = (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 60 * time.Second
-	return &Service{client: client, cfg: cfg, http: &http.Client{Transport: tr}}
+	itr := tr.Clone()
+	itr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // insecure registries, as dockerd
+	return &Service{client: client, cfg: cfg, http: &http.Client{Transport: tr},
+		insecure: &http.Client{Transport: docker.NewHTTPFallback(itr)}}
+}
+
+// clientFor is the HTTP client for a registry host.
+func (s *Service) clientFor(host string) *http.Client {
+	if ok, _ := s.plainHTTP(host); ok {
+		return s.insecure
+	}
+	return s.http
+}
+
+// hosts resolves a registry name to its endpoint: HTTPS, with the insecure client for loopback and
+// configured insecure registries, Docker Hub at registry-1.docker.io.
+func (s *Service) hosts(authz docker.Authorizer) docker.RegistryHosts {
+	return func(host string) ([]docker.RegistryHost, error) {
+		h := docker.RegistryHost{
+			Client: s.clientFor(host), Authorizer: authz, Host: host, Scheme: "https", Path: "/v2",
+			Capabilities: docker.HostCapabilityPull | docker.HostCapabilityResolve | docker.HostCapabilityPush,
+		}
+		if host == "docker.io" {
+			h.Host = "registry-1.docker.io"
+		}
+		return []docker.RegistryHost{h}, nil
+	}
 }
 
 // ProgressFunc receives each progress message; it must not block for long.
@@ -99,10 +129,7 @@ func (s *Service) resolver(auth *imagetypes.AuthConfig) remotes.Resolver {
 	if s.cfg.UserAgent != "" {
 		hdr.Set("User-Agent", s.cfg.UserAgent)
 	}
-	return docker.NewResolver(docker.ResolverOptions{
-		Hosts:   docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(s.plainHTTP), docker.WithAuthorizer(authz), docker.WithClient(s.http)),
-		Headers: hdr,
-	})
+	return docker.NewResolver(docker.ResolverOptions{Hosts: s.hosts(authz), Headers: hdr})
 }
 
 // familiar is the short form of a reference for messages.

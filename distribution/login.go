@@ -23,11 +23,8 @@ func (s *Service) Login(ctx context.Context, auth *imagetypes.AuthConfig) (strin
 	if host == "" || host == "index.docker.io" {
 		host = "registry-1.docker.io"
 	}
-	scheme := "https"
-	if plain, _ := s.plainHTTP(host); plain {
-		scheme = "http"
-	}
-	url := scheme + "://" + host + "/v2/"
+	hc := s.clientFor(host)
+	url := "https://" + host + "/v2/"
 	authz := docker.NewDockerAuthorizer(docker.WithAuthClient(s.http), docker.WithAuthCreds(func(string) (string, string, error) {
 		if auth.IdentityToken != "" {
 			return "", auth.IdentityToken, nil
@@ -42,7 +39,7 @@ func (s *Service) Login(ctx context.Context, auth *imagetypes.AuthConfig) (strin
 		if err := authz.Authorize(ctx, req); err != nil {
 			return nil, err
 		}
-		return s.http.Do(req)
+		return hc.Do(req)
 	}
 	resp, err := do()
 	if err != nil {

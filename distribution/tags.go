@@ -17,7 +17,7 @@ import (
 // credentials as pulls.
 func (s *Service) Tags(ctx context.Context, repo reference.Named, auth *imagetypes.AuthConfig) ([]string, error) {
 	host := reference.Domain(repo)
-	hosts, err := docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(s.plainHTTP), docker.WithClient(s.http))(host)
+	hosts, err := s.hosts(nil)(host)
 	if err != nil || len(hosts) == 0 {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("no registry host for " + host)
 	}
@@ -40,7 +40,7 @@ func (s *Service) Tags(ctx context.Context, repo reference.Named, auth *imagetyp
 		if err := authz.Authorize(ctx, req); err != nil {
 			return nil, err
 		}
-		return s.http.Do(req)
+		return h.Client.Do(req)
 	}
 	resp, err := get()
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {

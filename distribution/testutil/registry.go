@@ -3,12 +3,21 @@
 package testutil
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,6 +27,20 @@ import (
 // registry is stopped when the test ends.
 func StartRegistry(t testing.TB, user, pass string) string {
 	t.Helper()
+	return StartRegistryWith(t, Options{User: user, Pass: pass})
+}
+
+// Options configure StartRegistryWith.
+type Options struct {
+	User, Pass string
+	// TLS serves HTTPS with a throw-away self-signed certificate.
+	TLS bool
+}
+
+// StartRegistryWith is StartRegistry with options.
+func StartRegistryWith(t testing.TB, o Options) string {
+	t.Helper()
+	user, pass := o.User, o.Pass
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		t.Skip("docker-registry not installed")
@@ -40,6 +63,12 @@ func StartRegistry(t testing.TB, user, pass string) string {
 		}
 		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", filepath.Join(dir, "htpasswd"))
 	}
+	scheme := "http"
+	if o.TLS {
+		cert, key := selfSigned(t, dir)
+		cfg = strings.Replace(cfg, "  addr: "+addr+"\n", "  addr: "+addr+"\n  tls:\n    certificate: "+cert+"\n    key: "+key+"\n", 1)
+		scheme = "https"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +83,9 @@ func StartRegistry(t testing.TB, user, pass string) string {
 		cmd.Wait()
 		logf.Close()
 	})
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // test registry
 	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+		if resp, err := hc.Get(scheme + "://" + addr + "/v2/"); err == nil {
 			resp.Body.Close()
 			return addr
 		}
@@ -63,4 +93,33 @@ func StartRegistry(t testing.TB, user, pass string) string {
 	}
 	t.Fatal("registry did not start")
 	return ""
+}
+
+func selfSigned(t testing.TB, dir string) (certPath, keyPath string) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
 }

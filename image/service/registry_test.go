@@ -207,3 +207,15 @@ func TestPushPullAuth(t *testing.T) {
 	assert.ErrorContains(t, err, "pull access denied for "+reg+"/private")
 	assert.NilError(t, svc2.PullImage(ctx, reg+"/private", "1", "", good, nil))
 }
+
+// TestPushPullLoopbackTLS: a loopback registry serving HTTPS with a certificate nobody trusts is used
+// like dockerd uses insecure registries (TLS without verification), as plain HTTP ones are.
+func TestPushPullLoopbackTLS(t *testing.T) {
+	reg := regtest.StartRegistryWith(t, regtest.Options{TLS: true})
+	svc, _, _ := newService(t)
+	ctx := context.Background()
+	loadBusybox(t, svc, reg+"/tls:1")
+	assert.NilError(t, svc.PushImage(ctx, reg+"/tls", "1", nil, nil))
+	svc2, _, _ := newService(t)
+	assert.NilError(t, svc2.PullImage(ctx, reg+"/tls", "1", "", nil, nil))
+}
