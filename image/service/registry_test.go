@@ -219,3 +219,37 @@ func TestPushPullLoopbackTLS(t *testing.T) {
 	svc2, _, _ := newService(t)
 	assert.NilError(t, svc2.PullImage(ctx, reg+"/tls", "1", "", nil, nil))
 }
+
+// TestConcurrentLoadsAndPulls: the same image loaded and pulled by several clients at once ends as one
+// image, and every call succeeds.
+func TestConcurrentLoadsAndPulls(t *testing.T) {
+	reg := regtest.StartRegistry(t, "", "")
+	svc, _, _ := newService(t)
+	ctx := context.Background()
+	img, err := mkimage.BusyboxImage(reg + "/c:1")
+	if err != nil {
+		t.Skip(err)
+	}
+	var buf bytes.Buffer
+	assert.NilError(t, mkimage.WriteSave(&buf, []mkimage.Image{img}))
+	errs := make(chan error, 8)
+	for i := 0; i < 4; i++ {
+		go func() { errs <- svc.LoadImage(ctx, bytes.NewReader(buf.Bytes()), true, nil) }()
+	}
+	for i := 0; i < 4; i++ {
+		assert.NilError(t, <-errs)
+	}
+	assert.Equal(t, svc.CountImages(ctx), 1)
+	assert.NilError(t, svc.PushImage(ctx, reg+"/c", "1", nil, nil))
+
+	svc2, _, _ := newService(t)
+	for i := 0; i < 4; i++ {
+		go func() { errs <- svc2.PullImage(ctx, reg+"/c", "1", "", nil, nil) }()
+	}
+	for i := 0; i < 4; i++ {
+		assert.NilError(t, <-errs)
+	}
+	assert.Equal(t, svc2.CountImages(ctx), 1)
+	_, err = svc2.RunConfig(ctx, reg+"/c:1")
+	assert.NilError(t, err)
+}

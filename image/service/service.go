@@ -16,6 +16,7 @@ import (
 	"github.com/berthd/berthd/image"
 	"github.com/berthd/berthd/image/store"
 	"github.com/containerd/errdefs"
+	"github.com/moby/locker"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -45,6 +46,10 @@ type Service struct {
 
 	mu    sync.RWMutex
 	usage ContainerUsage
+
+	// pulls serializes pulls of one reference: a second pull then finds the content in place instead of
+	// contending for the same ingests.
+	pulls *locker.Locker
 }
 
 // New returns the service. events may be nil (no events are sent).
@@ -52,7 +57,7 @@ func New(ctx context.Context, cfg Config, st *store.Store, dist *distribution.Se
 	if st == nil || dist == nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("image service: store and distribution are required")
 	}
-	return &Service{cfg: cfg, store: st, dist: dist, events: events}, nil
+	return &Service{cfg: cfg, store: st, dist: dist, events: events, pulls: locker.New()}, nil
 }
 
 // SetContainerUsage installs the "is this image used by a container" hook (called once the container

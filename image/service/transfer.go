@@ -320,6 +320,8 @@ func (s *Service) PullImage(ctx context.Context, name, tag, platform string, aut
 		}
 		matcher = platforms.Only(platforms.Normalize(p))
 	}
+	s.pulls.Lock(ref.String())
+	defer s.pulls.Unlock(ref.String())
 	ctx, done, err := s.store.WithLease(ctx)
 	if err != nil {
 		return err

@@ -15,15 +15,20 @@ import (
 // checkingStore inspects every blob an archive import writes: blobs that are tar streams (plain or
 // compressed) have their entry paths checked on the way in, so a layer that climbs out of the root with
 // ".." is refused with a clear error before anything is unpacked, without a second read of the layer.
+//
+// It also makes the ingest refs unique to this import: archive.ImportIndex names them after the tar
+// entries, so concurrent loads of archives with the same entry names would otherwise wait on each
+// other's ingest locks.
 type checkingStore struct {
 	content.Store
+	suffix string
 
 	mu  sync.Mutex
 	bad map[digest.Digest]string
 }
 
 func newCheckingStore(cs content.Store) *checkingStore {
-	return &checkingStore{Store: cs, bad: map[digest.Digest]string{}}
+	return &checkingStore{Store: cs, suffix: "-" + randomID(), bad: map[digest.Digest]string{}}
 }
 
 // problem is the reason blob d was refused, "" when it was fine (or not seen).
@@ -34,6 +39,15 @@ func (c *checkingStore) problem(d digest.Digest) string {
 }
 
 func (c *checkingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
+	var wo content.WriterOpts
+	for _, o := range opts {
+		if err := o(&wo); err != nil {
+			return nil, err
+		}
+	}
+	if wo.Ref != "" {
+		opts = append(opts, content.WithRef(wo.Ref+c.suffix))
+	}
 	w, err := c.Store.Writer(ctx, opts...)
 	if err != nil {
 		return nil, err
