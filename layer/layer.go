@@ -73,7 +73,12 @@ func (s *Store) Prepare(ctx context.Context, key string, parent digest.Digest, l
 	ctx = s.ctx(ctx)
 	ls := s.client.LeasesService()
 	l, err := ls.Create(ctx, leases.WithID(leasePrefix+key), leases.WithLabels(map[string]string{"berth.layer": key}))
-	if err != nil {
+	created := err == nil
+	switch {
+	case errdefs.IsAlreadyExists(err):
+		// Left by a removal that did not finish; reuse it (Prepare below still refuses an existing key).
+		l = leases.Lease{ID: leasePrefix + key}
+	case err != nil:
 		return nil, errors.Wrapf(err, "create lease for layer %s", key)
 	}
 	lctx := leases.WithLease(ctx, l.ID)
@@ -83,7 +88,9 @@ func (s *Store) Prepare(ctx context.Context, key string, parent digest.Digest, l
 	}
 	ms, err := s.sn().Prepare(lctx, key, string(parent), opts...)
 	if err != nil {
-		_ = ls.Delete(ctx, l)
+		if created {
+			_ = ls.Delete(ctx, l)
+		}
 		if errdefs.IsNotFound(err) {
 			return nil, errdefs.ErrNotFound.WithMessage("prepare layer " + key + ": image layers " + string(parent) + " not found")
 		}
