@@ -10,6 +10,7 @@ import (
 	ctypes "github.com/berthd/berthd/api/types/container"
 	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -91,7 +92,9 @@ func (s *Service) Attach(ctx context.Context, ref string, opts ctypes.AttachOpti
 	}
 	select {
 	case <-k.done:
+		log.G(ctx).WithField("container", c.ID).Debug("attach: run ended")
 	case <-ctx.Done():
+		log.G(ctx).WithField("container", c.ID).Debug("attach: client gone")
 	}
 	return nil
 }

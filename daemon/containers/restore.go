@@ -137,13 +137,17 @@ func (s *Service) restoreOne(ctx context.Context, c *Container) bool {
 			}
 			streams := c.streams
 			var attach ltypes.StdioCallback
+			closeIO, setTask := stdinCloser()
 			if s.cfg.LiveRestore {
 				attach = func(stdio ltypes.Stdio) error {
-					streams.run(stdio, lw)
+					streams.run(stdio, lw, closeIO)
 					return nil
 				}
 			}
 			task, err := ctr.Task(ctx, attach)
+			if err == nil {
+				setTask(task)
+			}
 			if err == nil {
 				ps, serr := task.Status(ctx)
 				live := serr == nil && (ps.Status == ltypes.StatusRunning || ps.Status == ltypes.StatusPaused || ps.Status == ltypes.StatusPausing)

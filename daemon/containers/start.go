@@ -421,13 +421,15 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 		c.streams = newStreams(c.Config.OpenStdin)
 	}
 	st := c.streams
+	closeIO, setTask := stdinCloser()
 	task, err := ctr.NewTask(ctx, ltypes.TaskConfig{IOConfig: ltypes.IOConfig{
 		FIFODir: s.fifoDir(c.ID), Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
 		Stdio: func(stdio ltypes.Stdio) error {
-			st.run(stdio, lw)
+			st.run(stdio, lw, closeIO)
 			return nil
 		},
 	}})
+	setTask(task)
 	if err != nil {
 		if lw != nil {
 			lw.Close()
@@ -457,6 +459,28 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 	}
 	s.logEvent(c, "start", nil)
 	return nil
+}
+
+// stdinCloser returns the closeIO callback of a run and the setter that arms it once the task exists
+// (stdin may end before NewTask returns).
+func stdinCloser() (closeIO func(), set func(interface{ CloseStdin(context.Context) error })) {
+	ready := make(chan struct{})
+	var t interface{ CloseStdin(context.Context) error }
+	return func() {
+			select {
+			case <-ready:
+			case <-time.After(30 * time.Second):
+				return
+			}
+			if t != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = t.CloseStdin(ctx)
+			}
+		}, func(task interface{ CloseStdin(context.Context) error }) {
+			t = task
+			close(ready)
+		}
 }
 
 // deleteRuntimeContainer removes a containerd container left by an earlier run (and its dead task).

@@ -2,6 +2,7 @@ package containers
 
 import (
 	"bytes"
+	logrus "github.com/containerd/log"
 	"io"
 	"sync"
 	"time"
@@ -81,6 +82,7 @@ func (st *streams) broadcast(stderr bool, p []byte) {
 			continue
 		}
 		if _, err := w.Write(p); err != nil {
+			logrus.L.WithError(err).Debug("attach: write failed")
 			delete(st.sinks, k)
 			k.close()
 		}
@@ -106,7 +108,10 @@ func (st *streams) closeStdin() {
 
 // run wires a new run's FIFOs: copiers for stdout/stderr into the log and the sinks, and the stdin pipe
 // into the process. It returns at once; the run's end closes runDone and every sink.
-func (st *streams) run(stdio ltypes.Stdio, log *jsonfile.Writer) {
+//
+// closeIO tells containerd the input ended: the shim keeps the stdin FIFO open, so only CloseIO makes
+// the process see EOF.
+func (st *streams) run(stdio ltypes.Stdio, log *jsonfile.Writer, closeIO func()) {
 	st.mu.Lock()
 	done := make(chan struct{})
 	st.runDone = done
@@ -116,6 +121,9 @@ func (st *streams) run(stdio ltypes.Stdio, log *jsonfile.Writer) {
 		go func() {
 			io.Copy(stdio.Stdin, stdinR)
 			stdio.Stdin.Close()
+			if closeIO != nil {
+				closeIO()
+			}
 		}()
 	} else if stdio.Stdin != nil && stdinR == nil {
 		stdio.Stdin.Close()

@@ -2,6 +2,7 @@ package container
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -66,7 +67,10 @@ func (r *containerRouter) postContainersAttach(w http.ResponseWriter, req *http.
 	if opts.Stdin {
 		stdin = in
 	}
-	err = r.backend.ContainerAttach(req.Context(), ref, opts, stdin, stdout, stderr, ready)
+	// After the hijack the request's context no longer tells whether the client is there (a half-close
+	// of its stdin cancels it); a failed write does, and ends the attach.
+	ctx := context.WithoutCancel(req.Context())
+	err = r.backend.ContainerAttach(ctx, ref, opts, stdin, stdout, stderr, ready)
 	ready()
 	if err != nil {
 		fmt.Fprintf(systemErrWriter(conn), "%s\n", err)
@@ -100,7 +104,7 @@ func (r *containerRouter) postContainerExecStart(w http.ResponseWriter, req *htt
 	defer conn.Close()
 	ready()
 	stdout, stderr := outputs(conn, tty)
-	err = r.backend.ExecStart(req.Context(), id, in, stdout, stderr, opts.ConsoleSize)
+	err = r.backend.ExecStart(context.WithoutCancel(req.Context()), id, in, stdout, stderr, opts.ConsoleSize)
 	if err != nil {
 		fmt.Fprintf(stdout, "%s\r\n", err)
 	}
