@@ -42,7 +42,7 @@ func (d *Daemon) initImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dist := distribution.New(client, distribution.Config{Namespace: ns, UserAgent: "berthd/" + system.Version})
+	dist := distribution.New(client, distribution.Config{Namespace: ns, Insecure: d.cfg.InsecureRegistries, UserAgent: "berthd/" + system.Version})
 	svc, err := service.New(ctx, service.Config{DockerVersion: system.Version}, st, dist, d.events)
 	if err != nil {
 		return err

@@ -24,6 +24,8 @@ var flagKeys = map[string]string{
 	"host":                         "hosts",
 	"containerd-plugins-namespace": "containerd-plugin-namespace",
 	"plugins-spec-dir":             "plugins-spec-dirs",
+	"insecure-registry":            "insecure-registries",
+	"label":                        "labels",
 }
 
 func newOptions() *options {
@@ -53,6 +55,7 @@ func newOptions() *options {
 	fs.StringArrayVar(&c.PluginsSpecDirs, "plugins-spec-dir", c.PluginsSpecDirs, "Directory scanned for legacy plugin .spec/.json files (repeatable)")
 	fs.StringVarP(&c.StorageDriver, "storage-driver", "s", "", "Storage driver (containerd snapshotter) to use")
 	fs.StringArrayVar(&c.Labels, "label", nil, "Set key=value labels to the daemon")
+	fs.StringArrayVar(&c.InsecureRegistries, "insecure-registry", nil, "Registry (host[:port]) reached over plain HTTP")
 	fs.BoolVar(&c.Experimental, "experimental", false, "Enable experimental features")
 	fs.StringVar(&c.MetricsAddress, "metrics-addr", "", "Set default address and port to serve the metrics api on")
 	fs.BoolVar(&o.validate, "validate", false, "Validate daemon configuration and exit")

@@ -65,6 +65,7 @@ type Config struct {
 	PluginsSpecDirs           []string       `json:"plugins-spec-dirs,omitempty"`
 	PluginTimeouts            PluginTimeouts `json:"plugin-timeouts,omitempty"`
 	StorageDriver             string         `json:"storage-driver,omitempty"`
+	InsecureRegistries        []string       `json:"insecure-registries,omitempty"`
 	Labels                    []string       `json:"labels,omitempty"`
 	Experimental              bool           `json:"experimental,omitempty"`
 	MetricsAddress            string         `json:"metrics-addr,omitempty"`
@@ -89,7 +90,7 @@ func New() *Config {
 // ignoredKeys are dockerd daemon.json keys berthd accepts (so an existing file keeps working) but does not
 // act on yet. Loading reports them so the daemon can warn.
 var ignoredKeys = map[string]bool{
-	"log-driver": true, "log-opts": true, "storage-opts": true, "insecure-registries": true,
+	"log-driver": true, "log-opts": true, "storage-opts": true,
 	"registry-mirrors": true, "max-concurrent-downloads": true, "max-concurrent-uploads": true,
 	"max-download-attempts": true, "bridge": true, "bip": true, "iptables": true, "ip6tables": true,
 	"ip-forward": true, "ip-masq": true, "ipv6": true, "fixed-cidr": true, "fixed-cidr-v6": true, "mtu": true,
