@@ -20,6 +20,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	v1 "github.com/berthd/berthd/plugin/v1"
 	v2 "github.com/berthd/berthd/plugin/v2"
 )
 
@@ -195,8 +196,8 @@ func (m *Manager) postStart(ctx context.Context, p *v2.Plugin) error {
 		m.stopQuietly(ctx, p)
 		return errors.Errorf("plugin %s: socket path %s is too long (unix sockets are limited to %d bytes): use a shorter --exec-root", p.Name(), path, maxSocketPath-1)
 	}
-	c := v2.NewClient(path, p.Timeout())
-	if err := waitSocket(ctx, c, m.cfg.SocketWait); err != nil {
+	c := v1.NewSocketPlugin(p.Name(), path, v1.Config{Timeouts: v1.UniformTimeouts(p.Timeout())})
+	if err := waitSocket(ctx, path, c, m.cfg.SocketWait); err != nil {
 		m.stopQuietly(ctx, p)
 		return errors.Wrapf(err, "plugin %s did not start", p.Name())
 	}
@@ -215,12 +216,14 @@ func (m *Manager) stopQuietly(ctx context.Context, p *v2.Plugin) {
 	p.SetEnabled(false, nil)
 }
 
-func waitSocket(ctx context.Context, c *v2.Client, bound time.Duration) error {
+// waitSocket polls until the plugin's socket accepts connections and c's activation succeeds. It dials
+// before activating so that a socket not yet listening does not count toward c's fail-fast threshold.
+func waitSocket(ctx context.Context, path string, c *v1.Plugin, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
 	var last error
 	for {
-		if _, err := os.Stat(c.Socket()); err == nil {
-			conn, err := net.DialTimeout("unix", c.Socket(), time.Second)
+		if _, err := os.Stat(path); err == nil {
+			conn, err := net.DialTimeout("unix", path, time.Second)
 			if err == nil {
 				conn.Close()
 				actx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -235,7 +238,7 @@ func waitSocket(ctx context.Context, c *v2.Client, bound time.Duration) error {
 			last = err
 		}
 		if time.Now().After(deadline) {
-			return errors.Wrapf(last, "its socket %s did not answer within %v", c.Socket(), bound)
+			return errors.Wrapf(last, "its socket %s did not answer within %v", path, bound)
 		}
 		select {
 		case <-ctx.Done():

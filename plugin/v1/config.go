@@ -1,6 +1,8 @@
 // Package v1 owns legacy (v1) plugins: discovery of sockets, .spec and .json files in configured
 // directories, the /Plugin.Activate handshake, and the JSON-over-HTTP client every plugin call goes
 // through (deadlines, bounded connect retry, size-capped strict reply decoding, error classification).
+// Managed (v2) plugins use the same client through NewSocketPlugin: there is one implementation of the
+// plugin protocol.
 //
 // Beyond dockerd, a plugin that restarts is re-discovered and re-activated by the next call (hooks let
 // consumers such as the volume adapter re-mount), and a plugin that keeps failing is marked unavailable
@@ -46,6 +48,16 @@ func DefaultTimeouts() Timeouts {
 			"VolumeDriver.Mount":  DefaultLongCallTimeout,
 		},
 	}
+}
+
+// UniformTimeouts gives every call, the activation included, the deadline d (a managed plugin enabled
+// with --timeout); d <= 0 gives DefaultTimeouts.
+func UniformTimeouts(d time.Duration) Timeouts {
+	if d <= 0 {
+		return DefaultTimeouts()
+	}
+	// An empty (not nil) Methods map: nil would be filled with the per-method defaults.
+	return Timeouts{Default: d, Activate: d, Methods: map[string]time.Duration{}}
 }
 
 // For returns the timeout of one method.

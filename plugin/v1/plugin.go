@@ -3,6 +3,7 @@ package v1
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,9 +21,10 @@ import (
 // Concurrency: sem is the per-name lock, held only while (re)activating, so a slow plugin never delays
 // lookups of another; mu guards the fields and is never held during I/O. Calls run concurrently.
 type Plugin struct {
-	name string
-	reg  *Registry
-	sem  chan struct{}
+	name   string
+	socket string // a fixed unix socket (NewSocketPlugin); "" when found by name in reg's directories
+	reg    *Registry
+	sem    chan struct{}
 
 	mu          sync.Mutex
 	ep          *endpoint // nil until activated, and after the plugin was found gone or replaced
@@ -117,6 +119,19 @@ func (p *Plugin) OnRestart(fn func(ctx context.Context)) (unregister func()) {
 		defer p.mu.Unlock()
 		delete(p.hooks, id)
 	}
+}
+
+// Activate makes sure the plugin is activated (performing the /Plugin.Activate handshake when it is
+// not, or when it restarted since) and returns what it implements. Errors as CallContext's.
+func (p *Plugin) Activate(ctx context.Context) ([]string, error) {
+	if _, err := p.ready(ctx); err != nil {
+		if errdefs.IsNotFound(err) {
+			// As in CallContext: for whoever holds the plugin, one whose files are gone is unreachable.
+			err = p.unavailable(errors.New("its socket or spec file is gone"))
+		}
+		return nil, err
+	}
+	return p.Implements(), nil
 }
 
 func (p *Plugin) hasCapability(capability string) bool {
@@ -256,9 +271,21 @@ func (p *Plugin) current() (*endpoint, error) {
 	return nil, nil
 }
 
+// locate is where the plugin listens now. NotFound when its socket or spec file is gone: a probe then
+// stops waiting for it.
+func (p *Plugin) locate() (*address, error) {
+	if p.socket == "" {
+		return lookup(&p.reg.cfg, p.name)
+	}
+	if fi, err := os.Stat(p.socket); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("plugin %q: no socket at %s", p.name, p.socket))
+	}
+	return unixAddress(p.socket), nil
+}
+
 // activate looks the plugin up on disk and performs the handshake. Callers hold sem.
 func (p *Plugin) activate(ctx context.Context) (*endpoint, error) {
-	addr, err := lookup(&p.reg.cfg, p.name)
+	addr, err := p.locate()
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,21 @@ func NewRegistry(cfg Config) *Registry {
 	return &Registry{cfg: cfg.withDefaults(), ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{}}
 }
 
+// NewSocketPlugin returns the plugin listening on the unix socket at socketPath, outside any registry:
+// no discovery by name, but the same client as registry plugins (deadlines from cfg.Timeouts, bounded
+// connect retry, re-activation when the socket is re-created, fail-fast with a background probe). Only
+// cfg's directories are unused. The plugin activates on its first call (or Activate). name is for
+// messages and logs.
+//
+// It is how the plugin manager talks to managed plugins. Their background probe has no registry to
+// close it: it ends when the plugin answers again or when the socket file is gone, so whoever owns the
+// socket removes it when the plugin is stopped.
+func NewSocketPlugin(name, socketPath string, cfg Config) *Plugin {
+	cfg.SocketDir, cfg.SpecDirs = "", nil
+	r := NewRegistry(cfg)
+	return &Plugin{name: name, socket: socketPath, reg: r, sem: make(chan struct{}, 1)}
+}
+
 // Close stops background probes. Plugins stay usable.
 func (r *Registry) Close() { r.cancel() }
 

@@ -1,10 +1,11 @@
 // Package v2 owns the managed (v2) plugin model: the record kept in <data-root>/plugins/<id>/config.json
 // (the Engine API Plugin object plus the host rootfs path), manifest validation, the settable
-// env/args/mounts/devices, the privileges a manifest asks for, the OCI spec a plugin runs with, and the
-// HTTP client to a running plugin's socket.
+// env/args/mounts/devices, the privileges a manifest asks for, and the OCI spec a plugin runs with. The
+// client to a running plugin's socket is plugin/v1's (v1.NewSocketPlugin), given by the manager through
+// SetEnabled.
 //
-// Everything but Client is pure: no containerd, no file system writes (the manager does I/O). It imports
-// runtime-spec, api/types/plugin and plugin/{getter,v1}; never volume/... or daemon/....
+// It is pure: no containerd, no file system writes, no plugin calls (the manager does I/O). It imports
+// runtime-spec, api/types/plugin and plugin/getter; never volume/... or daemon/....
 package v2
 
 import (

@@ -1,6 +1,7 @@
 package v2
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -9,8 +10,15 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
+	"github.com/containerd/errdefs"
+
 	types "github.com/berthd/berthd/api/types/plugin"
 )
+
+// nopClient stands for the socket client the manager gives an enabled plugin.
+type nopClient struct{}
+
+func (nopClient) CallContext(context.Context, string, any, any) error { return nil }
 
 func strp(s string) *string { return &s }
 
@@ -180,10 +188,21 @@ func TestApplySettings(t *testing.T) {
 
 func TestSetRefusedWhileEnabled(t *testing.T) {
 	p := NewFromConfig(strings.Repeat("a", 64), "p:latest", "", validConfig(), "/d")
-	p.SetEnabled(true, NewClient("/nonexistent", 0))
+	p.SetEnabled(true, nopClient{})
 	assert.Equal(t, p.Set([]string{"DEBUG=1"}), ErrActive)
 	p.SetEnabled(false, nil)
 	assert.NilError(t, p.Set([]string{"DEBUG=1"}))
+}
+
+func TestDisabledClientUnavailable(t *testing.T) {
+	p := NewFromConfig(strings.Repeat("a", 64), "p:latest", "", validConfig(), "/d")
+	err := p.Client().CallContext(context.Background(), "VolumeDriver.Get", nil, nil)
+	assert.Check(t, errdefs.IsUnavailable(err), err)
+	p.SetEnabled(true, nopClient{})
+	assert.NilError(t, p.Client().CallContext(context.Background(), "VolumeDriver.Get", nil, nil))
+	p.SetEnabled(false, nil)
+	err = p.Client().CallContext(context.Background(), "VolumeDriver.Get", nil, nil)
+	assert.Check(t, errdefs.IsUnavailable(err), err)
 }
 
 func TestScopedPath(t *testing.T) {
