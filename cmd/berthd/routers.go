@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/berthd/berthd/api/server/router"
+	containerrouter "github.com/berthd/berthd/api/server/router/container"
 	imagerouter "github.com/berthd/berthd/api/server/router/image"
 	pluginrouter "github.com/berthd/berthd/api/server/router/plugin"
 	systemrouter "github.com/berthd/berthd/api/server/router/system"
@@ -17,5 +18,6 @@ func routers(d *daemon.Daemon) []router.Router {
 		volumerouter.NewRouter(d.VolumesService()),
 		imagerouter.NewRouter(d.ImageService()),
 		pluginrouter.NewRouter(d.PluginManager()),
+		containerrouter.NewRouter(d.ContainerBackend()),
 	}
 }

@@ -150,6 +150,17 @@ func mergeImage(cfg *ctypes.Config, rc *image.RunConfig) {
 	}
 }
 
+// withDefaultTag adds ":latest" to a reference without tag or digest.
+func withDefaultTag(ref string) string {
+	if strings.Contains(ref, "@") || strings.HasPrefix(ref, "sha256:") {
+		return ref
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref
+	}
+	return ref + ":latest"
+}
+
 // CreateResult is the new container's ID and the warnings to print.
 type CreateResult struct {
 	ID       string
@@ -187,6 +198,10 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	}
 	rc, err := s.images.RunConfig(ctx, cfg.Image)
 	if err != nil {
+		if errdefs.IsNotFound(err) {
+			// dockerd names the tagged reference, and the CLI pulls on this 404.
+			return CreateResult{}, errdefs.ErrNotFound.WithMessage("No such image: " + withDefaultTag(cfg.Image))
+		}
 		return CreateResult{}, err
 	}
 	mergeImage(&cfg, rc)
