@@ -228,3 +228,23 @@ func (s *Service) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneR
 	}
 	return rep, nil
 }
+
+func (b *Backend) ContainerStats(ctx context.Context, ref string, stream bool, emit func(ctypes.StatsResponse) error) error {
+	return b.s.Stats(ctx, ref, stream, emit)
+}
+
+func (b *Backend) ContainerExport(ctx context.Context, ref string, w io.Writer) error {
+	return b.s.Export(ctx, ref, w)
+}
+
+func (b *Backend) ContainerArchiveStat(ctx context.Context, ref, path string) (*ctypes.PathStat, error) {
+	return b.s.ArchiveStat(ctx, ref, path)
+}
+
+func (b *Backend) ContainerArchive(ctx context.Context, ref, path string, w io.Writer) error {
+	return b.s.Archive(ctx, ref, path, w)
+}
+
+func (b *Backend) ContainerExtractToDir(ctx context.Context, ref, path string, r io.Reader) error {
+	return b.s.ExtractToDir(ctx, ref, path, r)
+}

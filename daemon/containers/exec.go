@@ -247,7 +247,7 @@ func (s *Service) execProcessSpec(ctx context.Context, c *Container, opts ctypes
 	if err != nil {
 		return nil, err
 	}
-	caps, err := oci.Capabilities(c.HostConfig.Privileged || opts.Privileged, c.HostConfig.CapAdd, c.HostConfig.CapDrop, s.lastCap)
+	caps, err := oci.Capabilities(c.HostConfig.Privileged || opts.Privileged, c.HostConfig.CapAdd, c.HostConfig.CapDrop, s.lastCap, s.bounding)
 	if err != nil {
 		return nil, err
 	}

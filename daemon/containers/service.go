@@ -97,6 +97,7 @@ type Service struct {
 
 	shuttingDown bool
 	lastCap      int
+	bounding     uint64
 }
 
 // New returns the service; Restore loads the containers. The caller builds the libcontainerd client with
@@ -126,6 +127,13 @@ func New(cfg Config, images ImageService, layers LayerStore, volumes VolumeServi
 			n = n*10 + int(r-'0')
 		}
 		s.lastCap = n
+	}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+				s.bounding, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			}
+		}
 	}
 	return s, nil
 }

@@ -288,7 +288,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 		ReadonlyRootfs: hc.ReadonlyRootfs, Mounts: ms, Tmpfs: hc.Tmpfs, ShmSize: hc.ShmSize,
 		HostNetwork: mode == network.Host, HostPID: hc.PidMode == "host", HostIPC: hc.IpcMode == "host",
 		HostUTS: hc.UTSMode == "host", CgroupNS: hc.CgroupnsMode == "private",
-		Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, LastCap: s.lastCap,
+		Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, LastCap: s.lastCap, Bounding: s.bounding,
 		CgroupsPath: filepath.Join(s.cgroupParent(hc), c.ID),
 		Memory:      hc.Memory, MemorySwap: hc.MemorySwap, NanoCPUs: hc.NanoCPUs, CPUShares: hc.CPUShares,
 		CPUQuota: hc.CPUQuota, CPUPeriod: hc.CPUPeriod, CpusetCpus: hc.CpusetCpus,

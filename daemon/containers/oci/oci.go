@@ -62,6 +62,9 @@ type Options struct {
 	// LastCap is the highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap); 0 means
 	// CAP_CHECKPOINT_RESTORE (40).
 	LastCap int
+	// Bounding is the daemon's own bounding set (bit n = capability n); "all capabilities" means all of
+	// these, since no process can grant more. 0 means no restriction.
+	Bounding uint64
 
 	CgroupsPath string
 	Memory      int64
@@ -115,11 +118,20 @@ var (
 	DefaultReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 )
 
-func knownCaps(last int) []string {
+func knownCaps(last int, bounding uint64) []string {
 	if last <= 0 || last >= len(allCapabilities) {
 		last = len(allCapabilities) - 1
 	}
-	return allCapabilities[:last+1]
+	if bounding == 0 {
+		return allCapabilities[:last+1]
+	}
+	var out []string
+	for i := 0; i <= last; i++ {
+		if bounding&(1<<uint(i)) != 0 {
+			out = append(out, allCapabilities[i])
+		}
+	}
+	return out
 }
 
 func normalizeCap(c string) string {
@@ -135,8 +147,8 @@ func normalizeCap(c string) string {
 
 // Capabilities computes the capability set as dockerd does: defaults (or all, privileged), then drops,
 // then adds; "ALL" in either list means every capability. Unknown names are invalid arguments.
-func Capabilities(privileged bool, add, drop []string, last int) ([]string, error) {
-	known := knownCaps(last)
+func Capabilities(privileged bool, add, drop []string, last int, bounding uint64) ([]string, error) {
+	known := knownCaps(last, bounding)
 	isKnown := map[string]bool{}
 	for _, c := range allCapabilities {
 		isKnown[c] = true
@@ -247,7 +259,7 @@ func Build(o Options) (*specs.Spec, error) {
 	if len(o.Args) == 0 {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("no command specified")
 	}
-	caps, err := Capabilities(o.Privileged, o.CapAdd, o.CapDrop, o.LastCap)
+	caps, err := Capabilities(o.Privileged, o.CapAdd, o.CapDrop, o.LastCap, o.Bounding)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,15 @@ type Backend interface {
 	ContainerAttach(ctx context.Context, ref string, opts container.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error
 	ContainerTop(ctx context.Context, ref, psArgs string) (*container.TopResponse, error)
 	ContainersPrune(ctx context.Context, filtersJSON string) (*container.PruneReport, error)
+	// ContainerStats emits one sample, or one a second until ctx ends when stream is set.
+	ContainerStats(ctx context.Context, ref string, stream bool, emit func(container.StatsResponse) error) error
+	// ContainerExport writes the container's filesystem as a tar.
+	ContainerExport(ctx context.Context, ref string, w io.Writer) error
+	// ContainerArchiveStat and ContainerArchive serve `docker cp` out of a container.
+	ContainerArchiveStat(ctx context.Context, ref, path string) (*container.PathStat, error)
+	ContainerArchive(ctx context.Context, ref, path string, w io.Writer) error
+	// ContainerExtractToDir serves `docker cp` into a container: a tar extracted under path.
+	ContainerExtractToDir(ctx context.Context, ref, path string, r io.Reader) error
 
 	ExecCreate(ctx context.Context, ref string, opts container.ExecOptions) (string, error)
 	// ExecCheck reports the exec's TTY and fails for an unknown exec.

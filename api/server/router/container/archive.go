@@ -1,0 +1,97 @@
+package container
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+
+	"github.com/berthd/berthd/api/server/httputils"
+	"github.com/berthd/berthd/api/types/container"
+)
+
+func (r *containerRouter) getContainersStats(w http.ResponseWriter, req *http.Request) error {
+	stream := httputils.BoolValueOrDefault(req, "stream", true)
+	if httputils.BoolValue(req, "one-shot") {
+		stream = false
+	}
+	started := false
+	enc := json.NewEncoder(w)
+	return r.backend.ContainerStats(req.Context(), req.PathValue("name"), stream, func(s container.StatsResponse) error {
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+		httputils.FlushHeaders(w)
+		return nil
+	})
+}
+
+func (r *containerRouter) getContainersExport(w http.ResponseWriter, req *http.Request) error {
+	w.Header().Set("Content-Type", "application/x-tar")
+	return r.backend.ContainerExport(req.Context(), req.PathValue("name"), w)
+}
+
+func setPathStat(w http.ResponseWriter, st *container.PathStat) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("X-Docker-Container-Path-Stat", base64.StdEncoding.EncodeToString(b))
+	return nil
+}
+
+func archivePath(req *http.Request) (string, error) {
+	p := req.Form.Get("path")
+	if p == "" {
+		return "", invalidParamErr("path cannot be empty")
+	}
+	return p, nil
+}
+
+func (r *containerRouter) headContainersArchive(w http.ResponseWriter, req *http.Request) error {
+	p, err := archivePath(req)
+	if err != nil {
+		return err
+	}
+	st, err := r.backend.ContainerArchiveStat(req.Context(), req.PathValue("name"), p)
+	if err != nil {
+		return err
+	}
+	if err := setPathStat(w, st); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (r *containerRouter) getContainersArchive(w http.ResponseWriter, req *http.Request) error {
+	p, err := archivePath(req)
+	if err != nil {
+		return err
+	}
+	st, err := r.backend.ContainerArchiveStat(req.Context(), req.PathValue("name"), p)
+	if err != nil {
+		return err
+	}
+	if err := setPathStat(w, st); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	return r.backend.ContainerArchive(req.Context(), req.PathValue("name"), p, w)
+}
+
+func (r *containerRouter) putContainersArchive(w http.ResponseWriter, req *http.Request) error {
+	p, err := archivePath(req)
+	if err != nil {
+		return err
+	}
+	if err := r.backend.ContainerExtractToDir(req.Context(), req.PathValue("name"), p, req.Body); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

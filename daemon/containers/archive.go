@@ -1,0 +1,242 @@
+package containers
+
+import (
+	"archive/tar"
+	"context"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/containerd/errdefs"
+)
+
+// withRootfs runs fn on the container's root: a running container's own root (through its init's
+// /proc/<pid>/root, so volumes and binds are seen), else its RW layer mounted on a temp dir.
+func (s *Service) withRootfs(ctx context.Context, c *Container, fn func(root string) error) error {
+	st := c.State.snapshot()
+	if st.Running && st.Pid > 0 {
+		return fn(filepath.Join("/proc", strconv.Itoa(st.Pid), "root"))
+	}
+	tmp, err := os.MkdirTemp(s.cfg.ExecRoot, "rootfs-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := s.layers.Mount(ctx, c.ID, tmp); err != nil {
+		return err
+	}
+	defer s.layers.Unmount(context.WithoutCancel(ctx), tmp)
+	return fn(tmp)
+}
+
+// resolve maps a container path into root without following any symlink on the way (a client path
+// never leads outside the container); the last element is not followed either.
+func resolve(root, p string) (string, error) {
+	clean := path.Clean("/" + p)
+	cur := root
+	parts := strings.Split(clean, "/")
+	for i, part := range parts {
+		if part == "" {
+			continue
+		}
+		cur = filepath.Join(cur, part)
+		if i == len(parts)-1 {
+			break
+		}
+		fi, err := os.Lstat(cur)
+		if err != nil || !fi.IsDir() {
+			return "", errdefs.ErrNotFound.WithMessage("Could not find the file " + p + " in container")
+		}
+	}
+	return cur, nil
+}
+
+func (s *Service) getForArchive(ref string) (*Container, error) {
+	return s.get(ref)
+}
+
+// ArchiveStat is HEAD /containers/{id}/archive.
+func (s *Service) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat, error) {
+	c, err := s.getForArchive(ref)
+	if err != nil {
+		return nil, err
+	}
+	var st *ctypes.PathStat
+	err = s.withRootfs(ctx, c, func(root string) error {
+		full, err := resolve(root, p)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(full)
+		if err != nil {
+			return errdefs.ErrNotFound.WithMessage("Could not find the file " + p + " in container " + strings.TrimPrefix(c.Name, "/"))
+		}
+		st = &ctypes.PathStat{Name: fi.Name(), Size: fi.Size(), Mode: uint32(fi.Mode()), Mtime: fi.ModTime().UTC().Format(time.RFC3339Nano)}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			st.LinkTarget, _ = os.Readlink(full)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Archive is GET /containers/{id}/archive: a tar of path, named by its base name.
+func (s *Service) Archive(ctx context.Context, ref, p string, w io.Writer) error {
+	c, err := s.getForArchive(ref)
+	if err != nil {
+		return err
+	}
+	return s.withRootfs(ctx, c, func(root string) error {
+		full, err := resolve(root, p)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(full); err != nil {
+			return errdefs.ErrNotFound.WithMessage("Could not find the file " + p + " in container " + strings.TrimPrefix(c.Name, "/"))
+		}
+		base := filepath.Base(full)
+		if path.Clean("/"+p) == "/" {
+			base = "."
+		}
+		return writeTar(w, full, base)
+	})
+}
+
+// Export is GET /containers/{id}/export: the whole filesystem as a tar.
+func (s *Service) Export(ctx context.Context, ref string, w io.Writer) error {
+	c, err := s.get(ref)
+	if err != nil {
+		return err
+	}
+	return s.withRootfs(ctx, c, func(root string) error { return writeTar(w, root, ".") })
+}
+
+func writeTar(w io.Writer, src, name string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			if p == src {
+				return err
+			}
+			return nil
+		}
+		rel, _ := filepath.Rel(src, p)
+		entry := filepath.ToSlash(filepath.Join(name, rel))
+		if entry == "." {
+			return nil
+		}
+		entry = strings.TrimPrefix(entry, "./")
+		link := ""
+		if fi.Mode()&os.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		if !fi.Mode().IsRegular() && !fi.IsDir() && fi.Mode()&os.ModeSymlink == 0 {
+			return nil
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return nil
+		}
+		hdr.Name = entry
+		if fi.IsDir() {
+			hdr.Name += "/"
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+		}
+		hdr.Uname, hdr.Gname = "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// ExtractToDir is PUT /containers/{id}/archive: the tar's entries are written under path, which must be
+// a directory; entries never land outside it (no "..", no absolute names, no writing through symlinks).
+func (s *Service) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) error {
+	c, err := s.get(ref)
+	if err != nil {
+		return err
+	}
+	if c.HostConfig.ReadonlyRootfs {
+		return errdefs.ErrFailedPrecondition.WithMessage("container rootfs is marked read-only")
+	}
+	return s.withRootfs(ctx, c, func(root string) error {
+		dst, err := resolve(root, p)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
+			return errdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
+		}
+		tr := tar.NewReader(r)
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return errdefs.ErrInvalidArgument.WithMessage("invalid tar: " + err.Error())
+			}
+			name := path.Clean("/" + hdr.Name)
+			if name == "/" {
+				continue
+			}
+			target, err := resolve(dst, name)
+			if err != nil {
+				return errdefs.ErrInvalidArgument.WithMessage("invalid path in archive: " + hdr.Name)
+			}
+			mode := os.FileMode(hdr.Mode).Perm()
+			switch hdr.Typeflag {
+			case tar.TypeDir:
+				if err := os.Mkdir(target, mode); err != nil && !os.IsExist(err) {
+					return err
+				}
+			case tar.TypeReg:
+				if fi, err := os.Lstat(target); err == nil && !fi.Mode().IsRegular() {
+					os.Remove(target)
+				}
+				f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
+				if err != nil {
+					return err
+				}
+				_, err = io.Copy(f, tr)
+				f.Close()
+				if err != nil {
+					return err
+				}
+			case tar.TypeSymlink:
+				os.Remove(target)
+				if err := os.Symlink(hdr.Linkname, target); err != nil {
+					return err
+				}
+			default:
+				continue
+			}
+			_ = os.Lchown(target, hdr.Uid, hdr.Gid)
+			if hdr.Typeflag != tar.TypeSymlink {
+				_ = os.Chmod(target, mode)
+			}
+		}
+	})
+}

@@ -1,0 +1,64 @@
+package container
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func TestResourcesAndSecurity(t *testing.T) {
+	d := newDaemon(t)
+	out := mustDocker(t, d, "run", "--rm", "--init", "busybox", "ps", "-o", "comm")
+	assert.Assert(t, is.Contains(out, "docker-init"), out)
+
+	out = mustDocker(t, d, "run", "--rm", "-m", "64m", "--cpus", "0.5", "--pids-limit", "20", "busybox", "sh", "-c",
+		"cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max")
+	assert.Equal(t, out, "67108864\n50000\n20")
+
+	out = mustDocker(t, d, "run", "--rm", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "busybox", "grep", "CapEff", "/proc/self/status")
+	assert.Equal(t, strings.Fields(out)[1], "0000000000001000")
+
+	res := d.Docker(t, "run", "--rm", "--read-only", "busybox", "touch", "/x")
+	assert.Assert(t, res.ExitCode != 0)
+	assert.Assert(t, is.Contains(res.Stderr, "Read-only file system"))
+
+	out = mustDocker(t, d, "run", "--rm", "--privileged", "busybox", "grep", "CapEff", "/proc/self/status")
+	assert.Assert(t, strings.Fields(out)[1] != "00000000a80425fb", out)
+}
+
+func TestPauseTopStatsCpExportPrune(t *testing.T) {
+	d := newDaemon(t)
+	mustDocker(t, d, "run", "-d", "--name", "pt", "busybox", "sleep", "1000")
+	mustDocker(t, d, "pause", "pt")
+	assert.Assert(t, is.Contains(mustDocker(t, d, "ps", "--format", "{{.Status}}"), "(Paused)"))
+	assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.State.Status}}", "pt"), "paused")
+	mustDocker(t, d, "unpause", "pt")
+	assert.Assert(t, is.Contains(mustDocker(t, d, "top", "pt"), "sleep 1000"))
+	assert.Assert(t, is.Contains(mustDocker(t, d, "stats", "--no-stream", "pt"), "pt"))
+
+	dir := t.TempDir()
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "in"), []byte("hello"), 0o644))
+	mustDocker(t, d, "cp", filepath.Join(dir, "in"), "pt:/tmp/")
+	assert.Equal(t, mustDocker(t, d, "exec", "pt", "cat", "/tmp/in"), "hello")
+	mustDocker(t, d, "cp", "pt:/etc/passwd", filepath.Join(dir, "pw"))
+	b, err := os.ReadFile(filepath.Join(dir, "pw"))
+	assert.NilError(t, err)
+	assert.Assert(t, is.Contains(string(b), "root:"))
+
+	mustDocker(t, d, "stop", "-t", "0", "pt")
+	mustDocker(t, d, "cp", "pt:/tmp/in", filepath.Join(dir, "out"))
+	b, _ = os.ReadFile(filepath.Join(dir, "out"))
+	assert.Equal(t, string(b), "hello")
+	mustDocker(t, d, "export", "-o", filepath.Join(dir, "x.tar"), "pt")
+	fi, err := os.Stat(filepath.Join(dir, "x.tar"))
+	assert.NilError(t, err)
+	assert.Assert(t, fi.Size() > 1<<20)
+
+	out := mustDocker(t, d, "container", "prune", "-f")
+	assert.Assert(t, is.Contains(out, "Deleted Containers"))
+	assert.Equal(t, mustDocker(t, d, "ps", "-aq"), "")
+}
