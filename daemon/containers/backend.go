@@ -248,3 +248,7 @@ func (b *Backend) ContainerArchive(ctx context.Context, ref, path string, w io.W
 func (b *Backend) ContainerExtractToDir(ctx context.Context, ref, path string, r io.Reader) error {
 	return b.s.ExtractToDir(ctx, ref, path, r)
 }
+
+func (b *Backend) ContainerChanges(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
+	return b.s.Changes(ctx, ref)
+}

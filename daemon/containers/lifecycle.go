@@ -218,6 +218,15 @@ func (s *Service) remove(ctx context.Context, c *Container, force, removeVolumes
 		}
 	}
 	if !c.State.SetRemovalInProgress() {
+		if force {
+			// rm -f racing the --rm auto-removal (or another rm -f): done when that removal is.
+			select {
+			case <-c.State.Wait(ctx, "removed"):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		return errdefs.ErrConflict.WithMessage("removal of container " + c.ID + " is already in progress")
 	}
 	c.mu.Lock()

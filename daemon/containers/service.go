@@ -44,6 +44,7 @@ type LayerStore interface {
 	Mount(ctx context.Context, key, target string) error
 	Unmount(ctx context.Context, target string) error
 	Size(ctx context.Context, key string) (int64, error)
+	Mounts(ctx context.Context, key string) ([]layer.Mount, error)
 	Snapshotter() string
 }
 

@@ -95,3 +95,11 @@ func (r *containerRouter) putContainersArchive(w http.ResponseWriter, req *http.
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
+
+func (r *containerRouter) getContainersChanges(w http.ResponseWriter, req *http.Request) error {
+	ch, err := r.backend.ContainerChanges(req.Context(), req.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, ch)
+}

@@ -37,6 +37,8 @@ type Backend interface {
 	ContainersPrune(ctx context.Context, filtersJSON string) (*container.PruneReport, error)
 	// ContainerStats emits one sample, or one a second until ctx ends when stream is set.
 	ContainerStats(ctx context.Context, ref string, stream bool, emit func(container.StatsResponse) error) error
+	// ContainerChanges lists the filesystem changes of the container.
+	ContainerChanges(ctx context.Context, ref string) ([]container.FilesystemChange, error)
 	// ContainerExport writes the container's filesystem as a tar.
 	ContainerExport(ctx context.Context, ref string, w io.Writer) error
 	// ContainerArchiveStat and ContainerArchive serve `docker cp` out of a container.

@@ -27,6 +27,7 @@ func (r *containerRouter) Routes() []router.Route {
 		router.Get("/containers/{name}/top", r.getContainersTop),
 		router.Get("/containers/{name}/stats", r.getContainersStats),
 		router.Get("/containers/{name}/export", r.getContainersExport),
+		router.Get("/containers/{name}/changes", r.getContainersChanges),
 		router.Head("/containers/{name}/archive", r.headContainersArchive),
 		router.Get("/containers/{name}/archive", r.getContainersArchive),
 		router.Put("/containers/{name}/archive", r.putContainersArchive),
