@@ -47,6 +47,7 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 		return err
 	}
 	svc.SetClient(client)
+	svc.SetImageStore(d.imgs.images.Store())
 	d.ctrs = &containersArea{svc: svc, client: client}
 	d.onShutdown("containers", func(ctx context.Context) error {
 		err := svc.Shutdown(ctx)

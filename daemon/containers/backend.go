@@ -252,3 +252,7 @@ func (b *Backend) ContainerExtractToDir(ctx context.Context, ref, path string, r
 func (b *Backend) ContainerChanges(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
 	return b.s.Changes(ctx, ref)
 }
+
+func (b *Backend) ContainerCommit(ctx context.Context, ref string, opts ctypes.CommitOptions) (string, error) {
+	return b.s.Commit(ctx, ref, CommitOptions{Repo: opts.Repo, Tag: opts.Tag, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, Pause: opts.Pause, Config: opts.Config})
+}

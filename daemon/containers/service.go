@@ -96,6 +96,7 @@ type Service struct {
 	byName map[string]string // name with "/" -> id
 	execs  map[string]*execConfig
 
+	imageStore   ImageStore
 	shuttingDown bool
 	lastCap      int
 	bounding     uint64

@@ -62,3 +62,18 @@ func TestPauseTopStatsCpExportPrune(t *testing.T) {
 	assert.Assert(t, is.Contains(out, "Deleted Containers"))
 	assert.Equal(t, mustDocker(t, d, "ps", "-aq"), "")
 }
+
+func TestDiffAndCommit(t *testing.T) {
+	d := newDaemon(t)
+	mustDocker(t, d, "run", "--name", "dc", "busybox", "sh", "-c", "echo committed > /c; rm /bin/ls; echo x >> /etc/passwd")
+	out := mustDocker(t, d, "diff", "dc")
+	for _, want := range []string{"A /c", "D /bin/ls", "C /etc/passwd"} {
+		assert.Assert(t, is.Contains(out, want), out)
+	}
+	assert.Assert(t, !strings.Contains(out, "/etc/hosts"), out)
+	mustDocker(t, d, "commit", "-c", `CMD ["cat","/c"]`, "-m", "msg", "dc", "mine:v1")
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "mine:v1"), "committed")
+	res := d.Docker(t, "run", "--rm", "mine:v1", "ls")
+	assert.Equal(t, res.ExitCode, 127)
+	mustDocker(t, d, "rm", "dc")
+}

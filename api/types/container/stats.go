@@ -65,3 +65,11 @@ type PathStat struct {
 	Mtime      string `json:"mtime"`
 	LinkTarget string `json:"linkTarget"`
 }
+
+// CommitOptions is the query and body of POST /commit.
+type CommitOptions struct {
+	Repo, Tag, Comment, Author string
+	Changes                    []string
+	Pause                      bool
+	Config                     *Config
+}

@@ -103,3 +103,22 @@ func (r *containerRouter) getContainersChanges(w http.ResponseWriter, req *http.
 	}
 	return httputils.WriteJSON(w, http.StatusOK, ch)
 }
+
+func (r *containerRouter) postCommit(w http.ResponseWriter, req *http.Request) error {
+	var cfg container.Config
+	opts := container.CommitOptions{
+		Repo: req.Form.Get("repo"), Tag: req.Form.Get("tag"), Comment: req.Form.Get("comment"),
+		Author: req.Form.Get("author"), Changes: req.Form["changes"],
+		Pause: httputils.BoolValueOrDefault(req, "pause", true),
+	}
+	if err := httputils.ReadJSON(req, &cfg); err == nil {
+		opts.Config = &cfg
+	} else if !httputils.IsEOF(err) {
+		return err
+	}
+	id, err := r.backend.ContainerCommit(req.Context(), req.Form.Get("container"), opts)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusCreated, container.IDResponse{ID: id})
+}

@@ -37,6 +37,8 @@ type Backend interface {
 	ContainersPrune(ctx context.Context, filtersJSON string) (*container.PruneReport, error)
 	// ContainerStats emits one sample, or one a second until ctx ends when stream is set.
 	ContainerStats(ctx context.Context, ref string, stream bool, emit func(container.StatsResponse) error) error
+	// ContainerCommit makes an image of the container's changes and returns its ID.
+	ContainerCommit(ctx context.Context, ref string, opts container.CommitOptions) (string, error)
 	// ContainerChanges lists the filesystem changes of the container.
 	ContainerChanges(ctx context.Context, ref string) ([]container.FilesystemChange, error)
 	// ContainerExport writes the container's filesystem as a tar.

@@ -21,6 +21,7 @@ func (r *containerRouter) Routes() []router.Route {
 	return []router.Route{
 		router.Get("/containers/json", r.getContainersJSON),
 		router.Post("/containers/create", r.postContainersCreate),
+		router.Post("/commit", r.postCommit),
 		router.Post("/containers/prune", r.postContainersPrune),
 		router.Get("/containers/{name}/json", r.getContainersByName),
 		router.Get("/containers/{name}/logs", r.getContainersLogs),

@@ -1,0 +1,214 @@
+package containers
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	imagetypes "github.com/berthd/berthd/api/types/image"
+	"github.com/berthd/berthd/image"
+	"github.com/berthd/berthd/image/store"
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+)
+
+// ImageStore is what `docker commit` needs of image/store: the parent image, a lease, and writing a
+// layer, an image and its name.
+type ImageStore interface {
+	Get(ctx context.Context, ref string) (*store.Image, error)
+	WithLease(ctx context.Context) (context.Context, func(context.Context) error, error)
+	WriteLayer(ctx context.Context, r io.Reader) (ocispec.Descriptor, error)
+	WriteImage(ctx context.Context, config []byte, layers []ocispec.Descriptor) (ocispec.Descriptor, error)
+	SetName(ctx context.Context, name string, manifest ocispec.Descriptor) (digest.Digest, error)
+	AddDangling(ctx context.Context, manifest ocispec.Descriptor) error
+}
+
+// SetImageStore enables `docker commit`.
+func (s *Service) SetImageStore(st ImageStore) { s.imageStore = st }
+
+// CommitOptions is POST /commit.
+type CommitOptions struct {
+	Repo, Tag, Comment, Author string
+	Changes                    []string
+	Pause                      bool
+	Config                     *ctypes.Config
+}
+
+// Commit makes a new image from the container's changes on top of its image (POST /commit).
+func (s *Service) Commit(ctx context.Context, ref string, opts CommitOptions) (string, error) {
+	if s.imageStore == nil {
+		return "", errdefs.ErrNotImplemented.WithMessage("commit is not available")
+	}
+	c, err := s.get(ref)
+	if err != nil {
+		return "", err
+	}
+	var named string
+	if opts.Repo != "" {
+		r, err := image.WithTag(opts.Repo, opts.Tag)
+		if err != nil {
+			return "", err
+		}
+		named = r.String()
+	}
+	parent, err := s.imageStore.Get(ctx, c.ImageID)
+	if err != nil {
+		return "", err
+	}
+	// The new config: the container's, with --change instructions and the request's config on top.
+	var cc imagetypes.ContainerConfig
+	b, _ := json.Marshal(c.Config)
+	_ = json.Unmarshal(b, &cc)
+	if opts.Config != nil {
+		b, _ := json.Marshal(opts.Config)
+		_ = json.Unmarshal(b, &cc)
+	}
+	if err := image.ApplyChanges(&cc, opts.Changes); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	task := c.task
+	c.mu.Unlock()
+	if opts.Pause && task != nil && !c.State.IsPaused() {
+		if err := task.Pause(ctx); err == nil {
+			defer task.Resume(context.WithoutCancel(ctx))
+		}
+	}
+	upper, err := s.upperDir(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	lctx, done, err := s.imageStore.WithLease(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer done(context.WithoutCancel(ctx))
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(s.writeDiff(c, upper, pw)) }()
+	layerDesc, err := s.imageStore.WriteLayer(lctx, pr)
+	pr.Close()
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	cfg := *parent.Config
+	cfg.Created, cfg.Config, cfg.Container = &now, &cc, c.ID
+	cfg.Comment, cfg.Author = opts.Comment, opts.Author
+	cfg.Parent = string(parent.ID)
+	cfg.RootFS.Type = "layers"
+	cfg.RootFS.DiffIDs = append(append([]digest.Digest(nil), parent.Config.RootFS.DiffIDs...), layerDesc.Digest)
+	cfg.History = append(append([]image.History(nil), parent.Config.History...), image.History{Created: &now, Author: opts.Author, CreatedBy: c.command(), Comment: opts.Comment})
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	layers := append(append([]ocispec.Descriptor(nil), parent.Layers...), layerDesc)
+	manifest, err := s.imageStore.WriteImage(lctx, raw, layers)
+	if err != nil {
+		return "", err
+	}
+	if named != "" {
+		if _, err := s.imageStore.SetName(lctx, named, manifest); err != nil {
+			return "", err
+		}
+	} else if err := s.imageStore.AddDangling(lctx, manifest); err != nil {
+		return "", err
+	}
+	id := digest.FromBytes(raw).String()
+	s.logEvent(c, "commit", map[string]string{"comment": opts.Comment, "imageID": id, "imageRef": named})
+	return id, nil
+}
+
+func (s *Service) upperDir(ctx context.Context, c *Container) (string, error) {
+	ms, err := s.layers.Mounts(ctx, c.ID)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range ms {
+		for _, o := range m.Options {
+			if v, ok := strings.CutPrefix(o, "upperdir="); ok {
+				return v, nil
+			}
+		}
+	}
+	return "", errdefs.ErrNotImplemented.WithMessage("commit needs the overlayfs storage driver")
+}
+
+// writeDiff writes the upper dir as an image layer: overlay whiteouts become .wh. files, opaque
+// directories get .wh..wh..opq; the runtime's mount points are left out.
+func (s *Service) writeDiff(c *Container, upper string, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	skip := map[string]bool{}
+	for k := range initPaths {
+		skip[k] = true
+	}
+	for d := range c.MountPoints {
+		skip[d] = true
+	}
+	err := filepath.Walk(upper, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == upper {
+			return err
+		}
+		rel := strings.TrimPrefix(p, upper+"/")
+		if skip["/"+rel] {
+			if fi.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode()&os.ModeCharDevice != 0 && st != nil && st.Rdev == 0 {
+			return tw.WriteHeader(&tar.Header{Name: filepath.Join(filepath.Dir(rel), ".wh."+filepath.Base(rel)), Typeflag: tar.TypeReg, Mode: 0o600, ModTime: fi.ModTime()})
+		}
+		link := ""
+		if fi.Mode()&os.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return nil
+		}
+		hdr.Name = rel
+		if fi.IsDir() {
+			hdr.Name += "/"
+		}
+		if st != nil {
+			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+		}
+		hdr.Uname, hdr.Gname = "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			buf := make([]byte, 1)
+			if n, err := unix.Lgetxattr(p, "trusted.overlay.opaque", buf); err == nil && n == 1 && buf[0] == 'y' {
+				if err := tw.WriteHeader(&tar.Header{Name: rel + "/.wh..wh..opq", Typeflag: tar.TypeReg, Mode: 0o600, ModTime: fi.ModTime()}); err != nil {
+					return err
+				}
+			}
+		}
+		if fi.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
