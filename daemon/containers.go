@@ -57,13 +57,13 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 	if err := svc.Restore(ctx); err != nil {
 		return err
 	}
-	d.imgs.images.SetContainerUsage(svc)
-	d.infoSources = append(d.infoSources, func(src *system.Sources) { src.Containers = svc.Counts })
+	d.imgs.images.SetContainerUsage(svc.Backend())
+	d.infoSources = append(d.infoSources, func(src *system.Sources) { src.Containers = svc.Backend().Counts })
 	d.diskUsageSources = append(d.diskUsageSources, func(ctx context.Context, opts systemtypes.DiskUsageOptions, du *systemtypes.DiskUsage) error {
 		if !opts.Containers {
 			return nil
 		}
-		list, err := svc.List(ctx, ctypes.ListOptions{All: true, Size: true})
+		list, err := svc.Backend().ContainerList(ctx, ctypes.ListOptions{All: true, Size: true})
 		if err != nil {
 			return err
 		}
@@ -83,5 +83,5 @@ func (d *Daemon) ContainerStopTimeout() time.Duration {
 	if d.ctrs == nil {
 		return 0
 	}
-	return d.ctrs.svc.MaxStopTimeout()
+	return d.ctrs.svc.Backend().MaxStopTimeout()
 }

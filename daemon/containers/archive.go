@@ -18,7 +18,7 @@ import (
 
 // withRootfs runs fn on the container's root: a running container's own root (through its init's
 // /proc/<pid>/root, so volumes and binds are seen), else its RW layer mounted on a temp dir.
-func (s *Service) withRootfs(ctx context.Context, c *Container, fn func(root string) error) error {
+func (s fsOps) withRootfs(ctx context.Context, c *Container, fn func(root string) error) error {
 	st := c.State.snapshot()
 	if st.Running && st.Pid > 0 {
 		return fn(filepath.Join("/proc", strconv.Itoa(st.Pid), "root"))
@@ -57,12 +57,12 @@ func resolve(root, p string) (string, error) {
 	return cur, nil
 }
 
-func (s *Service) getForArchive(ref string) (*Container, error) {
+func (s fsOps) getForArchive(ref string) (*Container, error) {
 	return s.get(ref)
 }
 
 // ArchiveStat is HEAD /containers/{id}/archive.
-func (s *Service) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat, error) {
+func (s fsOps) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat, error) {
 	c, err := s.getForArchive(ref)
 	if err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func (s *Service) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathS
 }
 
 // Archive is GET /containers/{id}/archive: a tar of path, named by its base name.
-func (s *Service) Archive(ctx context.Context, ref, p string, w io.Writer) error {
+func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 	c, err := s.getForArchive(ref)
 	if err != nil {
 		return err
@@ -109,7 +109,7 @@ func (s *Service) Archive(ctx context.Context, ref, p string, w io.Writer) error
 }
 
 // Export is GET /containers/{id}/export: the whole filesystem as a tar.
-func (s *Service) Export(ctx context.Context, ref string, w io.Writer) error {
+func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -173,7 +173,7 @@ func writeTar(w io.Writer, src, name string) error {
 
 // ExtractToDir is PUT /containers/{id}/archive: the tar's entries are written under path, which must be
 // a directory; entries never land outside it (no "..", no absolute names, no writing through symlinks).
-func (s *Service) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) error {
+func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err

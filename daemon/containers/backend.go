@@ -78,39 +78,39 @@ func (b *Backend) ContainerResize(ctx context.Context, ref string, h, w int) err
 }
 
 func (b *Backend) ContainerList(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
-	return b.s.List(ctx, opts)
+	return (queryOps{b.s}).List(ctx, opts)
 }
 
 func (b *Backend) ContainerInspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
-	return b.s.Inspect(ctx, ref, size)
+	return (queryOps{b.s}).Inspect(ctx, ref, size)
 }
 
 func (b *Backend) ContainerLogs(ctx context.Context, ref string, opts ctypes.LogsOptions) (bool, func(stdout, stderr io.Writer) error, error) {
-	return b.s.Logs(ctx, ref, opts)
+	return (ioOps{b.s}).Logs(ctx, ref, opts)
 }
 
 func (b *Backend) ContainerAttachCheck(ctx context.Context, ref string) (bool, error) {
-	return b.s.AttachCheck(ctx, ref)
+	return (ioOps{b.s}).AttachCheck(ctx, ref)
 }
 
 func (b *Backend) ContainerAttach(ctx context.Context, ref string, opts ctypes.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error {
-	return b.s.Attach(ctx, ref, opts, AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, ready)
+	return (ioOps{b.s}).Attach(ctx, ref, opts, AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, ready)
 }
 
 func (b *Backend) ContainerTop(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
-	return b.s.Top(ctx, ref, psArgs)
+	return (ioOps{b.s}).Top(ctx, ref, psArgs)
 }
 
 func (b *Backend) ContainersPrune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
-	return b.s.Prune(ctx, filtersJSON)
+	return (ioOps{b.s}).Prune(ctx, filtersJSON)
 }
 
 func (b *Backend) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
-	return b.s.ExecCreate(ctx, ref, opts)
+	return (execOps{b.s}).ExecCreate(ctx, ref, opts)
 }
 
 func (b *Backend) ExecCheck(ctx context.Context, id string) (bool, error) {
-	e, err := b.s.getExec(id)
+	e, err := (execOps{b.s}).getExec(id)
 	if err != nil {
 		return false, err
 	}
@@ -119,22 +119,22 @@ func (b *Backend) ExecCheck(ctx context.Context, id string) (bool, error) {
 
 func (b *Backend) ExecStart(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, cs *[2]uint) error {
 	if stdout == nil && stderr == nil && stdin == nil {
-		return b.s.ExecStart(ctx, id, nil, cs)
+		return (execOps{b.s}).ExecStart(ctx, id, nil, cs)
 	}
-	return b.s.ExecStart(ctx, id, &AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, cs)
+	return (execOps{b.s}).ExecStart(ctx, id, &AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, cs)
 }
 
 func (b *Backend) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
-	return b.s.ExecInspect(ctx, id)
+	return (execOps{b.s}).ExecInspect(ctx, id)
 }
 
 func (b *Backend) ExecResize(ctx context.Context, id string, h, w int) error {
-	return b.s.ExecResize(ctx, id, h, w)
+	return (execOps{b.s}).ExecResize(ctx, id, h, w)
 }
 
 // Top lists the container's processes with the host's ps (as dockerd does), keeping the rows whose PID
 // belongs to the container.
-func (s *Service) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
+func (s ioOps) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func (s *Service) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopRespo
 }
 
 // Prune removes stopped containers (POST /containers/prune) matching `until` and `label` filters.
-func (s *Service) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
+func (s ioOps) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
 	f, err := filters.FromJSON(filtersJSON)
 	if err != nil {
 		return nil, err
@@ -230,29 +230,29 @@ func (s *Service) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneR
 }
 
 func (b *Backend) ContainerStats(ctx context.Context, ref string, stream bool, emit func(ctypes.StatsResponse) error) error {
-	return b.s.Stats(ctx, ref, stream, emit)
+	return (ioOps{b.s}).Stats(ctx, ref, stream, emit)
 }
 
 func (b *Backend) ContainerExport(ctx context.Context, ref string, w io.Writer) error {
-	return b.s.Export(ctx, ref, w)
+	return (fsOps{b.s}).Export(ctx, ref, w)
 }
 
 func (b *Backend) ContainerArchiveStat(ctx context.Context, ref, path string) (*ctypes.PathStat, error) {
-	return b.s.ArchiveStat(ctx, ref, path)
+	return (fsOps{b.s}).ArchiveStat(ctx, ref, path)
 }
 
 func (b *Backend) ContainerArchive(ctx context.Context, ref, path string, w io.Writer) error {
-	return b.s.Archive(ctx, ref, path, w)
+	return (fsOps{b.s}).Archive(ctx, ref, path, w)
 }
 
 func (b *Backend) ContainerExtractToDir(ctx context.Context, ref, path string, r io.Reader) error {
-	return b.s.ExtractToDir(ctx, ref, path, r)
+	return (fsOps{b.s}).ExtractToDir(ctx, ref, path, r)
 }
 
 func (b *Backend) ContainerChanges(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
-	return b.s.Changes(ctx, ref)
+	return (fsOps{b.s}).Changes(ctx, ref)
 }
 
 func (b *Backend) ContainerCommit(ctx context.Context, ref string, opts ctypes.CommitOptions) (string, error) {
-	return b.s.Commit(ctx, ref, CommitOptions{Repo: opts.Repo, Tag: opts.Tag, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, Pause: opts.Pause, Config: opts.Config})
+	return (fsOps{b.s}).Commit(ctx, ref, CommitOptions{Repo: opts.Repo, Tag: opts.Tag, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, Pause: opts.Pause, Config: opts.Config})
 }

@@ -27,7 +27,7 @@ var initPaths = map[string]bool{
 }
 
 // Changes lists what the container changed in its filesystem, from its overlay upper directory.
-func (s *Service) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
+func (s fsOps) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ type CommitOptions struct {
 }
 
 // Commit makes a new image from the container's changes on top of its image (POST /commit).
-func (s *Service) Commit(ctx context.Context, ref string, opts CommitOptions) (string, error) {
+func (s fsOps) Commit(ctx context.Context, ref string, opts CommitOptions) (string, error) {
 	if s.imageStore == nil {
 		return "", errdefs.ErrNotImplemented.WithMessage("commit is not available")
 	}
@@ -128,7 +128,7 @@ func (s *Service) Commit(ctx context.Context, ref string, opts CommitOptions) (s
 	return id, nil
 }
 
-func (s *Service) upperDir(ctx context.Context, c *Container) (string, error) {
+func (s fsOps) upperDir(ctx context.Context, c *Container) (string, error) {
 	ms, err := s.layers.Mounts(ctx, c.ID)
 	if err != nil {
 		return "", err
@@ -145,7 +145,7 @@ func (s *Service) upperDir(ctx context.Context, c *Container) (string, error) {
 
 // writeDiff writes the upper dir as an image layer: overlay whiteouts become .wh. files, opaque
 // directories get .wh..wh..opq; the runtime's mount points are left out.
-func (s *Service) writeDiff(c *Container, upper string, w io.Writer) error {
+func (s fsOps) writeDiff(c *Container, upper string, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	skip := map[string]bool{}
 	for k := range initPaths {

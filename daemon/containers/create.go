@@ -275,7 +275,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 			s.releaseVolumes(context.WithoutCancel(ctx), c, true)
 		}
 	}()
-	if err := s.copyImageContent(ctx, c); err != nil {
+	if err := (fsOps{s}).copyImageContent(ctx, c); err != nil {
 		return CreateResult{}, err
 	}
 	if err := network.WriteFiles(c.dir, network.FilesConfig{

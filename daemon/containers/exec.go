@@ -36,7 +36,7 @@ func noSuchExec(id string) error {
 }
 
 // ExecCreate registers an exec (POST /containers/{id}/exec).
-func (s *Service) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
+func (s execOps) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return "", err
@@ -65,7 +65,7 @@ func (s *Service) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOp
 	return id, nil
 }
 
-func (s *Service) getExec(id string) (*execConfig, error) {
+func (s execOps) getExec(id string) (*execConfig, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, ok := s.execs[id]
@@ -77,7 +77,7 @@ func (s *Service) getExec(id string) (*execConfig, error) {
 
 // ExecStart starts an exec and, unless detached, copies its stdio to a until it exits. attach may be nil
 // (detached).
-func (s *Service) ExecStart(ctx context.Context, id string, attach *AttachConfig, consoleSize *[2]uint) error {
+func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig, consoleSize *[2]uint) error {
 	e, err := s.getExec(id)
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, attach *AttachConfig
 }
 
 // reapExec waits for the exit and the output, then deletes the process.
-func (s *Service) reapExec(ctx context.Context, e *execConfig) {
+func (s execOps) reapExec(ctx context.Context, e *execConfig) {
 	<-e.exited
 	<-e.drained
 	e.mu.Lock()
@@ -206,7 +206,7 @@ func (s *Service) reapExec(ctx context.Context, e *execConfig) {
 	s.logEvent(e.container, "exec_die", map[string]string{"execID": e.id, "exitCode": itoa(code)})
 }
 
-func (s *Service) execExited(id string, code int) {
+func (s execOps) execExited(id string, code int) {
 	s.mu.RLock()
 	e := s.execs[id]
 	s.mu.RUnlock()
@@ -226,7 +226,7 @@ func (s *Service) execExited(id string, code int) {
 }
 
 // failExecs marks the execs of a stopped container as exited; c.mu is held.
-func (s *Service) failExecs(c *Container) {
+func (s execOps) failExecs(c *Container) {
 	for id, e := range c.execs {
 		e.mu.Lock()
 		started := e.started
@@ -238,7 +238,7 @@ func (s *Service) failExecs(c *Container) {
 	}
 }
 
-func (s *Service) execProcessSpec(ctx context.Context, c *Container, opts ctypes.ExecOptions) (*specs.Process, error) {
+func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.ExecOptions) (*specs.Process, error) {
 	user := opts.User
 	if user == "" {
 		user = c.Config.User
@@ -289,7 +289,7 @@ func mergeEnv(base, over []string) []string {
 }
 
 // ExecInspect is GET /exec/{id}/json.
-func (s *Service) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
+func (s execOps) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
 	e, err := s.getExec(id)
 	if err != nil {
 		return nil, err
@@ -310,7 +310,7 @@ func (s *Service) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspe
 }
 
 // ExecResize resizes an exec's TTY.
-func (s *Service) ExecResize(ctx context.Context, id string, height, width int) error {
+func (s execOps) ExecResize(ctx context.Context, id string, height, width int) error {
 	e, err := s.getExec(id)
 	if err != nil {
 		return err

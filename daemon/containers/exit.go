@@ -26,7 +26,7 @@ func (s *Service) ProcessEvent(ctx context.Context, typ ltypes.EventType, info l
 			return
 		}
 		if info.ProcessID != "" && info.ProcessID != info.ContainerID {
-			s.execExited(info.ProcessID, int(info.ExitCode))
+			(execOps{s}).execExited(info.ProcessID, int(info.ExitCode))
 			return
 		}
 		go s.handleExit(context.WithoutCancel(ctx), c, int(info.ExitCode), info.ExitedAt)
@@ -89,14 +89,14 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 	}
 	s.deleteRuntimeContainer(ctx, c.ID)
 	c.task = nil
-	s.failExecs(c)
+	(execOps{s}).failExecs(c)
 	s.unmountVolumes(ctx, c)
 	if c.logw != nil {
 		c.logw.Close()
 		c.logw = nil
 	}
 	started := c.State.snapshot().StartedAt
-	restart := s.shouldRestart(c, code)
+	restart := (policy{s}).shouldRestart(c, code)
 	if restart {
 		c.State.SetRestarting(code, at)
 	} else {
@@ -111,7 +111,7 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 		c.exited = nil
 	}
 	if restart {
-		s.scheduleRestart(ctx, c, time.Since(started))
+		(policy{s}).scheduleRestart(ctx, c, time.Since(started))
 	}
 	autoRemove := c.HostConfig.AutoRemove && !restart
 	c.mu.Unlock()
@@ -123,7 +123,7 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 }
 
 // shouldRestart applies the restart policy to an exit; c.mu is held.
-func (s *Service) shouldRestart(c *Container, code int) bool {
+func (s policy) shouldRestart(c *Container, code int) bool {
 	s.mu.RLock()
 	down := s.shuttingDown
 	s.mu.RUnlock()
@@ -148,7 +148,7 @@ const (
 )
 
 // scheduleRestart restarts c after a doubling delay; c.mu is held.
-func (s *Service) scheduleRestart(ctx context.Context, c *Container, ran time.Duration) {
+func (s policy) scheduleRestart(ctx context.Context, c *Container, ran time.Duration) {
 	if ran >= resetAfter {
 		c.restartDelay = 0
 	}

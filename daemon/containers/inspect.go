@@ -39,7 +39,7 @@ func (c *Container) networks() map[string]*ctypes.EndpointSettings {
 }
 
 // Inspect is GET /containers/{id}/json.
-func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
+func (s queryOps) Inspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func (c *Container) command() string {
 }
 
 // List is GET /containers/json.
-func (s *Service) List(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
+func (s queryOps) List(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
 	f, err := filters.FromJSON(opts.Filters)
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (s *Service) List(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.
 	return out, nil
 }
 
-func (s *Service) matches(c *Container, f filters.Args, st stateRecord) bool {
+func (s queryOps) matches(c *Container, f filters.Args, st stateRecord) bool {
 	if f.Len() == 0 {
 		return true
 	}
@@ -219,7 +219,7 @@ func (s *Service) matches(c *Container, f filters.Args, st stateRecord) bool {
 	return true
 }
 
-func (s *Service) summary(ctx context.Context, c *Container, st stateRecord, size bool) *ctypes.Summary {
+func (s queryOps) summary(ctx context.Context, c *Container, st stateRecord, size bool) *ctypes.Summary {
 	sum := &ctypes.Summary{
 		ID: c.ID, Names: []string{c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: c.command(),
 		Created: c.Created.Unix(), Ports: []ctypes.Port{}, Labels: c.Config.Labels, State: st.Status,

@@ -70,10 +70,10 @@ func (s *Service) Restore(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			wasRunning := s.restoreOne(ctx, c)
+			wasRunning := (restorer{s}).restoreOne(ctx, c)
 			if !c.State.IsRunning() {
 				mu.Lock()
-				if c.HostConfig.AutoRemove && c.HasBeenStartedBefore || s.restartOnBoot(c, wasRunning) {
+				if c.HostConfig.AutoRemove && c.HasBeenStartedBefore || (restorer{s}).restartOnBoot(c, wasRunning) {
 					restart = append(restart, c)
 				}
 				mu.Unlock()
@@ -81,7 +81,7 @@ func (s *Service) Restore(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	s.removeOrphans(ctx)
+	(restorer{s}).removeOrphans(ctx)
 	for _, c := range restart {
 		go func() {
 			ctx := context.WithoutCancel(ctx)
@@ -101,7 +101,7 @@ func (s *Service) Restore(ctx context.Context) error {
 	return nil
 }
 
-func (s *Service) restartOnBoot(c *Container, wasRunning bool) bool {
+func (s restorer) restartOnBoot(c *Container, wasRunning bool) bool {
 	if c.HasBeenManuallyStopped {
 		return false
 	}
@@ -115,7 +115,7 @@ func (s *Service) restartOnBoot(c *Container, wasRunning bool) bool {
 }
 
 // restoreOne reconciles one container with containerd; it reports whether the record said "running".
-func (s *Service) restoreOne(ctx context.Context, c *Container) bool {
+func (s restorer) restoreOne(ctx context.Context, c *Container) bool {
 	ctx = logCtx(ctx, c)
 	for _, mp := range c.MountPoints {
 		if mp.Type == ctypes.MountTypeVolume && mp.Name != "" {
@@ -205,7 +205,7 @@ func (s *Service) restoreOne(ctx context.Context, c *Container) bool {
 
 // removeOrphans deletes containerd containers of our namespace that have no record (a crash between
 // creating the task and saving the record, or a record removed by hand).
-func (s *Service) removeOrphans(ctx context.Context) {
+func (s restorer) removeOrphans(ctx context.Context) {
 	if s.client == nil {
 		return
 	}
@@ -270,10 +270,10 @@ func (s *Service) Shutdown(ctx context.Context) error {
 }
 
 // MaxStopTimeout is the longest stop timeout of any container (the daemon's shutdown bound).
-func (s *Service) MaxStopTimeout() time.Duration {
-	max := s.cfg.DefaultStopTimeout
-	for _, c := range s.list() {
-		if t := s.stopTimeout(c, nil); t > max {
+func (b *Backend) MaxStopTimeout() time.Duration {
+	max := b.s.cfg.DefaultStopTimeout
+	for _, c := range b.s.list() {
+		if t := b.s.stopTimeout(c, nil); t > max {
 			max = t
 		}
 	}

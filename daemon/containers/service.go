@@ -242,8 +242,8 @@ func (s *Service) list() []*Container {
 }
 
 // Counts is /info's container figures.
-func (s *Service) Counts() (total, running, paused, stopped int) {
-	for _, c := range s.list() {
+func (b *Backend) Counts() (total, running, paused, stopped int) {
+	for _, c := range b.s.list() {
 		total++
 		switch {
 		case c.State.IsPaused():
@@ -258,8 +258,8 @@ func (s *Service) Counts() (total, running, paused, stopped int) {
 }
 
 // ImageUsage tells the image service which containers use image id.
-func (s *Service) ImageUsage(ctx context.Context, id digest.Digest) (running, stopped []string) {
-	for _, c := range s.list() {
+func (b *Backend) ImageUsage(ctx context.Context, id digest.Digest) (running, stopped []string) {
+	for _, c := range b.s.list() {
 		if c.ImageID != string(id) {
 			continue
 		}
@@ -281,3 +281,13 @@ func logCtx(ctx context.Context, c *Container) context.Context {
 func eventActor(reclaimed uint64) eventtypes.Actor {
 	return eventtypes.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(reclaimed, 10)}}
 }
+
+// Views group the service's operations by concern; each is the service itself, seen through one area.
+type (
+	fsOps    struct{ *Service } // container filesystems: cp, export, diff, commit, volume population
+	execOps  struct{ *Service } // docker exec
+	ioOps    struct{ *Service } // attach, logs, stats, top, prune
+	queryOps struct{ *Service } // ps and inspect
+	restorer struct{ *Service } // start-up reconciliation with containerd
+	policy   struct{ *Service } // restart policies
+)

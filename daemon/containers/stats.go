@@ -45,7 +45,7 @@ func systemCPU() uint64 {
 	return 0
 }
 
-func (s *Service) sample(c *Container) ctypes.StatsResponse {
+func (s ioOps) sample(c *Container) ctypes.StatsResponse {
 	cg := filepath.Join(s.cgroupParent(c.HostConfig), c.ID)
 	var r ctypes.StatsResponse
 	r.Read = time.Now().UTC().Format(time.RFC3339Nano)
@@ -89,7 +89,7 @@ func (s *Service) sample(c *Container) ctypes.StatsResponse {
 
 // Stats samples the container's cgroup: once (stream false) or every second until ctx ends. A stopped
 // container yields zeroed samples, as dockerd's.
-func (s *Service) Stats(ctx context.Context, ref string, stream bool, emit func(ctypes.StatsResponse) error) error {
+func (s ioOps) Stats(ctx context.Context, ref string, stream bool, emit func(ctypes.StatsResponse) error) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
