@@ -77,3 +77,21 @@ func TestDiffAndCommit(t *testing.T) {
 	assert.Equal(t, res.ExitCode, 127)
 	mustDocker(t, d, "rm", "dc")
 }
+
+func TestImageVolumeAndAttach(t *testing.T) {
+	d := newDaemon(t)
+	// An image with a VOLUME whose content is copied into the new anonymous volume.
+	mustDocker(t, d, "run", "--name", "vsrc", "busybox", "sh", "-c", "mkdir /data && echo seeded > /data/f")
+	mustDocker(t, d, "commit", "-c", "VOLUME /data", "vsrc", "withvol:1")
+	mustDocker(t, d, "rm", "vsrc")
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "withvol:1", "cat", "/data/f"), "seeded")
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "-v", "nv:/data", "withvol:1", "cat", "/data/f"), "seeded")
+	// --rm removed the anonymous volume, kept the named one.
+	assert.Equal(t, mustDocker(t, d, "volume", "ls", "-q"), "nv")
+
+	// docker attach to a running container sees its output and its exit code.
+	mustDocker(t, d, "run", "-d", "--name", "att", "busybox", "sh", "-c", "sleep 1; echo attached-out; exit 4")
+	res := d.Docker(t, "attach", "att")
+	assert.Equal(t, res.ExitCode, 4, res.Combined())
+	assert.Equal(t, res.Stdout, "attached-out\n")
+}
