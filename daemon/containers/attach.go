@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -80,10 +81,19 @@ func (s ioOps) Attach(ctx context.Context, ref string, opts ctypes.AttachOptions
 		defer st.removeSink(k)
 	}
 	s.logEvent(c, "attach", nil)
+	detached := make(chan struct{})
 	if opts.Stdin && a.Stdin != nil && c.Config.OpenStdin {
+		keys, err := parseDetachKeys(opts.DetachKeys)
+		if err != nil {
+			return err
+		}
 		if w := st.stdinWriter(); w != nil {
 			go func() {
-				io.Copy(w, a.Stdin)
+				_, err := io.Copy(w, &detachReader{r: a.Stdin, keys: keys})
+				if err == errDetached {
+					close(detached)
+					return
+				}
 				if c.Config.StdinOnce && !c.Config.Tty || a.CloseStdin {
 					st.closeStdin()
 				}
@@ -91,6 +101,8 @@ func (s ioOps) Attach(ctx context.Context, ref string, opts ctypes.AttachOptions
 		}
 	}
 	select {
+	case <-detached:
+		log.G(ctx).WithField("container", c.ID).Debug("attach: detached")
 	case <-k.done:
 		log.G(ctx).WithField("container", c.ID).Debug("attach: run ended")
 	case <-ctx.Done():
@@ -198,4 +210,80 @@ func parseTimestamp(v string) (time.Time, error) {
 		ns, _ = strconv.ParseInt(frac[:9], 10, 64)
 	}
 	return time.Unix(s, ns), nil
+}
+
+var errDetached = errors.New("detached")
+
+// parseDetachKeys reads dockerd's detach key syntax ("ctrl-p,ctrl-q" by default; "a", "ctrl-@".."ctrl-_").
+func parseDetachKeys(spec string) ([]byte, error) {
+	if spec == "" {
+		spec = "ctrl-p,ctrl-q"
+	}
+	var out []byte
+	for _, k := range strings.Split(spec, ",") {
+		switch {
+		case len(k) == 1:
+			out = append(out, k[0])
+		case strings.HasPrefix(k, "ctrl-") && len(k) == 6:
+			ch := k[5]
+			switch {
+			case ch >= 'a' && ch <= 'z':
+				out = append(out, ch-'a'+1)
+			case ch == '@':
+				out = append(out, 0)
+			case ch >= '[' && ch <= '_':
+				out = append(out, ch-'['+27)
+			default:
+				return nil, invalidf("Invalid detach keys (%s) provided", spec)
+			}
+		default:
+			return nil, invalidf("Invalid detach keys (%s) provided", spec)
+		}
+	}
+	return out, nil
+}
+
+// detachReader passes input through until the detach sequence is typed; a partial match is held back
+// and released when the next byte breaks it.
+type detachReader struct {
+	r       io.Reader
+	keys    []byte
+	matched int
+	out     []byte
+	err     error
+}
+
+func (d *detachReader) Read(p []byte) (int, error) {
+	for len(d.out) == 0 {
+		if d.err != nil {
+			return 0, d.err
+		}
+		buf := make([]byte, len(p))
+		n, err := d.r.Read(buf)
+		for _, b := range buf[:n] {
+			if len(d.keys) > 0 && b == d.keys[d.matched] {
+				d.matched++
+				if d.matched == len(d.keys) {
+					d.err = errDetached
+					break
+				}
+				continue
+			}
+			if d.matched > 0 {
+				d.out = append(d.out, d.keys[:d.matched]...)
+				d.matched = 0
+			}
+			d.out = append(d.out, b)
+		}
+		if err != nil && d.err == nil {
+			if d.matched > 0 {
+				d.out = append(d.out, d.keys[:d.matched]...)
+				d.matched = 0
+			}
+			d.err = err
+		}
+	}
+	n := copy(p, d.out)
+	d.out = d.out[n:]
+	return n, nil
 }

@@ -1,8 +1,11 @@
 package containers
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +107,22 @@ func TestSignalsAndEnv(t *testing.T) {
 	assert.Equal(t, withDefaultTag("busybox"), "busybox:latest")
 	assert.Equal(t, withDefaultTag("localhost:5000/x"), "localhost:5000/x:latest")
 	assert.Equal(t, withDefaultTag("x:1"), "x:1")
+}
+
+func TestDetachReader(t *testing.T) {
+	keys, err := parseDetachKeys("")
+	assert.NilError(t, err)
+	assert.DeepEqual(t, keys, []byte{16, 17})
+	_, err = parseDetachKeys("ctrl-1")
+	assert.ErrorContains(t, err, "Invalid detach keys")
+
+	var out bytes.Buffer
+	_, err = io.Copy(&out, &detachReader{r: strings.NewReader("ab\x10c\x10\x11zz"), keys: keys})
+	assert.Equal(t, err, errDetached)
+	assert.Equal(t, out.String(), "ab\x10c")
+
+	out.Reset()
+	_, err = io.Copy(&out, &detachReader{r: strings.NewReader("plain\x10"), keys: keys})
+	assert.NilError(t, err)
+	assert.Equal(t, out.String(), "plain\x10")
 }
