@@ -62,11 +62,9 @@ func (b *Backend) ContainerWait(ctx context.Context, ref, cond string) (<-chan c
 	go func() {
 		select {
 		case st := <-ch:
-			r := ctypes.WaitResponse{StatusCode: int64(st.ExitCode)}
-			if st.Err != "" {
-				r.Error = &ctypes.WaitExitError{Message: st.Err}
-			}
-			out <- r
+			// A start error reaches the client through the start request; dockerd's wait answer then
+			// carries only the exit code (the CLI would otherwise print the error twice).
+			out <- ctypes.WaitResponse{StatusCode: int64(st.ExitCode)}
 		case <-ctx.Done():
 		}
 	}()

@@ -29,7 +29,9 @@ type Container struct {
 	HostConfig *ctypes.HostConfig
 	ImageID    string
 	Driver     string
-	// MountPoints by destination.
+	// MountPoints by destination. The map is fixed at create; mpMu guards the fields that change while
+	// the container runs (ID, Source), so ps never waits behind a start.
+	mpMu                   sync.RWMutex
 	MountPoints            map[string]*mounts.MountPoint
 	RestartCount           int
 	HasBeenStartedBefore   bool

@@ -19,6 +19,8 @@ func fmtTime(t time.Time) string {
 }
 
 func (c *Container) mountPoints() []ctypes.MountPoint {
+	c.mpMu.RLock()
+	defer c.mpMu.RUnlock()
 	out := []ctypes.MountPoint{}
 	for _, mp := range c.MountPoints {
 		m := ctypes.MountPoint{
@@ -199,6 +201,8 @@ func (s queryOps) matches(c *Container, f filters.Args, st stateRecord) bool {
 	}
 	if f.Contains("volume") {
 		ok := false
+		c.mpMu.RLock()
+		defer c.mpMu.RUnlock()
 		for _, mp := range c.MountPoints {
 			if f.ExactMatch("volume", mp.Name) || f.ExactMatch("volume", mp.Destination) {
 				ok = true

@@ -229,8 +229,10 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 			if err != nil {
 				return nil, err
 			}
+			c.mpMu.Lock()
 			mp.ID = c.ID
 			mp.Source = p
+			c.mpMu.Unlock()
 			out = append(out, oci.Mount{Destination: mp.Destination, Type: "bind", Source: p, Options: mp.BindOptions()})
 		case ctypes.MountTypeBind:
 			if mp.Spec != nil && mp.Spec.BindOptions != nil && mp.Spec.BindOptions.CreateMountpoint {
@@ -268,7 +270,9 @@ func (s *Service) unmountVolumes(ctx context.Context, c *Container) {
 		if err := s.volumes.Unmount(ctx, mp.Name, mp.ID, map[string]string{"container": c.ID}); err != nil {
 			log.G(ctx).WithError(err).WithField("volume", mp.Name).Warn("unmount volume")
 		}
+		c.mpMu.Lock()
 		mp.ID = ""
+		c.mpMu.Unlock()
 	}
 }
 
