@@ -418,10 +418,7 @@ func (s *Service) createVolumes(ctx context.Context, c *Container, mps map[strin
 			if err != nil {
 				return err
 			}
-			mp.Name, mp.Driver = v.Name, v.Driver
-			if mp.Anonymous {
-				mp.Source = ""
-			}
+			mp.Name, mp.Driver, mp.Source = v.Name, v.Driver, v.Mountpoint
 		}
 		c.MountPoints[mp.Destination] = mp
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,14 @@ func TestRunBasics(t *testing.T) {
 	assert.Equal(t, out, "lo")
 	out = mustDocker(t, d, "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
 	assert.Equal(t, out, "lo")
+
+	// Host network: the host's interfaces and hostname.
+	host, _ := os.Hostname()
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "--network", "host", "busybox", "hostname"), host)
+	// (404 as dockerd; through the CLI that would mean "pull and retry", so asked through the API.)
+	_, err := d.Client(t).ContainerCreate(context.Background(), &containertypes.Config{Image: "busybox"},
+		&containertypes.HostConfig{NetworkMode: "nosuchnet"}, nil, nil, "")
+	assert.ErrorContains(t, err, "network nosuchnet not found")
 
 	// Not found command: 127 as dockerd.
 	res = d.Docker(t, "run", "--rm", "busybox", "nonexistent-cmd")
