@@ -301,6 +301,10 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 	if hc.PidsLimit != nil {
 		o.PidsLimit = *hc.PidsLimit
 	}
+	if o.Devices, err = devicesFor(hc); err != nil {
+		return nil, err
+	}
+	o.Rlimits = rlimitsFor(hc)
 	if hc.Init != nil && *hc.Init {
 		if s.cfg.InitPath == "" {
 			return nil, errdefs.ErrFailedPrecondition.WithMessage("no init binary configured (docker-init)")

@@ -26,6 +26,12 @@ func TestResourcesAndSecurity(t *testing.T) {
 	assert.Assert(t, res.ExitCode != 0)
 	assert.Assert(t, is.Contains(res.Stderr, "Read-only file system"))
 
+	out = mustDocker(t, d, "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn")
+	assert.Equal(t, out, "100\n200")
+	if _, err := os.Stat("/dev/fuse"); err == nil {
+		assert.Assert(t, is.Contains(mustDocker(t, d, "run", "--rm", "--device", "/dev/fuse", "busybox", "ls", "-l", "/dev/fuse"), "10, 229"))
+	}
+
 	out = mustDocker(t, d, "run", "--rm", "--privileged", "busybox", "grep", "CapEff", "/proc/self/status")
 	assert.Assert(t, strings.Fields(out)[1] != "00000000a80425fb", out)
 }

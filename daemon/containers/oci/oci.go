@@ -82,9 +82,22 @@ type Options struct {
 	MaskedPaths   []string
 	ReadonlyPaths []string
 
+	// Devices are device nodes to create in the container (--device, or every host device when
+	// privileged), each allowed in the device cgroup with its permissions.
+	Devices []Device
+	// Rlimits are --ulimit values.
+	Rlimits []specs.POSIXRlimit
+
 	// InitPath, when set, runs the process under an init (tini) bind-mounted from this host path at
 	// InitTarget.
 	InitPath string
+}
+
+// Device is one device node of the container.
+type Device struct {
+	specs.LinuxDevice
+	// Permissions is the cgroup access ("rwm" by default).
+	Permissions string
 }
 
 // InitTarget is where the init binary appears in the container (dockerd's docker-init path).
@@ -296,6 +309,18 @@ func Build(o Options) (*specs.Spec, error) {
 			Resources:   &specs.LinuxResources{Devices: deviceRules(o.Privileged)},
 		},
 	}
+	for _, d := range o.Devices {
+		s.Linux.Devices = append(s.Linux.Devices, d.LinuxDevice)
+		perms := d.Permissions
+		if perms == "" {
+			perms = "rwm"
+		}
+		major, minor := d.Major, d.Minor
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{
+			Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: perms,
+		})
+	}
+	s.Process.Rlimits = o.Rlimits
 	if o.OomScoreAdj != 0 {
 		v := o.OomScoreAdj
 		s.Process.OOMScoreAdj = &v

@@ -132,6 +132,15 @@ func TestBuild(t *testing.T) {
 			assert.Assert(t, m != nil)
 			assert.Equal(t, m.Source, "/usr/bin/tini-static")
 		}, ""},
+		{"devices and rlimits", func(o *Options) {
+			o.Devices = []Device{{LinuxDevice: specs.LinuxDevice{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}, Permissions: "rw"}}
+			o.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 200, Soft: 100}}
+		}, func(t *testing.T, s *specs.Spec) {
+			assert.Equal(t, s.Linux.Devices[0].Path, "/dev/fuse")
+			last := s.Linux.Resources.Devices[len(s.Linux.Resources.Devices)-1]
+			assert.Assert(t, last.Allow && *last.Major == 10 && *last.Minor == 229 && last.Access == "rw")
+			assert.Equal(t, s.Process.Rlimits[0].Soft, uint64(100))
+		}, ""},
 		{"masked paths override", func(o *Options) { o.MaskedPaths = []string{} }, func(t *testing.T, s *specs.Spec) {
 			assert.Equal(t, len(s.Linux.MaskedPaths), 0)
 		}, ""},
