@@ -13,9 +13,12 @@ func TestLiveRestoreAcrossSIGKILL(t *testing.T) {
 	d := newDaemon(t, "--live-restore")
 	mustDocker(t, d, "run", "-d", "--name", "lr", "-v", "lrvol:/d", "busybox", "sh", "-c", "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.2; done")
 	pid := mustDocker(t, d, "inspect", "-f", "{{.State.Pid}}", "lr")
+	mustDocker(t, d, "run", "-d", "--name", "gone", "busybox", "sh", "-c", "sleep 0.5; echo bye; exit 3")
 	d.Kill(t)
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
 	d.Start(t, "--live-restore")
+	// Exited while berthd was down: the exit code is collected at restore.
+	assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "gone"), "exited 3")
 	out := mustDocker(t, d, "inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "lr")
 	assert.Equal(t, out, "running "+pid)
 	// The volume is referenced again: removing it is refused.
@@ -60,4 +63,15 @@ func TestShutdownStopsContainers(t *testing.T) {
 	assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.State.Status}}", "sd"), "exited")
 	mustDocker(t, d, "start", "sd")
 	mustDocker(t, d, "rm", "-f", "sd")
+}
+
+func TestLiveRestoreAcrossGracefulRestart(t *testing.T) {
+	d := newDaemon(t, "--live-restore")
+	mustDocker(t, d, "run", "-d", "--name", "lg", "busybox", "sh", "-c", "sleep 2; echo after; exit 7")
+	pid := mustDocker(t, d, "inspect", "-f", "{{.State.Pid}}", "lg")
+	d.Restart(t, "--live-restore")
+	assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "lg"), "running "+pid)
+	// The exit that happens after the restart is collected, with its output.
+	assert.Equal(t, mustDocker(t, d, "wait", "lg"), "7")
+	assert.Equal(t, mustDocker(t, d, "logs", "lg"), "after")
 }
