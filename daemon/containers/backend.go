@@ -254,3 +254,7 @@ func (b *Backend) ContainerChanges(ctx context.Context, ref string) ([]ctypes.Fi
 func (b *Backend) ContainerCommit(ctx context.Context, ref string, opts ctypes.CommitOptions) (string, error) {
 	return (fsOps{b.s}).Commit(ctx, ref, CommitOptions{Repo: opts.Repo, Tag: opts.Tag, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, Pause: opts.Pause, Config: opts.Config})
 }
+
+func (b *Backend) ContainerUpdate(ctx context.Context, ref string, u ctypes.UpdateConfig) ([]string, error) {
+	return (settings{b.s}).Update(ctx, ref, u)
+}

@@ -290,4 +290,5 @@ type (
 	queryOps struct{ *Service } // ps and inspect
 	restorer struct{ *Service } // start-up reconciliation with containerd
 	policy   struct{ *Service } // restart policies
+	settings struct{ *Service } // docker update
 )

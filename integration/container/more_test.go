@@ -101,3 +101,14 @@ func TestImageVolumeAndAttach(t *testing.T) {
 	assert.Equal(t, res.ExitCode, 4, res.Combined())
 	assert.Equal(t, res.Stdout, "attached-out\n")
 }
+
+func TestUpdate(t *testing.T) {
+	d := newDaemon(t)
+	mustDocker(t, d, "run", "-d", "--name", "up1", "busybox", "sleep", "1000")
+	mustDocker(t, d, "update", "--memory", "32m", "--memory-swap", "64m", "--restart", "always", "up1")
+	assert.Equal(t, mustDocker(t, d, "exec", "up1", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"), "33554432")
+	assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.Memory}}", "up1"), "always 33554432")
+	res := d.Docker(t, "update", "--restart", "bogus", "up1")
+	assert.Assert(t, res.ExitCode != 0)
+	mustDocker(t, d, "rm", "-f", "up1")
+}

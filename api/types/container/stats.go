@@ -73,3 +73,14 @@ type CommitOptions struct {
 	Pause                      bool
 	Config                     *Config
 }
+
+// UpdateConfig is the body of POST /containers/{id}/update.
+type UpdateConfig struct {
+	Resources
+	RestartPolicy RestartPolicy `json:"RestartPolicy"`
+}
+
+// UpdateResponse is the answer of POST /containers/{id}/update.
+type UpdateResponse struct {
+	Warnings []string `json:"Warnings"`
+}

@@ -122,3 +122,15 @@ func (r *containerRouter) postCommit(w http.ResponseWriter, req *http.Request) e
 	}
 	return httputils.WriteJSON(w, http.StatusCreated, container.IDResponse{ID: id})
 }
+
+func (r *containerRouter) postContainersUpdate(w http.ResponseWriter, req *http.Request) error {
+	var u container.UpdateConfig
+	if err := httputils.ReadJSON(req, &u); err != nil && !httputils.IsEOF(err) {
+		return err
+	}
+	warnings, err := r.backend.ContainerUpdate(req.Context(), req.PathValue("name"), u)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, container.UpdateResponse{Warnings: warnings})
+}

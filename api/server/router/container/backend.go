@@ -39,6 +39,8 @@ type Backend interface {
 	ContainerStats(ctx context.Context, ref string, stream bool, emit func(container.StatsResponse) error) error
 	// ContainerCommit makes an image of the container's changes and returns its ID.
 	ContainerCommit(ctx context.Context, ref string, opts container.CommitOptions) (string, error)
+	// ContainerUpdate changes resources and the restart policy; it returns warnings.
+	ContainerUpdate(ctx context.Context, ref string, u container.UpdateConfig) ([]string, error)
 	// ContainerChanges lists the filesystem changes of the container.
 	ContainerChanges(ctx context.Context, ref string) ([]container.FilesystemChange, error)
 	// ContainerExport writes the container's filesystem as a tar.

@@ -41,6 +41,7 @@ func (r *containerRouter) Routes() []router.Route {
 		router.Post("/containers/{name}/pause", r.postContainersPause),
 		router.Post("/containers/{name}/unpause", r.postContainersUnpause),
 		router.Post("/containers/{name}/resize", r.postContainersResize),
+		router.Post("/containers/{name}/update", r.postContainersUpdate),
 		router.Post("/containers/{name}/attach", r.postContainersAttach),
 		router.Delete("/containers/{name}", r.deleteContainers),
 		router.Post("/containers/{name}/exec", r.postContainerExecCreate),

@@ -1,0 +1,93 @@
+package containers
+
+import (
+	"context"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Update changes a container's resources and restart policy (POST /containers/{id}/update); a running
+// container's cgroup is updated in place.
+func (s settings) Update(ctx context.Context, ref string, u ctypes.UpdateConfig) ([]string, error) {
+	c, err := s.get(ref)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := *c.HostConfig
+	r := u.Resources
+	if r.Memory != 0 {
+		next.Memory = r.Memory
+	}
+	if r.MemorySwap != 0 {
+		next.MemorySwap = r.MemorySwap
+	}
+	if r.NanoCPUs != 0 {
+		next.NanoCPUs = r.NanoCPUs
+	}
+	if r.CPUShares != 0 {
+		next.CPUShares = r.CPUShares
+	}
+	if r.CPUQuota != 0 {
+		next.CPUQuota = r.CPUQuota
+	}
+	if r.CPUPeriod != 0 {
+		next.CPUPeriod = r.CPUPeriod
+	}
+	if r.CpusetCpus != "" {
+		next.CpusetCpus = r.CpusetCpus
+	}
+	if r.PidsLimit != nil {
+		next.PidsLimit = r.PidsLimit
+	}
+	if u.RestartPolicy.Name != "" {
+		if next.AutoRemove && u.RestartPolicy.Name != ctypes.RestartPolicyDisabled {
+			return nil, invalidf("Restart policy cannot be updated because AutoRemove is enabled for the container")
+		}
+		next.RestartPolicy = u.RestartPolicy
+	}
+	if err := validateHostConfig(&next); err != nil {
+		return nil, err
+	}
+	if c.task != nil {
+		lr := &specs.LinuxResources{}
+		if next.Memory != 0 {
+			m := next.Memory
+			lr.Memory = &specs.LinuxMemory{Limit: &m}
+			if next.MemorySwap != 0 {
+				sw := next.MemorySwap
+				lr.Memory.Swap = &sw
+			}
+		}
+		if next.NanoCPUs != 0 || next.CPUShares != 0 || next.CPUQuota != 0 || next.CpusetCpus != "" {
+			lr.CPU = &specs.LinuxCPU{Cpus: next.CpusetCpus}
+			if next.CPUShares != 0 {
+				sh := uint64(next.CPUShares)
+				lr.CPU.Shares = &sh
+			}
+			if next.NanoCPUs != 0 {
+				p, q := uint64(100000), next.NanoCPUs*100000/1e9
+				lr.CPU.Period, lr.CPU.Quota = &p, &q
+			} else if next.CPUQuota != 0 {
+				q := next.CPUQuota
+				lr.CPU.Quota = &q
+			}
+		}
+		if next.PidsLimit != nil && *next.PidsLimit > 0 {
+			lr.Pids = &specs.LinuxPids{Limit: *next.PidsLimit}
+		}
+		if err := c.task.UpdateResources(ctx, lr); err != nil {
+			return nil, err
+		}
+	}
+	old := c.HostConfig
+	c.HostConfig = &next
+	if err := c.save(); err != nil {
+		c.HostConfig = old
+		return nil, err
+	}
+	s.logEvent(c, "update", nil)
+	return []string{}, nil
+}
