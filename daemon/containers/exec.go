@@ -115,6 +115,7 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 			stderr = attach.Stderr
 		}
 	}
+	closeIO, setProc := stdinCloser()
 	p, err := task.Exec(ctx, id, proc, ltypes.IOConfig{
 		FIFODir: s.fifoDir(c.ID), Terminal: e.opts.Tty, Stdin: useStdin,
 		Stdio: func(stdio ltypes.Stdio) error {
@@ -141,6 +142,7 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 						io.Copy(stdio.Stdin, attach.Stdin)
 					}
 					stdio.Stdin.Close()
+					closeIO()
 				}()
 			}
 			go func() {
@@ -153,6 +155,7 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 	if err != nil {
 		return err
 	}
+	setProc(p)
 	if err := p.Start(ctx); err != nil {
 		_, _ = p.Delete(context.WithoutCancel(ctx))
 		code := 126

@@ -74,6 +74,9 @@ func TestLifecycle(t *testing.T) {
 	res := d.Docker(t, "exec", "top", "sh", "-c", "echo in-exec; exit 5")
 	assert.Equal(t, res.ExitCode, 5)
 	assert.Equal(t, res.Stdout, "in-exec\n")
+	res = d.DockerStdin(t, []byte("piped\n"), "exec", "-i", "top", "cat")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	assert.Equal(t, res.Stdout, "piped\n")
 	out = mustDocker(t, d, "exec", "-u", "1000", "-e", "X=1", "-w", "/etc", "top", "sh", "-c", "echo $X; id -u; pwd")
 	assert.Equal(t, out, "1\n1000\n/etc")
 
