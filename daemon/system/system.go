@@ -59,18 +59,24 @@ type Service struct {
 	cfg  Config
 	src  Sources
 	host hostFacts
+	// commits runs `runc --version` and `tini --version` once, off the start-up path.
+	commits func() (runc, init string)
 }
 
 type hostFacts struct {
 	kernel, os, osVersion, arch string
 	ncpu                        int
 	mem                         int64
-	runcCommit, initCommit      string
 }
 
 // New reads the host facts once; they do not change while the daemon runs.
 func New(cfg Config, src Sources) *Service {
-	return &Service{cfg: cfg, src: src, host: readHost()}
+	s := &Service{cfg: cfg, src: src, host: readHost()}
+	s.commits = sync.OnceValues(func() (string, string) {
+		return commandCommit("runc", "--version", "commit:"), commandCommit("tini", "--version", "")
+	})
+	go s.commits()
+	return s
 }
 
 func readHost() hostFacts {
@@ -97,8 +103,6 @@ func readHost() hostFacts {
 	if unix.Sysinfo(&si) == nil {
 		h.mem = int64(si.Totalram) * int64(si.Unit)
 	}
-	h.runcCommit = commandCommit("runc", "--version", "commit:")
-	h.initCommit = commandCommit("tini", "--version", "")
 	return h
 }
 
@@ -161,8 +165,8 @@ func (s *Service) Version(ctx context.Context) system.Version {
 			v.Components = append(v.Components, system.ComponentVersion{Name: "containerd", Version: ver, Details: map[string]string{"GitCommit": rev}})
 		}
 	}
-	if s.host.runcCommit != "" {
-		v.Components = append(v.Components, system.ComponentVersion{Name: "runc", Version: runcVersion(), Details: map[string]string{"GitCommit": s.host.runcCommit}})
+	if runcCommit, _ := s.commits(); runcCommit != "" {
+		v.Components = append(v.Components, system.ComponentVersion{Name: "runc", Version: runcVersion(), Details: map[string]string{"GitCommit": runcCommit}})
 	}
 	return v
 }
@@ -182,6 +186,7 @@ var runcVersion = sync.OnceValue(func() string {
 // Info is the body of GET /info.
 func (s *Service) Info(ctx context.Context) system.Info {
 	hostname, _ := os.Hostname()
+	runcCommit, initCommit := s.commits()
 	info := system.Info{
 		ID:                 s.cfg.ID,
 		Name:               hostname,
@@ -218,8 +223,8 @@ func (s *Service) Info(ctx context.Context) system.Info {
 		Swarm:              system.SwarmInfo{LocalNodeState: "inactive"},
 		ExperimentalBuild:  s.cfg.Experimental,
 		InitBinary:         "docker-init",
-		RuncCommit:         system.Commit{ID: s.host.runcCommit},
-		InitCommit:         system.Commit{ID: s.host.initCommit},
+		RuncCommit:         system.Commit{ID: runcCommit},
+		InitCommit:         system.Commit{ID: initCommit},
 		SecurityOptions:    []string{},
 		Isolation:          "",
 		Warnings:           append([]string(nil), s.cfg.Warnings...),

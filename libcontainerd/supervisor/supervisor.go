@@ -313,7 +313,10 @@ func childEnv() []string {
 func (s *Supervisor) waitServing(ctx context.Context, p *process) error {
 	deadline := time.NewTimer(startTimeout)
 	defer deadline.Stop()
-	for delay := 20 * time.Millisecond; ; {
+	// A short fixed poll: until the socket exists a check is one stat, and every millisecond spent here
+	// is daemon start-up time.
+	const delay = 10 * time.Millisecond
+	for {
 		if err := s.healthy(ctx); err == nil {
 			return nil
 		}
@@ -325,9 +328,6 @@ func (s *Supervisor) waitServing(ctx context.Context, p *process) error {
 		case <-ctx.Done():
 			return errors.Wrap(ctx.Err(), "waiting for containerd to start")
 		case <-time.After(delay):
-		}
-		if delay < 200*time.Millisecond {
-			delay *= 2
 		}
 	}
 }
