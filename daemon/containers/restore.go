@@ -63,6 +63,17 @@ func (s *Service) Restore(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
+	// One listing of containerd's containers: a stopped container costs no containerd call at start-up.
+	live := map[string]ltypes.Container{}
+	if s.client != nil {
+		list, err := s.client.Containers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, ctr := range list {
+			live[ctr.ID()] = ctr
+		}
+	}
 	var restart []*Container
 	for _, c := range cs {
 		wg.Add(1)
@@ -70,7 +81,7 @@ func (s *Service) Restore(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			wasRunning := (restorer{s}).restoreOne(ctx, c)
+			wasRunning := (restorer{s}).restoreOne(ctx, c, live[c.ID])
 			if !c.State.IsRunning() {
 				mu.Lock()
 				if c.HostConfig.AutoRemove && c.HasBeenStartedBefore || (restorer{s}).restartOnBoot(c, wasRunning) {
@@ -81,7 +92,7 @@ func (s *Service) Restore(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	(restorer{s}).removeOrphans(ctx)
+	(restorer{s}).removeOrphans(ctx, live)
 	for _, c := range restart {
 		go func() {
 			ctx := context.WithoutCancel(ctx)
@@ -115,7 +126,7 @@ func (s restorer) restartOnBoot(c *Container, wasRunning bool) bool {
 }
 
 // restoreOne reconciles one container with containerd; it reports whether the record said "running".
-func (s restorer) restoreOne(ctx context.Context, c *Container) bool {
+func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Container) bool {
 	ctx = logCtx(ctx, c)
 	for _, mp := range c.MountPoints {
 		if mp.Type == ctypes.MountTypeVolume && mp.Name != "" {
@@ -130,7 +141,7 @@ func (s restorer) restoreOne(ctx context.Context, c *Container) bool {
 	defer c.mu.Unlock()
 	code, at := 255, time.Now()
 	if s.client != nil {
-		if ctr, err := s.client.LoadContainer(ctx, c.ID); err == nil {
+		if ctr != nil {
 			var lw *jsonfile.Writer
 			if s.cfg.LiveRestore && c.HostConfig.LogConfig.Type != "none" {
 				lw, _ = jsonfile.Open(c.logPath())
@@ -205,18 +216,10 @@ func (s restorer) restoreOne(ctx context.Context, c *Container) bool {
 
 // removeOrphans deletes containerd containers of our namespace that have no record (a crash between
 // creating the task and saving the record, or a record removed by hand).
-func (s restorer) removeOrphans(ctx context.Context) {
-	if s.client == nil {
-		return
-	}
-	list, err := s.client.Containers(ctx)
-	if err != nil {
-		log.G(ctx).WithError(err).Warn("list containerd containers")
-		return
-	}
-	for _, ctr := range list {
+func (s restorer) removeOrphans(ctx context.Context, live map[string]ltypes.Container) {
+	for id, ctr := range live {
 		s.mu.RLock()
-		_, ok := s.byID[ctr.ID()]
+		_, ok := s.byID[id]
 		s.mu.RUnlock()
 		if ok {
 			continue
@@ -225,7 +228,7 @@ func (s restorer) removeOrphans(ctx context.Context) {
 			_, _ = t.ForceDelete(ctx)
 		}
 		_ = ctr.Delete(ctx)
-		log.G(ctx).WithField("container", ctr.ID()).Info("removed orphaned containerd container")
+		log.G(ctx).WithField("container", id).Info("removed orphaned containerd container")
 	}
 }
 
