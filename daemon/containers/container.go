@@ -44,6 +44,7 @@ type Container struct {
 	task    ltypes.Task
 	streams *streams
 	logw    *jsonfile.Writer
+	health  *healthState
 	execs   map[string]*execConfig
 	// restartCancel stops a pending restart-policy restart.
 	restartCancel func()

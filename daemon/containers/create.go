@@ -140,7 +140,8 @@ func mergeImage(cfg *ctypes.Config, rc *image.RunConfig) {
 	}
 	if cfg.Healthcheck == nil && rc.Healthcheck != nil {
 		h := rc.Healthcheck
-		cfg.Healthcheck = &ctypes.HealthConfig{Test: h.Test, Retries: h.Retries}
+		cfg.Healthcheck = &ctypes.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
 	if len(cfg.ExposedPorts) == 0 && len(rc.ExposedPorts) > 0 {
 		cfg.ExposedPorts = rc.ExposedPorts

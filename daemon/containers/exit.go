@@ -89,6 +89,7 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 	}
 	s.deleteRuntimeContainer(ctx, c.ID)
 	c.task = nil
+	c.stopHealth()
 	(execOps{s}).failExecs(c)
 	s.unmountVolumes(ctx, c)
 	if c.logw != nil {

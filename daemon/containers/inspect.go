@@ -61,6 +61,7 @@ func (s queryOps) Inspect(ctx context.Context, ref string, size bool) (*ctypes.I
 			Status: st.Status, Running: st.Running, Paused: st.Paused, Restarting: st.Restarting,
 			OOMKilled: st.OOMKilled, Dead: st.Dead, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
 			StartedAt: fmtTime(st.StartedAt), FinishedAt: fmtTime(st.FinishedAt),
+			Health: c.health.snapshot(),
 		},
 		Image: c.ImageID, ResolvConfPath: c.resolvPath(), HostnamePath: c.hostnamePath(), HostsPath: c.hostsPath(),
 		LogPath: c.logPath(), Name: c.Name, RestartCount: c.RestartCount, Driver: c.Driver, Platform: "linux",
@@ -215,6 +216,15 @@ func (s queryOps) matches(c *Container, f filters.Args, st stateRecord) bool {
 	if f.Contains("network") && !f.ExactMatch("network", network.NetworkName(c.HostConfig.NetworkMode)) {
 		return false
 	}
+	if f.Contains("health") {
+		hs := "none"
+		if c.health != nil {
+			hs = c.health.statusString()
+		}
+		if !f.ExactMatch("health", hs) {
+			return false
+		}
+	}
 	if f.Contains("is-task") {
 		if v, _ := f.GetBoolOrDefault("is-task", false); v {
 			return false
@@ -227,7 +237,7 @@ func (s queryOps) summary(ctx context.Context, c *Container, st stateRecord, siz
 	sum := &ctypes.Summary{
 		ID: c.ID, Names: []string{c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: c.command(),
 		Created: c.Created.Unix(), Ports: []ctypes.Port{}, Labels: c.Config.Labels, State: st.Status,
-		Status:          c.State.String(),
+		Status:          c.State.String() + healthSuffix(c, st),
 		HostConfig:      ctypes.SummaryHostConfig{NetworkMode: c.HostConfig.NetworkMode},
 		NetworkSettings: &ctypes.SummaryNetworkSettings{Networks: c.networks()},
 		Mounts:          c.mountPoints(),
@@ -241,4 +251,19 @@ func (s queryOps) summary(ctx context.Context, c *Container, st stateRecord, siz
 		}
 	}
 	return sum
+}
+
+// healthSuffix is the health part of `docker ps` STATUS.
+func healthSuffix(c *Container, st stateRecord) string {
+	if !st.Running || c.health == nil {
+		return ""
+	}
+	switch hs := c.health.statusString(); hs {
+	case healthStarting:
+		return " (health: starting)"
+	case "":
+		return ""
+	default:
+		return " (" + hs + ")"
+	}
 }

@@ -284,11 +284,12 @@ func eventActor(reclaimed uint64) eventtypes.Actor {
 
 // Views group the service's operations by concern; each is the service itself, seen through one area.
 type (
-	fsOps    struct{ *Service } // container filesystems: cp, export, diff, commit, volume population
-	execOps  struct{ *Service } // docker exec
-	ioOps    struct{ *Service } // attach, logs, stats, top, prune
-	queryOps struct{ *Service } // ps and inspect
-	restorer struct{ *Service } // start-up reconciliation with containerd
-	policy   struct{ *Service } // restart policies
-	settings struct{ *Service } // docker update
+	fsOps     struct{ *Service } // container filesystems: cp, export, diff, commit, volume population
+	execOps   struct{ *Service } // docker exec
+	ioOps     struct{ *Service } // attach, logs, stats, top, prune
+	queryOps  struct{ *Service } // ps and inspect
+	restorer  struct{ *Service } // start-up reconciliation with containerd
+	policy    struct{ *Service } // restart policies
+	settings  struct{ *Service } // docker update
+	healthOps struct{ *Service } // healthchecks
 )

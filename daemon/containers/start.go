@@ -466,6 +466,7 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 		log.G(ctx).WithError(err).Warn("save container state")
 	}
 	s.logEvent(c, "start", nil)
+	(healthOps{s}).startHealth(c)
 	return nil
 }
 

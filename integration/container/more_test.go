@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -111,4 +112,19 @@ func TestUpdate(t *testing.T) {
 	res := d.Docker(t, "update", "--restart", "bogus", "up1")
 	assert.Assert(t, res.ExitCode != 0)
 	mustDocker(t, d, "rm", "-f", "up1")
+}
+
+func TestHealthcheck(t *testing.T) {
+	d := newDaemon(t)
+	mustDocker(t, d, "run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
+		"--health-retries", "2", "busybox", "sh", "-c", "sleep 0.5; touch /tmp/ok; sleep 1000")
+	waitFor(t, 10*time.Second, "healthy", func() bool {
+		return strings.Contains(d.Docker(t, "ps", "--format", "{{.Status}}").Stdout, "(healthy)")
+	})
+	mustDocker(t, d, "exec", "hc", "rm", "/tmp/ok")
+	waitFor(t, 10*time.Second, "unhealthy", func() bool {
+		return d.Docker(t, "inspect", "-f", "{{.State.Health.Status}}", "hc").Stdout == "unhealthy\n"
+	})
+	assert.Assert(t, mustDocker(t, d, "ps", "--filter", "health=unhealthy", "-q") != "")
+	mustDocker(t, d, "rm", "-f", "hc")
 }

@@ -2,17 +2,18 @@ package container
 
 // State is the State object of GET /containers/{id}/json.
 type State struct {
-	Status     string `json:"Status"`
-	Running    bool   `json:"Running"`
-	Paused     bool   `json:"Paused"`
-	Restarting bool   `json:"Restarting"`
-	OOMKilled  bool   `json:"OOMKilled"`
-	Dead       bool   `json:"Dead"`
-	Pid        int    `json:"Pid"`
-	ExitCode   int    `json:"ExitCode"`
-	Error      string `json:"Error"`
-	StartedAt  string `json:"StartedAt"`
-	FinishedAt string `json:"FinishedAt"`
+	Status     string  `json:"Status"`
+	Running    bool    `json:"Running"`
+	Paused     bool    `json:"Paused"`
+	Restarting bool    `json:"Restarting"`
+	OOMKilled  bool    `json:"OOMKilled"`
+	Dead       bool    `json:"Dead"`
+	Pid        int     `json:"Pid"`
+	ExitCode   int     `json:"ExitCode"`
+	Error      string  `json:"Error"`
+	StartedAt  string  `json:"StartedAt"`
+	FinishedAt string  `json:"FinishedAt"`
+	Health     *Health `json:"Health,omitempty"`
 }
 
 // MountPoint is one mount as inspect and list show it.
@@ -242,4 +243,19 @@ type AttachOptions struct {
 	Stderr     bool
 	Logs       bool
 	DetachKeys string
+}
+
+// HealthcheckResult is one probe of a healthcheck.
+type HealthcheckResult struct {
+	Start    string `json:"Start"`
+	End      string `json:"End"`
+	ExitCode int    `json:"ExitCode"`
+	Output   string `json:"Output"`
+}
+
+// Health is State.Health: the healthcheck's status, failing streak and last probes.
+type Health struct {
+	Status        string               `json:"Status"`
+	FailingStreak int                  `json:"FailingStreak"`
+	Log           []*HealthcheckResult `json:"Log"`
 }
