@@ -268,14 +268,15 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 			}
 		}
 	}()
-	if err := s.createVolumes(ctx, c, mps); err != nil {
-		return CreateResult{}, err
-	}
+	// Registered first: a failure half-way through must release what was already referenced.
 	defer func() {
 		if retErr != nil {
 			s.releaseVolumes(context.WithoutCancel(ctx), c, true)
 		}
 	}()
+	if err := s.createVolumes(ctx, c, mps); err != nil {
+		return CreateResult{}, err
+	}
 	if err := (fsOps{s}).copyImageContent(ctx, c); err != nil {
 		return CreateResult{}, err
 	}
