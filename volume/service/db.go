@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,9 +32,6 @@ var (
 
 const schemaVersion = "1"
 
-// batchDelay is how long a commit waits for more writers to join it.
-const batchDelay = time.Millisecond
-
 // volumeMetadata is one record.
 type volumeMetadata struct {
 	Name      string
@@ -57,9 +55,6 @@ func openDB(path string, timeout time.Duration) (*bolt.DB, error) {
 		}
 		return nil, errors.New(msg)
 	}
-	// Writers already in flight share a commit; a long delay would only make a lone writer wait, since
-	// every create/remove waits for its commit before the API answers.
-	db.MaxBatchDelay = batchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(volumeBucket); err != nil {
 			return err
@@ -111,23 +106,101 @@ func lockHolder(path string) string {
 	return ""
 }
 
+// committer groups concurrent writes into shared bbolt commits without a batching delay: a commit
+// starts at once when none is in flight, and writers arriving during it queue for the next one, which
+// starts as soon as it ends. A lone writer thus pays one commit, never a timer (bbolt's Batch waits up to
+// MaxBatchDelay), and under load one commit (one pair of fsyncs) serves everyone who queued meanwhile.
+// Every writer still returns only after its own change is durable.
+type committer struct {
+	db *bolt.DB
+
+	mu      sync.Mutex
+	queue   []*commitReq
+	running bool
+}
+
+type commitReq struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+func newCommitter(db *bolt.DB) *committer { return &committer{db: db} }
+
+// update runs fn in a read-write transaction shared with concurrent callers and returns once it is
+// committed. fn may run more than once (when another writer's fn fails, the rest are retried without
+// it), so it must only touch the transaction.
+func (c *committer) update(fn func(*bolt.Tx) error) error {
+	r := &commitReq{fn: fn, done: make(chan error, 1)}
+	c.mu.Lock()
+	c.queue = append(c.queue, r)
+	if !c.running {
+		c.running = true
+		go c.run()
+	}
+	c.mu.Unlock()
+	return <-r.done
+}
+
+// run commits queued writes group by group until the queue is empty.
+func (c *committer) run() {
+	for {
+		c.mu.Lock()
+		group := c.queue
+		c.queue = nil
+		if len(group) == 0 {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.commit(group)
+	}
+}
+
+// commit applies group in one transaction. A writer whose fn fails gets its error alone and the others
+// are committed without it; a failed commit fails them all.
+func (c *committer) commit(group []*commitReq) {
+	for len(group) > 0 {
+		failed := -1
+		err := c.db.Update(func(tx *bolt.Tx) error {
+			for i, r := range group {
+				if err := r.fn(tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil && failed >= 0 {
+			group[failed].done <- err
+			group = append(group[:failed:failed], group[failed+1:]...)
+			continue
+		}
+		for _, r := range group {
+			r.done <- err
+		}
+		return
+	}
+}
+
 // putMeta commits a record before returning; concurrent callers share one commit (and one fsync).
-func putMeta(db *bolt.DB, m volumeMetadata) error {
+func putMeta(c *committer, m volumeMetadata) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(volumeBucket).Put([]byte(m.Name), b)
+	key := []byte(m.Name)
+	return c.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(volumeBucket).Put(key, b)
 	})
 }
 
 // deleteMeta commits the removal of records.
-func deleteMeta(db *bolt.DB, names ...string) error {
+func deleteMeta(c *committer, names ...string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	return db.Batch(func(tx *bolt.Tx) error {
+	return c.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(volumeBucket)
 		for _, n := range names {
 			if err := b.Delete([]byte(n)); err != nil {

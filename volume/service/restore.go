@@ -44,7 +44,7 @@ func (s *VolumeStore) restore(ctx context.Context) error {
 	}
 	if len(stale) > 0 {
 		log.G(ctx).WithField("count", len(stale)).Info("volume store: removing records of volumes their driver no longer has")
-		if err := deleteMeta(s.db, stale...); err != nil {
+		if err := deleteMeta(s.commits, stale...); err != nil {
 			return err
 		}
 	}

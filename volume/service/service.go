@@ -94,7 +94,7 @@ func newStore(ctx context.Context, dir string, ds *drivers.Store, ev EventLogger
 		return nil, err
 	}
 	s := &VolumeStore{
-		locks: locker.New(), drivers: ds, db: db, events: ev,
+		locks: locker.New(), drivers: ds, db: db, commits: newCommitter(db), events: ev,
 		probeTimeout: cfg.ListTimeout, listTimeout: cfg.ListTimeout,
 		names: map[string]volume.Volume{}, refs: map[string]map[string]struct{}{},
 		labels: map[string]map[string]string{}, options: map[string]map[string]string{},

@@ -35,6 +35,7 @@ type VolumeStore struct {
 	locks   *locker.Locker
 	drivers *drivers.Store
 	db      *bolt.DB
+	commits *committer // every write goes through it
 	events  EventLogger
 	// probeTimeout bounds each driver call made while probing every driver for a name.
 	probeTimeout time.Duration
@@ -137,7 +138,7 @@ func (s *VolumeStore) purge(ctx context.Context, name, driver string) error {
 			log.G(ctx).WithError(err).WithFields(log.Fields{"volume": name, "driver": driver}).Warn("volume store: cannot release driver reference")
 		}
 	}
-	if err := deleteMeta(s.db, name); err != nil {
+	if err := deleteMeta(s.commits, name); err != nil {
 		return errors.Wrapf(err, "error removing volume metadata for %s", name)
 	}
 	s.mu.Lock()
@@ -220,7 +221,7 @@ func (s *VolumeStore) create(ctx context.Context, name, driverName string, opts,
 		created = true
 	}
 	m := volumeMetadata{Name: name, Driver: d.Name(), Labels: labels, Options: opts, CreatedAt: createdAt(v)}
-	if err := putMeta(s.db, m); err != nil {
+	if err := putMeta(s.commits, m); err != nil {
 		if created {
 			_ = d.Remove(ctx, v)
 		}
@@ -246,7 +247,7 @@ func (s *VolumeStore) adopt(ctx context.Context, v volume.Volume, labels, opts m
 		}
 	}
 	m := volumeMetadata{Name: v.Name(), Driver: v.DriverName(), Labels: labels, Options: opts, CreatedAt: createdAt(v)}
-	if err := putMeta(s.db, m); err != nil {
+	if err := putMeta(s.commits, m); err != nil {
 		return errors.Wrap(err, "error saving volume metadata")
 	}
 	s.setNamed(v, m)
@@ -420,7 +421,7 @@ func (s *VolumeStore) remove(ctx context.Context, name string, cfg RemoveConfig)
 
 // purgeRecord forgets a pending record whose driver never resolved (no driver reference was taken).
 func (s *VolumeStore) purgeRecord(ctx context.Context, rec volumeMetadata) error {
-	if err := deleteMeta(s.db, rec.Name); err != nil {
+	if err := deleteMeta(s.commits, rec.Name); err != nil {
 		return err
 	}
 	s.mu.Lock()
