@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -41,11 +42,14 @@ type Container struct {
 	dir string
 
 	// Runtime only.
-	task    ltypes.Task
-	streams *streams
-	logw    *jsonfile.Writer
-	health  *healthState
-	execs   map[string]*execConfig
+	task ltypes.Task
+	ctr  ltypes.Container
+	// savedHostConfig is the hostconfig.json last written, so a save that does not change it skips it.
+	savedHostConfig []byte
+	streams         *streams
+	logw            *jsonfile.Writer
+	health          *healthState
+	execs           map[string]*execConfig
 	// restartCancel stops a pending restart-policy restart.
 	restartCancel func()
 	restartDelay  time.Duration
@@ -97,8 +101,11 @@ func (c *Container) save() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(c.dir, hostConfigFile), hc, 0o600); err != nil {
-		return errors.Wrapf(err, "save container %s", c.ID)
+	if !bytes.Equal(hc, c.savedHostConfig) {
+		if err := writeFileAtomic(filepath.Join(c.dir, hostConfigFile), hc, 0o600); err != nil {
+			return errors.Wrapf(err, "save container %s", c.ID)
+		}
+		c.savedHostConfig = hc
 	}
 	if err := writeFileAtomic(filepath.Join(c.dir, configFile), b, 0o600); err != nil {
 		return errors.Wrapf(err, "save container %s", c.ID)

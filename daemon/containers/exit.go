@@ -87,7 +87,14 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 			code, at = int(es.ExitCode), es.ExitedAt
 		}
 	}
-	s.deleteRuntimeContainer(ctx, c.ID)
+	if c.ctr != nil {
+		if err := c.ctr.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).Warn("delete containerd container")
+		}
+		c.ctr = nil
+	} else {
+		s.deleteRuntimeContainer(ctx, c.ID)
+	}
 	c.task = nil
 	c.stopHealth()
 	(execOps{s}).failExecs(c)

@@ -163,7 +163,7 @@ func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Conta
 				ps, serr := task.Status(ctx)
 				live := serr == nil && (ps.Status == ltypes.StatusRunning || ps.Status == ltypes.StatusPaused || ps.Status == ltypes.StatusPausing)
 				if live && s.cfg.LiveRestore {
-					c.task, c.logw, c.exited = task, lw, make(chan struct{})
+					c.task, c.ctr, c.logw, c.exited = task, ctr, lw, make(chan struct{})
 					c.State.SetRunning(int(task.Pid()), false)
 					c.State.SetPaused(ps.Status != ltypes.StatusRunning)
 					for _, mp := range c.MountPoints {

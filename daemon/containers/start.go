@@ -406,11 +406,16 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 	if err != nil {
 		return err
 	}
-	s.deleteRuntimeContainer(ctx, c.ID)
-	ctr, err := s.client.NewContainer(ctx, c.ID, ltypes.ContainerConfig{
+	ccfg := ltypes.ContainerConfig{
 		Spec: spec, Snapshotter: s.layers.Snapshotter(), SnapshotKey: c.ID,
 		Labels: map[string]string{"com.docker/engine.bundle.path": c.dir},
-	})
+	}
+	ctr, err := s.client.NewContainer(ctx, c.ID, ccfg)
+	if errdefs.IsAlreadyExists(err) {
+		// Left by a run whose clean-up did not finish (a crash): replace it.
+		s.deleteRuntimeContainer(ctx, c.ID)
+		ctr, err = s.client.NewContainer(ctx, c.ID, ccfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -456,6 +461,7 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 		return err
 	}
 	c.task = task
+	c.ctr = ctr
 	c.logw = lw
 	c.HasBeenStartedBefore = true
 	c.State.SetRunning(int(task.Pid()), true)
