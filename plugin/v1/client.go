@@ -50,8 +50,10 @@ func statSocket(path string) (socketID, error) {
 }
 
 // endpoint is one activated instance of a plugin: its address, and for unix sockets the identity of the
-// socket file it was activated on. Keep-alives are off so that every call dials, and the dial notices a
-// replaced socket at once; a unix-socket dial costs microseconds.
+// socket file it was activated on. Connections are kept alive (a dial, an accept and a new server
+// goroutine per call cost more than the call itself); a replaced socket is still noticed on every call,
+// because each one stats the socket file first (a stat costs about a microsecond) and refuses to use the
+// pooled connections of an endpoint whose file changed.
 type endpoint struct {
 	addr   *address
 	id     socketID
@@ -69,7 +71,8 @@ func newEndpoint(a *address) (*endpoint, error) {
 	}
 	ep.client = &http.Client{Transport: &http.Transport{
 		DialContext:         ep.dial,
-		DisableKeepAlives:   true,
+		MaxIdleConnsPerHost: maxIdleConns,
+		IdleConnTimeout:     idleConnTimeout,
 		TLSClientConfig:     a.tls,
 		TLSHandshakeTimeout: 10 * time.Second,
 		Proxy:               nil, // never route plugin calls through an HTTP proxy from the environment
@@ -77,15 +80,37 @@ func newEndpoint(a *address) (*endpoint, error) {
 	return ep, nil
 }
 
+// Idle connections kept per plugin: enough for the API's concurrent callers, few enough to not matter to
+// the plugin; an idle one is closed after a while so that an unused plugin holds no connection.
+const (
+	maxIdleConns    = 16
+	idleConnTimeout = 30 * time.Second
+)
+
+// check makes sure a unix socket is still the file the endpoint was activated on. When it is not, the
+// pooled connections (to the old instance) are closed: nothing is sent on them any more.
+func (ep *endpoint) check() error {
+	if ep.addr.network != "unix" {
+		return nil
+	}
+	id, err := statSocket(ep.addr.dialAddr)
+	if err != nil {
+		ep.close()
+		return &dialError{err}
+	}
+	if id != ep.id {
+		ep.close()
+		return &dialError{errReplaced}
+	}
+	return nil
+}
+
+// close drops the endpoint's idle connections (it is being replaced, or its plugin is gone).
+func (ep *endpoint) close() { ep.client.CloseIdleConnections() }
+
 func (ep *endpoint) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	if ep.addr.network == "unix" {
-		id, err := statSocket(ep.addr.dialAddr)
-		if err != nil {
-			return nil, &dialError{err}
-		}
-		if id != ep.id {
-			return nil, &dialError{errReplaced}
-		}
+	if err := ep.check(); err != nil {
+		return nil, err
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, ep.addr.network, ep.addr.dialAddr)
@@ -134,7 +159,10 @@ func (ep *endpoint) call(ctx context.Context, cfg *Config, method string, args, 
 			return replied, errors.Wrapf(err, "%s", method)
 		}
 		req.Header.Set("Accept", AcceptHeader)
-		resp, err := ep.client.Do(req)
+		var resp *http.Response
+		if err = ep.check(); err == nil {
+			resp, err = ep.client.Do(req)
+		}
 		if err != nil {
 			var de *dialError
 			if !errors.As(err, &de) {

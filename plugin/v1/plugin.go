@@ -296,6 +296,7 @@ func (p *Plugin) activate(ctx context.Context) (*endpoint, error) {
 	var reply struct{ Implements []string }
 	oc, err := p.do(ctx, ep, "Plugin.Activate", nil, &reply)
 	if err != nil {
+		ep.close()
 		if oc != replied {
 			return nil, p.unavailable(err)
 		}
@@ -334,10 +335,11 @@ func (p *Plugin) activate(ctx context.Context) (*endpoint, error) {
 // invalidate drops ep if it is still the active endpoint, so the next call re-discovers the plugin.
 func (p *Plugin) invalidate(ep *endpoint) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.ep == ep {
 		p.ep = nil
 	}
+	p.mu.Unlock()
+	ep.close()
 }
 
 func (p *Plugin) recordSuccess() {
@@ -356,7 +358,10 @@ func (p *Plugin) recordFailure(ctx context.Context, err error) {
 	if p.failures < p.reg.cfg.FailureThreshold || p.probing {
 		return
 	}
-	p.ep = nil
+	if p.ep != nil {
+		p.ep.close()
+		p.ep = nil
+	}
 	p.downUntil = time.Now().Add(p.reg.cfg.Cooldown)
 	p.probing = true
 	log.G(ctx).WithField("plugin", p.name).WithError(err).Warnf(
