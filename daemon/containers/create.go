@@ -11,6 +11,7 @@ import (
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
 	"github.com/berthd/berthd/daemon/network"
 	"github.com/berthd/berthd/image"
 	"github.com/berthd/berthd/volume/mounts"
@@ -64,7 +65,11 @@ func validateHostConfig(hc *ctypes.HostConfig) error {
 		return invalidf("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
 	}
 	switch hc.LogConfig.Type {
-	case "", "json-file", "none":
+	case "", "json-file":
+		if _, err := jsonfile.ParseOptions(hc.LogConfig.Config); err != nil {
+			return invalidf("%s", err.Error())
+		}
+	case "none":
 	default:
 		return invalidf("logger: no log driver named '%s' is registered", hc.LogConfig.Type)
 	}

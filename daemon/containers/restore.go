@@ -144,7 +144,8 @@ func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Conta
 		if ctr != nil {
 			var lw *jsonfile.Writer
 			if s.cfg.LiveRestore && c.HostConfig.LogConfig.Type != "none" {
-				lw, _ = jsonfile.Open(c.logPath())
+				lo, _ := jsonfile.ParseOptions(c.HostConfig.LogConfig.Config)
+				lw, _ = jsonfile.Open(c.logPath(), lo)
 			}
 			streams := c.streams
 			var attach ltypes.StdioCallback

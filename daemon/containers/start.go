@@ -426,7 +426,8 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 	}()
 	var lw *jsonfile.Writer
 	if c.HostConfig.LogConfig.Type != "none" {
-		if lw, err = jsonfile.Open(c.logPath()); err != nil {
+		lo, _ := jsonfile.ParseOptions(c.HostConfig.LogConfig.Config)
+		if lw, err = jsonfile.Open(c.logPath(), lo); err != nil {
 			return err
 		}
 	}

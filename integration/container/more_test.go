@@ -128,3 +128,15 @@ func TestHealthcheck(t *testing.T) {
 	assert.Assert(t, mustDocker(t, d, "ps", "--filter", "health=unhealthy", "-q") != "")
 	mustDocker(t, d, "rm", "-f", "hc")
 }
+
+func TestLogRotation(t *testing.T) {
+	d := newDaemon(t)
+	res := d.Docker(t, "run", "--rm", "--log-opt", "bogus=1", "busybox", "true")
+	assert.Assert(t, is.Contains(res.Stderr, "unknown log opt 'bogus'"), res.Combined())
+	mustDocker(t, d, "run", "--name", "rot", "--log-opt", "max-size=1k", "--log-opt", "max-file=2", "busybox", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done")
+	out := mustDocker(t, d, "logs", "--tail", "1", "rot")
+	assert.Equal(t, out, "line199")
+	n := len(strings.Fields(mustDocker(t, d, "logs", "rot")))
+	assert.Assert(t, n > 10 && n < 200, n)
+	mustDocker(t, d, "rm", "rot")
+}

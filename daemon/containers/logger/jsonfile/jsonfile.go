@@ -8,8 +8,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,19 +26,99 @@ type entry struct {
 // Writer appends log lines to a file. It is safe for concurrent use by the stdout and stderr copiers.
 type Writer struct {
 	mu      sync.Mutex
+	path    string
 	f       *os.File
+	size    int64
+	opts    Options
 	buf     bytes.Buffer
 	changed chan struct{}
 	closed  bool
 }
 
+// Options are the json-file --log-opt values berthd honours.
+type Options struct {
+	// MaxSize rotates the file when it would grow past this many bytes (0: never).
+	MaxSize int64
+	// MaxFiles is how many files are kept, the live one included (at least 1).
+	MaxFiles int
+}
+
+// ParseOptions reads --log-opt max-size (e.g. "10m") and max-file; other keys are refused as dockerd does.
+func ParseOptions(cfg map[string]string) (Options, error) {
+	o := Options{MaxFiles: 1}
+	for k, v := range cfg {
+		switch k {
+		case "max-size":
+			n, err := parseSize(v)
+			if err != nil || n < 0 {
+				return o, fmt.Errorf("invalid value for max-size: %s", v)
+			}
+			o.MaxSize = n
+		case "max-file":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return o, fmt.Errorf("max-file cannot be less than 1")
+			}
+			o.MaxFiles = n
+		case "labels", "labels-regex", "env", "env-regex", "tag", "compress":
+		default:
+			return o, fmt.Errorf("unknown log opt '%s' for json-file log driver", k)
+		}
+	}
+	if o.MaxFiles > 1 && o.MaxSize == 0 {
+		return o, fmt.Errorf("max-file cannot be set without max-size")
+	}
+	return o, nil
+}
+
+func parseSize(v string) (int64, error) {
+	mult := int64(1)
+	v = strings.ToLower(strings.TrimSpace(v))
+	for suffix, m := range map[string]int64{"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "b": 1} {
+		if strings.HasSuffix(v, suffix) {
+			if _, err := strconv.ParseInt(strings.TrimSuffix(v, suffix), 10, 64); err == nil {
+				v, mult = strings.TrimSuffix(v, suffix), m
+				break
+			}
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n * mult, err
+}
+
 // Open opens (appending) or creates the log file.
-func Open(path string) (*Writer, error) {
+func Open(path string, opts ...Options) (*Writer, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{f: f, changed: make(chan struct{})}, nil
+	w := &Writer{path: path, f: f, changed: make(chan struct{}), opts: Options{MaxFiles: 1}}
+	if len(opts) > 0 {
+		w.opts = opts[0]
+	}
+	if fi, err := f.Stat(); err == nil {
+		w.size = fi.Size()
+	}
+	return w, nil
+}
+
+// rotate shifts path.N-1 -> path.N ... path -> path.1 and starts a new file; with one file kept the log
+// is truncated.
+func (w *Writer) rotate() error {
+	w.f.Close()
+	for i := w.opts.MaxFiles - 1; i >= 1; i-- {
+		src := w.path
+		if i > 1 {
+			src = fmt.Sprintf("%s.%d", w.path, i-1)
+		}
+		_ = os.Rename(src, fmt.Sprintf("%s.%d", w.path, i))
+	}
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	w.f, w.size = f, 0
+	return nil
 }
 
 // Log writes one message (a line with its newline, or a final partial line).
@@ -51,7 +134,13 @@ func (w *Writer) Log(stream string, line []byte, t time.Time) error {
 	if err := enc.Encode(entry{Log: string(line), Stream: stream, Time: t.UTC()}); err != nil {
 		return err
 	}
-	_, err := w.f.Write(w.buf.Bytes())
+	if w.opts.MaxSize > 0 && w.size > 0 && w.size+int64(w.buf.Len()) > w.opts.MaxSize {
+		if err := w.rotate(); err != nil {
+			return err
+		}
+	}
+	n, err := w.f.Write(w.buf.Bytes())
+	w.size += int64(n)
 	close(w.changed)
 	w.changed = make(chan struct{})
 	return err
@@ -101,6 +190,22 @@ type Follow struct {
 // Read emits the messages of the file at path. With opts.Follow and a non-nil follow, it keeps emitting
 // new messages until follow.Done is closed (then drains the rest) or ctx ends.
 func Read(ctx context.Context, path string, opts ReadOptions, follow *Follow, emit func(Message) error) error {
+	// Rotated files, oldest first, then the live one.
+	var rotated []string
+	for i := 1; ; i++ {
+		p := fmt.Sprintf("%s.%d", path, i)
+		if _, err := os.Stat(p); err != nil {
+			break
+		}
+		rotated = append([]string{p}, rotated...)
+	}
+	var old []io.Reader
+	for _, p := range rotated {
+		if rf, err := os.Open(p); err == nil {
+			defer rf.Close()
+			old = append(old, rf)
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -114,7 +219,7 @@ func Read(ctx context.Context, path string, opts ReadOptions, follow *Follow, em
 	var r *bufio.Reader
 	if f != nil {
 		defer f.Close()
-		r = bufio.NewReaderSize(f, 64<<10)
+		r = bufio.NewReaderSize(io.MultiReader(append(old, f)...), 64<<10)
 	}
 	keep := func(m Message) bool {
 		if !opts.Since.IsZero() && m.Time.Before(opts.Since) {
@@ -187,6 +292,10 @@ func Read(ctx context.Context, path string, opts ReadOptions, follow *Follow, em
 	if !opts.Follow || follow == nil {
 		return nil
 	}
+	if f != nil {
+		// The multi-file reader is done for good at EOF; the live file alone grows.
+		r = bufio.NewReaderSize(f, 64<<10)
+	}
 	for {
 		var changed <-chan struct{}
 		if follow.Writer != nil {
@@ -200,6 +309,18 @@ func Read(ctx context.Context, path string, opts ReadOptions, follow *Follow, em
 		}
 		if err := readAvailable(emit); err != nil {
 			return err
+		}
+		// Rotated under us: the rest of the old file was just read; continue with the new one.
+		if f != nil {
+			cur, err1 := f.Stat()
+			now, err2 := os.Stat(path)
+			if err1 == nil && err2 == nil && !os.SameFile(cur, now) {
+				if nf, err := os.Open(path); err == nil {
+					defer nf.Close()
+					f, r, pending = nf, bufio.NewReaderSize(nf, 64<<10), nil
+					continue
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -66,3 +66,30 @@ func TestFollowEndsWithRun(t *testing.T) {
 		t.Fatal("follow did not end with the run")
 	}
 }
+
+func TestRotation(t *testing.T) {
+	_, err := ParseOptions(map[string]string{"max-file": "3"})
+	assert.ErrorContains(t, err, "max-file cannot be set without max-size")
+	_, err = ParseOptions(map[string]string{"bogus": "1"})
+	assert.ErrorContains(t, err, "unknown log opt 'bogus'")
+	o, err := ParseOptions(map[string]string{"max-size": "1k", "max-file": "2"})
+	assert.NilError(t, err)
+	assert.Equal(t, o.MaxSize, int64(1024))
+
+	p := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := Open(p, Options{MaxSize: 200, MaxFiles: 2})
+	assert.NilError(t, err)
+	for i := 0; i < 20; i++ {
+		assert.NilError(t, w.Log("stdout", []byte("line\n"), time.Unix(1700000000, 0)))
+	}
+	assert.NilError(t, w.Close())
+	_, err = os.Stat(p + ".1")
+	assert.NilError(t, err)
+	_, err = os.Stat(p + ".2")
+	assert.Assert(t, os.IsNotExist(err))
+	lines := collect(t, p, ReadOptions{Tail: -1}, nil)
+	assert.Assert(t, len(lines) > 0 && len(lines) < 20, len(lines))
+	for _, l := range lines {
+		assert.Equal(t, l, "stdout:line\n")
+	}
+}
