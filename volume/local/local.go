@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -198,7 +197,7 @@ func (r *Root) List(context.Context) ([]volume.Volume, error) {
 		out = append(out, v)
 	}
 	r.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	// Unsorted: the volume service sorts what it lists, once, over every driver.
 	return out, nil
 }
 

@@ -257,19 +257,21 @@ func (s *VolumesService) List(ctx context.Context, f filters.Args) ([]*volumetyp
 		}
 	}
 	vols, scopes, warnings := s.vs.List(ctx, only)
+	metas := s.vs.metaAll(vols)
 	out := make([]*volumetypes.Volume, 0, len(vols))
-	for _, v := range vols {
+	for i, v := range vols {
 		if !f.Match("name", v.Name()) || !f.ExactMatch("driver", v.DriverName()) {
 			continue
 		}
-		labels, _, _ := s.vs.meta(v.Name())
-		if !f.MatchKVList("label", labels) {
+		m := &metas[i]
+		if !f.MatchKVList("label", m.labels) {
 			continue
 		}
-		if byDangling && s.vs.inUse(v.Name()) == dangling {
+		if byDangling && m.inUse == dangling {
 			continue
 		}
-		out = append(out, s.toAPI(ctx, v, scopes[v.DriverName()], false))
+		// The stored maps are shared, not copied: a listing is only encoded, and they are never modified.
+		out = append(out, s.render(ctx, v, scopes[v.DriverName()], false, m.labels, m.opts, m.created))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, warnings, nil
@@ -278,6 +280,11 @@ func (s *VolumesService) List(ctx context.Context, f filters.Args) ([]*volumetyp
 // toAPI renders a volume. scope "" means: ask the (cached) driver.
 func (s *VolumesService) toAPI(ctx context.Context, v volume.Volume, scope string, status bool) *volumetypes.Volume {
 	labels, opts, created := s.vs.meta(v.Name())
+	return s.render(ctx, v, scope, status, copyMap(labels), copyMap(opts), created)
+}
+
+// render is toAPI with the metadata given; labels and opts are used as they are.
+func (s *VolumesService) render(ctx context.Context, v volume.Volume, scope string, status bool, labels, opts map[string]string, created time.Time) *volumetypes.Volume {
 	if t, err := v.CreatedAt(); err == nil && !t.IsZero() {
 		created = t
 	}
@@ -293,8 +300,8 @@ func (s *VolumesService) toAPI(ctx context.Context, v volume.Volume, scope strin
 		Name:       v.Name(),
 		Driver:     v.DriverName(),
 		Mountpoint: v.Path(),
-		Labels:     copyMap(labels),
-		Options:    copyMap(opts),
+		Labels:     nilIfEmpty(labels),
+		Options:    nilIfEmpty(opts),
 		Scope:      scope,
 	}
 	if !created.IsZero() {
@@ -311,6 +318,13 @@ func (s *VolumesService) toAPI(ctx context.Context, v volume.Volume, scope strin
 		}
 	}
 	return out
+}
+
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func copyMap(m map[string]string) map[string]string {

@@ -85,8 +85,10 @@ func (s *VolumeStore) setNamed(v volume.Volume, m volumeMetadata) {
 	n := v.Name()
 	s.names[n] = v
 	delete(s.pending, n)
-	s.labels[n] = m.Labels
-	s.options[n] = m.Options
+	// Private copies: List hands these maps out without copying them again, so nothing may change them
+	// after this point (they are replaced, never modified).
+	s.labels[n] = copyMap(m.Labels)
+	s.options[n] = copyMap(m.Options)
 	if t, err := time.Parse(time.RFC3339Nano, m.CreatedAt); err == nil {
 		s.created[n] = t
 	}
@@ -492,11 +494,12 @@ wait:
 	scopes := map[string]string{}
 	var out []volume.Volume
 	seen := map[string]bool{}
+	// Called with s.mu read-locked (one lock for the whole listing, not one per volume).
 	add := func(v volume.Volume) {
 		if seen[v.Name()] {
 			return
 		}
-		if c, ok := s.cached(v.Name()); ok && c.DriverName() != v.DriverName() {
+		if c, ok := s.names[v.Name()]; ok && c.DriverName() != v.DriverName() {
 			log.G(ctx).WithFields(log.Fields{"volume": v.Name(), "driver": v.DriverName()}).Warn("volume name already exists for another driver; not listing it")
 			return
 		}
@@ -504,6 +507,7 @@ wait:
 		out = append(out, v)
 	}
 	failed := map[string]bool{}
+	s.mu.RLock()
 	for i, d := range ds {
 		r := results[i]
 		if !r.done {
@@ -515,11 +519,13 @@ wait:
 			continue
 		}
 		scopes[d.Name()] = r.scope
+		if out == nil {
+			out = make([]volume.Volume, 0, len(r.vols))
+		}
 		for _, v := range r.vols {
 			add(v)
 		}
 	}
-	s.mu.RLock()
 	var fallback []volume.Volume
 	for _, v := range s.names {
 		if failed[v.DriverName()] {
@@ -535,10 +541,10 @@ wait:
 			}
 		}
 	}
-	s.mu.RUnlock()
 	for _, v := range fallback {
 		add(v)
 	}
+	s.mu.RUnlock()
 	s.retryPending(ctx, scopes)
 	for d, err := range pendingDrivers {
 		if failed[d] {
@@ -570,6 +576,32 @@ func (s *VolumeStore) meta(name string) (labels, opts map[string]string, created
 		return m.Labels, m.Options, t
 	}
 	return s.labels[name], s.options[name], s.created[name]
+}
+
+// listMeta is what List needs of the store for one volume.
+type listMeta struct {
+	labels, opts map[string]string
+	created      time.Time
+	inUse        bool
+}
+
+// metaAll is meta and inUse for every volume of vols, under one read lock. The maps are the stored ones,
+// shared: callers must not modify them.
+func (s *VolumeStore) metaAll(vols []volume.Volume) []listMeta {
+	out := make([]listMeta, len(vols))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i, v := range vols {
+		n := v.Name()
+		if m, ok := s.pending[n]; ok {
+			t, _ := time.Parse(time.RFC3339Nano, m.CreatedAt)
+			out[i] = listMeta{labels: m.Labels, opts: m.Options, created: t}
+		} else {
+			out[i] = listMeta{labels: s.labels[n], opts: s.options[n], created: s.created[n]}
+		}
+		out[i].inUse = len(s.refs[n]) > 0
+	}
+	return out
 }
 
 // snapshot lists cached volumes (for prune and df).
