@@ -121,16 +121,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// shutdown stops the API (5 s for requests in flight), then the daemon bounded by --shutdown-timeout
-// (-1 waits forever).
+// shutdown stops the API (5 s for requests in flight), then the daemon, bounded as dockerd bounds it: the
+// larger of --shutdown-timeout and the longest container stop timeout, plus 5 s (-1 waits forever).
 func shutdown(ctx context.Context, d *daemon.Daemon, srv *server.Server) {
 	apiCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	srv.Shutdown(apiCtx)
 	cancel()
 	dctx := ctx
 	if t := d.Config().ShutdownTimeout; t >= 0 {
+		limit := time.Duration(t) * time.Second
+		if st := d.ContainerStopTimeout(); st > limit {
+			limit = st
+		}
 		var c context.CancelFunc
-		dctx, c = context.WithTimeout(ctx, time.Duration(t)*time.Second+5*time.Second)
+		dctx, c = context.WithTimeout(ctx, limit+5*time.Second)
 		defer c()
 	}
 	d.Shutdown(dctx)
