@@ -24,7 +24,7 @@ func (r *volumeRouter) getVolumesList(w http.ResponseWriter, req *http.Request) 
 	if vols == nil {
 		vols = []*volume.Volume{}
 	}
-	return httputils.WriteJSON(w, http.StatusOK, &volume.ListResponse{Volumes: vols, Warnings: warnings})
+	return writeList(w, &volume.ListResponse{Volumes: vols, Warnings: warnings})
 }
 
 func (r *volumeRouter) getVolumeByName(w http.ResponseWriter, req *http.Request) error {
