@@ -67,3 +67,28 @@ func TestCommitterGroupsAndIsolatesFailures(t *testing.T) {
 		return nil
 	}))
 }
+
+// An announced operation that never writes delays a commit by at most maxGroupWait (checked with a
+// generous bound), and a writer joining before that shares the commit.
+func TestCommitterWaitsOnlyForAnnouncedWriters(t *testing.T) {
+	db, err := openDB(filepath.Join(t.TempDir(), "metadata.db"), time.Second)
+	assert.NilError(t, err)
+	defer db.Close()
+	c := newCommitter(db)
+	c.begin() // never writes
+	c.begin()
+	start := time.Now()
+	assert.NilError(t, putMeta(c, volumeMetadata{Name: "a", Driver: "local"}))
+	assert.Assert(t, time.Since(start) < 5*time.Second)
+	c.end()
+	c.end()
+
+	c.begin()
+	c.begin()
+	done := make(chan error, 1)
+	go func() { done <- putMeta(c, volumeMetadata{Name: "b", Driver: "local"}) }()
+	assert.NilError(t, putMeta(c, volumeMetadata{Name: "c", Driver: "local"}))
+	assert.NilError(t, <-done)
+	c.end()
+	c.end()
+}

@@ -106,25 +106,55 @@ func lockHolder(path string) string {
 	return ""
 }
 
-// committer groups concurrent writes into shared bbolt commits without a batching delay: a commit
-// starts at once when none is in flight, and writers arriving during it queue for the next one, which
-// starts as soon as it ends. A lone writer thus pays one commit, never a timer (bbolt's Batch waits up to
-// MaxBatchDelay), and under load one commit (one pair of fsyncs) serves everyone who queued meanwhile.
-// Every writer still returns only after its own change is durable.
+// committer groups concurrent writes into shared bbolt commits. A commit costs about the same for one
+// record as for a hundred (its fsyncs dominate), so throughput is the group size. bbolt's Batch waits a
+// fixed MaxBatchDelay for writers that may never come; here a commit starts at once unless other
+// operations that will write are known to be on their way (begin/end brackets every create and remove),
+// and then waits only for those, at most maxGroupWait. A lone writer never waits, and writers arriving
+// during a commit queue for the next one, which starts as soon as it ends. Every writer still returns only
+// after its own change is durable.
 type committer struct {
 	db *bolt.DB
 
 	mu      sync.Mutex
 	queue   []*commitReq
 	running bool
+	active  int           // operations between begin and end
+	kick    chan struct{} // wakes a runner waiting for expected writers
 }
+
+// maxGroupWait bounds how long a commit waits for operations in progress to bring their writes.
+const maxGroupWait = time.Millisecond
 
 type commitReq struct {
 	fn   func(*bolt.Tx) error
 	done chan error
 }
 
-func newCommitter(db *bolt.DB) *committer { return &committer{db: db} }
+func newCommitter(db *bolt.DB) *committer {
+	return &committer{db: db, kick: make(chan struct{}, 1)}
+}
+
+// begin announces an operation that is likely to write; end must follow, whether it wrote or not.
+func (c *committer) begin() {
+	c.mu.Lock()
+	c.active++
+	c.mu.Unlock()
+}
+
+func (c *committer) end() {
+	c.mu.Lock()
+	c.active--
+	c.mu.Unlock()
+	c.wake()
+}
+
+func (c *committer) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
 
 // update runs fn in a read-write transaction shared with concurrent callers and returns once it is
 // committed. fn may run more than once (when another writer's fn fails, the rest are retried without
@@ -138,13 +168,39 @@ func (c *committer) update(fn func(*bolt.Tx) error) error {
 		go c.run()
 	}
 	c.mu.Unlock()
+	c.wake()
 	return <-r.done
 }
 
 // run commits queued writes group by group until the queue is empty.
 func (c *committer) run() {
+	var timer *time.Timer
 	for {
 		c.mu.Lock()
+		if len(c.queue) > 0 && len(c.queue) < c.active {
+			// Others are on their way: give them a moment to join this commit.
+			c.mu.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(maxGroupWait)
+			} else {
+				timer.Reset(maxGroupWait)
+			}
+			deadline := time.Now().Add(maxGroupWait)
+			for {
+				c.mu.Lock()
+				waiting := len(c.queue) < c.active
+				c.mu.Unlock()
+				if !waiting || !time.Now().Before(deadline) {
+					break
+				}
+				select {
+				case <-c.kick:
+				case <-timer.C:
+				}
+			}
+			timer.Stop()
+			c.mu.Lock()
+		}
 		group := c.queue
 		c.queue = nil
 		if len(group) == 0 {

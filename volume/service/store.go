@@ -159,6 +159,9 @@ func (s *VolumeStore) purge(ctx context.Context, name, driver string) error {
 func (s *VolumeStore) Create(ctx context.Context, name, driverName string, cfg CreateConfig) (volume.Volume, bool, error) {
 	s.locks.Lock(name)
 	defer s.locks.Unlock(name)
+	// After the name lock: an operation queued behind another on the same name cannot join its commit.
+	s.commits.begin()
+	defer s.commits.end()
 	v, created, err := s.create(ctx, name, driverName, cfg.Options, cfg.Labels)
 	if err != nil {
 		return nil, false, errors.Wrapf(err, "create %s", name)
@@ -382,6 +385,9 @@ func (s *VolumeStore) getVolume(ctx context.Context, name, driverName string) (v
 func (s *VolumeStore) Remove(ctx context.Context, name string, cfg RemoveConfig) error {
 	s.locks.Lock(name)
 	defer s.locks.Unlock(name)
+	// After the name lock: an operation queued behind another on the same name cannot join its commit.
+	s.commits.begin()
+	defer s.commits.end()
 	return s.remove(ctx, name, cfg)
 }
 
