@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthd/berthd/api/types/filters"
 	"github.com/berthd/berthd/daemon/system"
+	"github.com/berthd/berthd/distribution"
 	"github.com/berthd/berthd/libcontainerd/remote"
 	"github.com/berthd/berthd/libcontainerd/types"
 	"github.com/berthd/berthd/plugin/executor"
@@ -60,6 +61,9 @@ func (d *Daemon) initPlugins(ctx context.Context) error {
 		LiveRestore:   func() bool { return d.Config().LiveRestore },
 		DockerVersion: system.Version,
 		Holders:       d.volumesOnDrivers,
+		// Plugin images never touch containerd's content store: the client only satisfies New.
+		Registry: distribution.New(d.ctd.client, distribution.Config{Namespace: ns, Insecure: cfg.InsecureRegistries,
+			UserAgent: "berthd/" + system.Version}),
 	}, newExecutor, d.events)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	imagetypes "github.com/berthd/berthd/api/types/image"
+	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/remotes"
 	"github.com/containerd/errdefs"
@@ -21,6 +22,10 @@ import (
 // messages ("The push refers to repository [...]", per-layer "Preparing"/"Pushing"/"Pushed", the closing
 // "<tag>: digest: <d> size: <n>" and its aux result).
 func (s *Service) Push(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, auth *imagetypes.AuthConfig, out ProgressFunc) error {
+	return s.push(ctx, ref, manifest, s.client.ContentStore(), auth, out)
+}
+
+func (s *Service) push(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, cs content.Provider, auth *imagetypes.AuthConfig, out ProgressFunc) error {
 	ctx = s.nsctx(ctx)
 	emit := func(m imagetypes.JSONMessage) {
 		if out != nil {
@@ -32,9 +37,8 @@ func (s *Service) Push(ctx context.Context, ref reference.Named, manifest ocispe
 	if err != nil {
 		return pushError(ref, err)
 	}
-	cs := s.client.ContentStore()
 	// Announce the layers top first, as dockerd lists them.
-	if b, err := readManifestLayers(ctx, s, manifest); err == nil {
+	if b, err := readManifestLayers(ctx, cs, manifest); err == nil {
 		for i := len(b) - 1; i >= 0; i-- {
 			emit(imagetypes.JSONMessage{Status: "Preparing", ID: shortID(b[i].Digest.String())})
 		}
@@ -76,8 +80,8 @@ func (s *Service) Push(ctx context.Context, ref reference.Named, manifest ocispe
 	return nil
 }
 
-func readManifestLayers(ctx context.Context, s *Service, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	m, err := images.Manifest(ctx, s.client.ContentStore(), desc, platforms.All)
+func readManifestLayers(ctx context.Context, cs content.Provider, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	m, err := images.Manifest(ctx, cs, desc, platforms.All)
 	if err != nil {
 		return nil, err
 	}

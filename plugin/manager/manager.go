@@ -1,6 +1,7 @@
 // Package manager owns the lifecycle of managed (v2) plugins: the on-disk store under
 // <data-root>/plugins (one directory per plugin ID holding config.json and rootfs/), reload at start-up
 // (enabled plugins are started again; broken entries are quarantined, never fatal), create from a tar,
+// install from a registry (pull, with privileges checked), push, upgrade of a disabled plugin,
 // enable (start the task, wait for its socket, activate), disable, set, remove, restart of a plugin whose
 // task exits while enabled, and reference counting for volume drivers. It is the plugin router's backend
 // and the managed index of plugin/store (Get, GetAllByCap).
@@ -15,8 +16,9 @@
 //	<Root>/tmp/                      create staging
 //	<SocketRoot>/<id[:12]>/          bind-mounted at /run/docker/plugins in the plugin (its socket)
 //
-// It imports plugin/..., api/types and the reference library; never volume/... or daemon/.... Plugin
-// tasks run through an executor.Executor.
+// It imports plugin/..., api/types, distribution (registry access, through the Registry interface) and
+// containerd's archive package; never volume/... or daemon/.... Plugin tasks run through an
+// executor.Executor.
 package manager
 
 import (
@@ -77,6 +79,8 @@ type Config struct {
 	// names: the plugin's reference, its short form and its ID), for the "in use" error. Bounded by the
 	// caller's context.
 	Holders func(ctx context.Context, names []string) []string
+	// Registry is used by install (pull), push and upgrade; nil makes them NotImplemented.
+	Registry Registry
 }
 
 // Manager implements the plugin router's backend and plugin/store's Managed index.
@@ -389,16 +393,6 @@ func (m *Manager) Inspect(ctx context.Context, name string) (*types.Plugin, erro
 	return &o, nil
 }
 
-// Privileges is not supported: plugins cannot be pulled.
-func (m *Manager) Privileges(ctx context.Context, remote string) ([]types.Privilege, error) {
-	return nil, errdefs.ErrNotImplemented.WithMessage("plugin install is not supported by this daemon: use docker plugin create")
-}
-
-// Pull, Push and Upgrade are not supported (no registry plugin distribution yet).
-func (m *Manager) Pull(ctx context.Context, remote, name string) error {
-	return errdefs.ErrNotImplemented.WithMessage("plugin install is not supported by this daemon: use docker plugin create")
-}
-
 func (m *Manager) emit(action string, p *v2.Plugin) {
 	if m.events == nil {
 		return
@@ -438,14 +432,4 @@ func (m *Manager) Pid(ctx context.Context, name string) (uint32, error) {
 		return 0, err
 	}
 	return m.exec.Pid(ctx, p.ID())
-}
-
-// Push is not supported (no registry plugin distribution yet).
-func (m *Manager) Push(ctx context.Context, name string) error {
-	return errdefs.ErrNotImplemented.WithMessage("plugin push is not supported by this daemon")
-}
-
-// Upgrade is not supported (no registry plugin distribution yet).
-func (m *Manager) Upgrade(ctx context.Context, name, remote string) error {
-	return errdefs.ErrNotImplemented.WithMessage("plugin upgrade is not supported by this daemon")
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/berthd/berthd/api/types/filters"
+	"github.com/berthd/berthd/api/types/image"
 	"github.com/berthd/berthd/api/types/plugin"
 )
 
@@ -23,9 +24,14 @@ type Backend interface {
 	Remove(ctx context.Context, name string, force bool) error
 	// Set applies "KEY=VALUE" settings to a disabled plugin.
 	Set(ctx context.Context, name string, args []string) error
-	Privileges(ctx context.Context, remote string) ([]plugin.Privilege, error)
-	// Pull, Push and Upgrade may answer NotImplemented.
-	Pull(ctx context.Context, remote, name string) error
-	Push(ctx context.Context, name string) error
-	Upgrade(ctx context.Context, name, remote string) error
+	// Privileges are what the plugin at remote asks for.
+	Privileges(ctx context.Context, remote string, auth *image.AuthConfig) ([]plugin.Privilege, error)
+	// PullName is the local name Pull gives the plugin (name, or remote's name and tag when empty).
+	PullName(remote, name string) (string, error)
+	// Pull installs remote as a disabled plugin called name, if privileges are what it asks for.
+	Pull(ctx context.Context, remote, name string, privileges []plugin.Privilege, auth *image.AuthConfig, progress func(image.JSONMessage)) error
+	// Push uploads the plugin to the registry its name points at; progress ends with the aux result.
+	Push(ctx context.Context, name string, auth *image.AuthConfig, progress func(image.JSONMessage)) error
+	// Upgrade replaces a disabled plugin's rootfs and manifest with remote's.
+	Upgrade(ctx context.Context, name, remote string, privileges []plugin.Privilege, auth *image.AuthConfig, progress func(image.JSONMessage)) error
 }

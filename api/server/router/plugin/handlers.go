@@ -67,7 +67,7 @@ func (r *pluginRouter) privileges(w http.ResponseWriter, req *http.Request) erro
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
-	privs, err := r.backend.Privileges(req.Context(), req.Form.Get("remote"))
+	privs, err := r.backend.Privileges(req.Context(), req.Form.Get("remote"), authFromHeader(req))
 	if err != nil {
 		return err
 	}
@@ -96,11 +96,14 @@ func (r *pluginRouter) pull(w http.ResponseWriter, req *http.Request) error {
 	if err := httputils.ReadJSON(req, &privs); err != nil && !httputils.IsEOF(err) {
 		return err
 	}
-	if err := r.backend.Pull(req.Context(), req.Form.Get("remote"), req.Form.Get("name")); err != nil {
+	remote := req.Form.Get("remote")
+	name, err := r.backend.PullName(remote, req.Form.Get("name"))
+	if err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	w.Header().Set("Docker-Plugin-Name", name)
+	st := newStream(w)
+	return st.finish(r.backend.Pull(req.Context(), remote, name, privs, authFromHeader(req), st.send))
 }
 
 func (r *pluginRouter) postAction(w http.ResponseWriter, req *http.Request) error {
@@ -141,15 +144,15 @@ func (r *pluginRouter) postAction(w http.ResponseWriter, req *http.Request) erro
 		}
 		w.WriteHeader(http.StatusNoContent)
 	case "push":
-		if err := r.backend.Push(ctx, name); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusOK)
+		st := newStream(w)
+		return st.finish(r.backend.Push(ctx, name, authFromHeader(req), st.send))
 	case "upgrade":
-		if err := r.backend.Upgrade(ctx, name, req.Form.Get("remote")); err != nil {
+		var privs []plugin.Privilege
+		if err := httputils.ReadJSON(req, &privs); err != nil && !httputils.IsEOF(err) {
 			return err
 		}
-		w.WriteHeader(http.StatusOK)
+		st := newStream(w)
+		return st.finish(r.backend.Upgrade(ctx, name, req.Form.Get("remote"), privs, authFromHeader(req), st.send))
 	default:
 		return pageNotFound(req)
 	}

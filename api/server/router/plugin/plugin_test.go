@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthd/berthd/api/server"
 	"github.com/berthd/berthd/api/types/filters"
+	"github.com/berthd/berthd/api/types/image"
 	"github.com/berthd/berthd/api/types/plugin"
 )
 
@@ -24,6 +25,8 @@ type fakeBackend struct {
 	force   bool
 	set     []string
 	filter  filters.Args
+	privs   []plugin.Privilege
+	auth    string
 }
 
 func (b *fakeBackend) rec(s string) { b.calls = append(b.calls, s) }
@@ -85,17 +88,49 @@ func (b *fakeBackend) Set(ctx context.Context, name string, args []string) error
 	return b.find(name)
 }
 
-func (b *fakeBackend) Privileges(ctx context.Context, remote string) ([]plugin.Privilege, error) {
-	return nil, errdefs.ErrNotImplemented
+func (b *fakeBackend) Privileges(ctx context.Context, remote string, auth *image.AuthConfig) ([]plugin.Privilege, error) {
+	if remote == "nope" {
+		return nil, errdefs.ErrNotFound.WithMessage("manifest for nope:latest not found")
+	}
+	if auth != nil {
+		b.auth = auth.Username
+	}
+	return nil, nil
 }
-func (b *fakeBackend) Pull(ctx context.Context, remote, name string) error {
-	return errdefs.ErrNotImplemented
+func (b *fakeBackend) PullName(remote, name string) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	return remote + ":latest", nil
 }
-func (b *fakeBackend) Push(ctx context.Context, name string) error { return errdefs.ErrNotImplemented }
-func (b *fakeBackend) Upgrade(ctx context.Context, name, remote string) error {
-	return errdefs.ErrNotImplemented
+func (b *fakeBackend) Pull(ctx context.Context, remote, name string, privs []plugin.Privilege, auth *image.AuthConfig, progress func(image.JSONMessage)) error {
+	b.rec("pull " + remote + " " + name)
+	b.privs = privs
+	switch remote {
+	case "taken":
+		return errdefs.ErrInvalidArgument.WithMessage("plugin taken:latest already exists")
+	case "broken":
+		progress(image.JSONMessage{Status: "Pulling fs layer", ID: "abc"})
+		return errdefs.ErrDataLoss.WithMessage("layer does not match")
+	}
+	progress(image.JSONMessage{Status: "Download complete", ID: "abc"})
+	return nil
 }
-
+func (b *fakeBackend) Push(ctx context.Context, name string, auth *image.AuthConfig, progress func(image.JSONMessage)) error {
+	b.rec("push " + name)
+	if err := b.find(name); err != nil {
+		return err
+	}
+	progress(image.JSONMessage{Status: "Pushed", ID: "abc"})
+	return nil
+}
+func (b *fakeBackend) Upgrade(ctx context.Context, name, remote string, privs []plugin.Privilege, auth *image.AuthConfig, progress func(image.JSONMessage)) error {
+	b.rec("upgrade " + name + " " + remote)
+	if name == "vol" {
+		return errdefs.ErrConflict.WithMessage("plugin must be disabled before upgrading: plugin vol:latest is enabled")
+	}
+	return b.find(name)
+}
 func do(h http.Handler, method, path, ctype, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if ctype != "" {
@@ -127,7 +162,8 @@ func TestRoutes(t *testing.T) {
 		{method: "GET", path: "/v1.45/plugins/org/vol:1.0/json", code: 200},
 		{method: "GET", path: "/v1.45/plugins/nope/json", code: 404},
 		{method: "GET", path: "/v1.45/plugins/vol", code: 404},
-		{method: "GET", path: "/v1.45/plugins/privileges?remote=x", code: 501},
+		{method: "GET", path: "/v1.45/plugins/privileges?remote=x", code: 200, respBody: "[]\n"},
+		{method: "GET", path: "/v1.45/plugins/privileges?remote=nope", code: 404},
 		{method: "POST", path: "/v1.45/plugins/create?name=vol", ctype: "application/x-tar", body: "TAR", code: 204},
 		{method: "POST", path: "/v1.45/plugins/vol/enable?timeout=30", code: 200, respBody: ""},
 		{method: "POST", path: "/v1.45/plugins/vol/enable", code: 500},
@@ -137,8 +173,13 @@ func TestRoutes(t *testing.T) {
 		{method: "POST", path: "/v1.45/plugins/org/vol:1.0/set", ctype: "application/json", body: `["A=1","m.source=/x"]`, code: 204},
 		{method: "POST", path: "/v1.45/plugins/vol/set", ctype: "application/json", body: `{`, code: 400},
 		{method: "POST", path: "/v1.45/plugins/vol/frobnicate", code: 404},
-		{method: "POST", path: "/v1.45/plugins/vol/push", code: 501},
-		{method: "POST", path: "/v1.45/plugins/pull?remote=x", code: 501},
+		{method: "POST", path: "/v1.45/plugins/vol/push", code: 200, respBody: `{"status":"Pushed","id":"abc"}` + "\n"},
+		{method: "POST", path: "/v1.45/plugins/nope/push", code: 404},
+		{method: "POST", path: "/v1.45/plugins/pull?remote=x", code: 200, respBody: `{"status":"Download complete","id":"abc"}` + "\n"},
+		{method: "POST", path: "/v1.45/plugins/pull?remote=taken", ctype: "application/json", body: "[]", code: 400},
+		{method: "POST", path: "/v1.45/plugins/pull?remote=x", ctype: "application/json", body: "{", code: 400},
+		{method: "POST", path: "/v1.45/plugins/vol/upgrade?remote=x", ctype: "application/json", body: "[]", code: 409},
+		{method: "POST", path: "/v1.45/plugins/org/vol:1.0/upgrade?remote=x", ctype: "application/json", body: "[]", code: 200},
 		{method: "DELETE", path: "/v1.45/plugins/vol?force=1", code: 200, respBody: ""},
 		{method: "DELETE", path: "/v1.45/plugins/nope", code: 404},
 	} {
@@ -158,4 +199,31 @@ func TestRoutes(t *testing.T) {
 	assert.Check(t, !b.force)
 	do(h, "DELETE", "/v1.45/plugins/vol?force=true", "", "")
 	assert.Check(t, b.force)
+}
+
+func TestPullStream(t *testing.T) {
+	b := &fakeBackend{}
+	h := newServer(b)
+	req := httptest.NewRequest("POST", "/v1.45/plugins/pull?remote=localhost:5000/vp&name=mine", strings.NewReader(`[{"Name":"network","Description":"d","Value":["host"]}]`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Registry-Auth", "eyJ1c2VybmFtZSI6InUifQ==")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	assert.Equal(t, w.Code, 200, w.Body.String())
+	assert.Equal(t, w.Header().Get("Docker-Plugin-Name"), "mine")
+	assert.Equal(t, w.Header().Get("Content-Type"), "application/json")
+	assert.DeepEqual(t, b.privs, []plugin.Privilege{{Name: "network", Description: "d", Value: []string{"host"}}})
+	assert.DeepEqual(t, b.calls, []string{"pull localhost:5000/vp mine"})
+
+	// An error after progress started travels in the stream.
+	w = do(h, "POST", "/v1.45/plugins/pull?remote=broken", "", "")
+	assert.Equal(t, w.Code, 200)
+	assert.Equal(t, w.Header().Get("Docker-Plugin-Name"), "broken:latest")
+	assert.Check(t, strings.Contains(w.Body.String(), `"error":"layer does not match"`), w.Body.String())
+
+	// Credentials reach the backend.
+	req = httptest.NewRequest("GET", "/v1.45/plugins/privileges?remote=x", nil)
+	req.Header.Set("X-Registry-Auth", "eyJ1c2VybmFtZSI6InUifQ")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	assert.Equal(t, b.auth, "u")
 }
