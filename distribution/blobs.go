@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	imagetypes "github.com/berthd/berthd/api/types/image"
+	"github.com/containerd/containerd/archive"
+	"github.com/containerd/containerd/archive/compression"
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/errdefs"
@@ -18,8 +21,8 @@ import (
 )
 
 // Registry access without containerd's content store, for content that is not an image (managed plugins):
-// a manifest and its config are fetched into memory, layers are streamed (verified) to the caller, and
-// pushes read their blobs from any content.Provider (e.g. files in a temp dir).
+// a manifest and its config are fetched into memory, layers are streamed (verified) and unpacked into a
+// directory, and pushes read their blobs from files.
 
 const (
 	// maxManifestSize and maxConfigSize bound what FetchManifest reads into memory.
@@ -133,10 +136,100 @@ func (r *verifiedReader) Read(p []byte) (int, error) {
 
 func (r *verifiedReader) Close() error { return r.rc.Close() }
 
-// PushFrom is Push with the manifest and its blobs read from provider instead of containerd's content
+// PushFiles is Push with the manifest and its blobs read from files instead of containerd's content
 // store (same progress messages, same errors).
-func (s *Service) PushFrom(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, provider content.Provider, auth *imagetypes.AuthConfig, out ProgressFunc) error {
-	return s.push(ctx, ref, manifest, provider, auth, out)
+func (s *Service) PushFiles(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, files FileProvider, auth *imagetypes.AuthConfig, out ProgressFunc) error {
+	return s.push(ctx, ref, manifest, files, auth, out)
+}
+
+// ApplyLayers downloads rm's layers in order and applies them to dir with containerd's archive.Apply
+// (which keeps every entry, and every link, inside dir; whiteouts are honoured), verifying each blob's
+// digest and, for each i < len(diffIDs), the digest of the uncompressed layer. Progress is dockerd's
+// ("Pulling from", "Pulling fs layer", "Downloading", "Download complete").
+func (s *Service) ApplyLayers(ctx context.Context, ref reference.Named, rm *RemoteManifest, auth *imagetypes.AuthConfig, dir string, diffIDs []string, out ProgressFunc) error {
+	emit := func(m imagetypes.JSONMessage) {
+		if out != nil {
+			out(m)
+		}
+	}
+	for _, l := range rm.Manifest.Layers {
+		if !images.IsLayerType(l.MediaType) {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s: unsupported layer media type %q", familiar(ref), l.MediaType))
+		}
+	}
+	tag := "latest"
+	if t, ok := ref.(reference.Tagged); ok {
+		tag = t.Tag()
+	} else if c, ok := ref.(reference.Canonical); ok {
+		tag = c.Digest().String()
+	}
+	emit(imagetypes.JSONMessage{Status: "Pulling from " + reference.FamiliarName(ref), ID: tag})
+	for _, l := range rm.Manifest.Layers {
+		emit(imagetypes.JSONMessage{Status: "Pulling fs layer", ID: shortID(l.Digest.String())})
+	}
+	for i, l := range rm.Manifest.Layers {
+		want := ""
+		if i < len(diffIDs) {
+			want = diffIDs[i]
+		}
+		if err := s.applyLayer(ctx, ref, rm, l, auth, dir, want, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) applyLayer(ctx context.Context, ref reference.Named, rm *RemoteManifest, l ocispec.Descriptor, auth *imagetypes.AuthConfig, dir, diffID string, emit ProgressFunc) error {
+	id := shortID(l.Digest.String())
+	rc, err := s.OpenBlob(ctx, ref, rm, l, auth)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc, total: l.Size, report: func(n int64) {
+		emit(imagetypes.JSONMessage{Status: "Downloading", ID: id, Progress: &imagetypes.JSONProgress{Current: n, Total: l.Size}})
+	}}
+	dr, err := compression.DecompressStream(cr)
+	if err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("layer %s: %v", l.Digest, err))
+	}
+	defer dr.Close()
+	v := digest.SHA256.Digester()
+	tee := io.TeeReader(dr, v.Hash())
+	if _, err := archive.Apply(ctx, dir, tee); err != nil {
+		return errors.Wrapf(err, "applying layer %s", l.Digest)
+	}
+	// Read both streams to their ends: the blob's digest is checked at EOF.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return errors.Wrapf(err, "layer %s", l.Digest)
+	}
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return errors.Wrapf(err, "layer %s", l.Digest)
+	}
+	if got := v.Digest().String(); diffID != "" && got != diffID {
+		return errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("layer %s: diff ID %s does not match the config's %s", l.Digest, got, diffID))
+	}
+	emit(imagetypes.JSONMessage{Status: "Download complete", ID: id})
+	return nil
+}
+
+// countingReader reports how much was read, at most every 200 ms (and at the end).
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	total  int64
+	last   time.Time
+	report func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if n > 0 && (time.Since(c.last) >= 200*time.Millisecond || c.n >= c.total) {
+		c.last = time.Now()
+		c.report(c.n)
+	}
+	return n, err
 }
 
 // FileProvider serves blobs from files, by digest: enough for PushFrom.

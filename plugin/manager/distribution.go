@@ -2,24 +2,16 @@ package manager
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
-	"time"
 
-	"github.com/containerd/containerd/archive"
-	"github.com/containerd/containerd/archive/compression"
-	"github.com/containerd/containerd/content"
-	"github.com/containerd/containerd/images"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/distribution/reference"
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/pkg/errors"
 
@@ -36,8 +28,8 @@ const MediaTypePluginConfig = "application/vnd.docker.plugin.v1+json"
 // Registry is what install, push and upgrade need from distribution.Service.
 type Registry interface {
 	FetchManifest(ctx context.Context, ref reference.Named, auth *imagetypes.AuthConfig) (*distribution.RemoteManifest, error)
-	OpenBlob(ctx context.Context, ref reference.Named, rm *distribution.RemoteManifest, desc ocispec.Descriptor, auth *imagetypes.AuthConfig) (io.ReadCloser, error)
-	PushFrom(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, provider content.Provider, auth *imagetypes.AuthConfig, out distribution.ProgressFunc) error
+	ApplyLayers(ctx context.Context, ref reference.Named, rm *distribution.RemoteManifest, auth *imagetypes.AuthConfig, dir string, diffIDs []string, out distribution.ProgressFunc) error
+	PushFiles(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, files distribution.FileProvider, auth *imagetypes.AuthConfig, out distribution.ProgressFunc) error
 }
 
 // progressFunc receives the JSON messages of a pull, push or upgrade stream; nil discards them.
@@ -49,7 +41,7 @@ func (f progressFunc) emit(m imagetypes.JSONMessage) {
 	}
 }
 
-func (m *Manager) registry() (Registry, error) {
+func registryOf(m *Manager) (Registry, error) {
 	if m.cfg.Registry == nil {
 		return nil, errdefs.ErrNotImplemented.WithMessage("plugin distribution is not configured in this daemon")
 	}
@@ -94,7 +86,7 @@ func (m *Manager) PullName(remote, name string) (string, error) {
 }
 
 // fetchPlugin fetches remote's manifest and plugin config and validates them.
-func (m *Manager) fetchPlugin(ctx context.Context, reg Registry, ref reference.Named, auth *imagetypes.AuthConfig) (*distribution.RemoteManifest, types.Config, error) {
+func fetchPlugin(ctx context.Context, reg Registry, ref reference.Named, auth *imagetypes.AuthConfig) (*distribution.RemoteManifest, types.Config, error) {
 	var cfg types.Config
 	rm, err := reg.FetchManifest(ctx, ref, auth)
 	if err != nil {
@@ -112,11 +104,6 @@ func (m *Manager) fetchPlugin(ctx context.Context, reg Registry, ref reference.N
 	if len(rm.Manifest.Layers) == 0 {
 		return nil, cfg, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s: plugin image has no layers", reference.FamiliarString(ref)))
 	}
-	for _, l := range rm.Manifest.Layers {
-		if !images.IsLayerType(l.MediaType) {
-			return nil, cfg, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s: unsupported layer media type %q", reference.FamiliarString(ref), l.MediaType))
-		}
-	}
 	if cfg.Rootfs != nil && len(cfg.Rootfs.DiffIds) != 0 && len(cfg.Rootfs.DiffIds) != len(rm.Manifest.Layers) {
 		return nil, cfg, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s: %d layers but %d diff_ids", reference.FamiliarString(ref), len(rm.Manifest.Layers), len(cfg.Rootfs.DiffIds)))
 	}
@@ -129,7 +116,7 @@ func (m *Manager) fetchPlugin(ctx context.Context, reg Registry, ref reference.N
 // Privileges are the privileges remote's plugin asks for (GET /plugins/privileges). Unlike dockerd,
 // which answers an empty list, a registry error is returned as such.
 func (m *Manager) Privileges(ctx context.Context, remote string, auth *imagetypes.AuthConfig) ([]types.Privilege, error) {
-	reg, err := m.registry()
+	reg, err := registryOf(m)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +124,7 @@ func (m *Manager) Privileges(ctx context.Context, remote string, auth *imagetype
 	if err != nil {
 		return nil, err
 	}
-	_, cfg, err := m.fetchPlugin(ctx, reg, ref, auth)
+	_, cfg, err := fetchPlugin(ctx, reg, ref, auth)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +163,7 @@ func checkPrivileges(granted []types.Privilege, cfg types.Config) error {
 // InvalidArgument, as dockerd reports it.
 func (m *Manager) Pull(ctx context.Context, remote, name string, privileges []types.Privilege, auth *imagetypes.AuthConfig, progress func(imagetypes.JSONMessage)) error {
 	out := progressFunc(progress)
-	reg, err := m.registry()
+	reg, err := registryOf(m)
 	if err != nil {
 		return err
 	}
@@ -194,19 +181,19 @@ func (m *Manager) Pull(ctx context.Context, remote, name string, privileges []ty
 	}
 	defer m.unreserve(familiar)
 
-	rm, cfg, err := m.fetchPlugin(ctx, reg, ref, auth)
+	rm, cfg, err := fetchPlugin(ctx, reg, ref, auth)
 	if err != nil {
 		return err
 	}
 	if err := checkPrivileges(privileges, cfg); err != nil {
 		return err
 	}
-	stage, err := m.stage("pull-")
+	stage, err := stageDir(m.cfg.Root, "pull-")
 	if err != nil {
 		return err
 	}
 	defer removeAllUnmounted(stage)
-	if err := m.unpack(ctx, reg, ref, rm, cfg, auth, filepath.Join(stage, "rootfs"), out); err != nil {
+	if err := unpack(ctx, reg, ref, rm, cfg, auth, filepath.Join(stage, "rootfs"), out); err != nil {
 		return err
 	}
 	id, err := m.newID()
@@ -245,7 +232,7 @@ func (m *Manager) Pull(ctx context.Context, remote, name string, privileges []ty
 // keeping its ID, name and settings. The old rootfs is kept until the new record is saved.
 func (m *Manager) Upgrade(ctx context.Context, name, remote string, privileges []types.Privilege, auth *imagetypes.AuthConfig, progress func(imagetypes.JSONMessage)) error {
 	out := progressFunc(progress)
-	reg, err := m.registry()
+	reg, err := registryOf(m)
 	if err != nil {
 		return err
 	}
@@ -265,19 +252,19 @@ func (m *Manager) Upgrade(ctx context.Context, name, remote string, privileges [
 	if p.IsEnabled() {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin must be disabled before upgrading: plugin %s is enabled", p.Name()))
 	}
-	rm, cfg, err := m.fetchPlugin(ctx, reg, ref, auth)
+	rm, cfg, err := fetchPlugin(ctx, reg, ref, auth)
 	if err != nil {
 		return err
 	}
 	if err := checkPrivileges(privileges, cfg); err != nil {
 		return err
 	}
-	stage, err := m.stage("upgrade-")
+	stage, err := stageDir(m.cfg.Root, "upgrade-")
 	if err != nil {
 		return err
 	}
 	defer removeAllUnmounted(stage)
-	if err := m.unpack(ctx, reg, ref, rm, cfg, auth, filepath.Join(stage, "rootfs"), out); err != nil {
+	if err := unpack(ctx, reg, ref, rm, cfg, auth, filepath.Join(stage, "rootfs"), out); err != nil {
 		return err
 	}
 	if p.IsEnabled() { // enabled by a lifecycle call that did not take the lock: never swap under a task
@@ -320,9 +307,9 @@ func (m *Manager) Upgrade(ctx context.Context, name, remote string, privileges [
 	return nil
 }
 
-// stage makes a private staging directory under <Root>/tmp.
-func (m *Manager) stage(prefix string) (string, error) {
-	stage, err := os.MkdirTemp(filepath.Join(m.cfg.Root, "tmp"), prefix)
+// stageDir makes a private staging directory under <root>/tmp.
+func stageDir(root, prefix string) (string, error) {
+	stage, err := os.MkdirTemp(filepath.Join(root, "tmp"), prefix)
 	if err != nil {
 		return "", err
 	}
@@ -333,91 +320,16 @@ func (m *Manager) stage(prefix string) (string, error) {
 	return stage, nil
 }
 
-// unpack downloads rm's layers in order and applies them to rootfs (created here), verifying each
-// blob's digest and, when the config lists them, each layer's diff ID. containerd's archive.Apply keeps
-// every entry (and link) inside rootfs.
-func (m *Manager) unpack(ctx context.Context, reg Registry, ref reference.Named, rm *distribution.RemoteManifest, cfg types.Config, auth *imagetypes.AuthConfig, rootfs string, out progressFunc) error {
+// unpack makes rootfs and applies rm's layers to it, checking the config's diff IDs.
+func unpack(ctx context.Context, reg Registry, ref reference.Named, rm *distribution.RemoteManifest, cfg types.Config, auth *imagetypes.AuthConfig, rootfs string, out progressFunc) error {
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return err
 	}
-	tag := "latest"
-	if t, ok := ref.(reference.Tagged); ok {
-		tag = t.Tag()
-	} else if c, ok := ref.(reference.Canonical); ok {
-		tag = c.Digest().String()
+	var diffIDs []string
+	if cfg.Rootfs != nil {
+		diffIDs = cfg.Rootfs.DiffIds
 	}
-	out.emit(imagetypes.JSONMessage{Status: "Pulling from " + reference.FamiliarName(ref), ID: tag})
-	for _, l := range rm.Manifest.Layers {
-		out.emit(imagetypes.JSONMessage{Status: "Pulling fs layer", ID: shortDigest(l.Digest)})
-	}
-	for i, l := range rm.Manifest.Layers {
-		if err := m.applyLayer(ctx, reg, ref, rm, l, auth, rootfs, cfg, i, out); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *Manager) applyLayer(ctx context.Context, reg Registry, ref reference.Named, rm *distribution.RemoteManifest, l ocispec.Descriptor, auth *imagetypes.AuthConfig, rootfs string, cfg types.Config, i int, out progressFunc) error {
-	id := shortDigest(l.Digest)
-	rc, err := reg.OpenBlob(ctx, ref, rm, l, auth)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	cr := &countingReader{r: rc, total: l.Size, report: func(n int64) {
-		out.emit(imagetypes.JSONMessage{Status: "Downloading", ID: id, Progress: &imagetypes.JSONProgress{Current: n, Total: l.Size}})
-	}}
-	dr, err := compression.DecompressStream(cr)
-	if err != nil {
-		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("layer %s: %v", l.Digest, err))
-	}
-	defer dr.Close()
-	h := sha256.New()
-	tee := io.TeeReader(dr, h)
-	if _, err := archive.Apply(ctx, rootfs, tee); err != nil {
-		return errors.Wrapf(err, "applying layer %s", l.Digest)
-	}
-	// Read both streams to their ends: the blob's digest is checked at EOF.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return errors.Wrapf(err, "layer %s", l.Digest)
-	}
-	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return errors.Wrapf(err, "layer %s", l.Digest)
-	}
-	diffID := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
-	if cfg.Rootfs != nil && i < len(cfg.Rootfs.DiffIds) && cfg.Rootfs.DiffIds[i] != diffID.String() {
-		return errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("layer %s: diff ID %s does not match the config's %s", l.Digest, diffID, cfg.Rootfs.DiffIds[i]))
-	}
-	out.emit(imagetypes.JSONMessage{Status: "Download complete", ID: id})
-	return nil
-}
-
-func shortDigest(d digest.Digest) string {
-	s := d.Encoded()
-	if len(s) > 12 {
-		s = s[:12]
-	}
-	return s
-}
-
-// countingReader reports how much was read, at most every 200 ms (and at the end).
-type countingReader struct {
-	r      io.Reader
-	n      int64
-	total  int64
-	last   time.Time
-	report func(int64)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if n > 0 && (time.Since(c.last) >= 200*time.Millisecond || c.n >= c.total) {
-		c.last = time.Now()
-		c.report(c.n)
-	}
-	return n, err
+	return reg.ApplyLayers(ctx, ref, rm, auth, rootfs, diffIDs, out.emit)
 }
 
 func writeFileSync(path string, b []byte) error {

@@ -192,7 +192,7 @@ func pushRaw(t *testing.T, reg *distribution.Service, remote, configMediaType, c
 	ref, err := reference.ParseNormalizedNamed(remote)
 	assert.NilError(t, err)
 	prov := distribution.FileProvider{layer.Digest: filepath.Join(dir, "layer"), cfg.Digest: filepath.Join(dir, "config"), man.Digest: filepath.Join(dir, "manifest")}
-	assert.NilError(t, reg.PushFrom(context.Background(), ref, man, prov, nil, nil))
+	assert.NilError(t, reg.PushFiles(context.Background(), ref, man, prov, nil, nil))
 }
 
 func TestPullHostile(t *testing.T) {

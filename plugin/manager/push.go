@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd/images"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -26,12 +25,18 @@ import (
 	"github.com/berthd/berthd/distribution"
 )
 
+// Media types of the plugin images Push makes (Docker schema2, as dockerd pushes plugins).
+const (
+	mediaTypeManifest  = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaTypeLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+)
+
 // Push uploads a plugin to the registry its name points at (POST /plugins/{name}/push): one gzipped
 // layer made from its rootfs, its manifest as the config blob (media type MediaTypePluginConfig, with
 // rootfs.diff_ids) and a schema2 manifest, with dockerd's push progress ending in the aux result.
 func (m *Manager) Push(ctx context.Context, name string, auth *imagetypes.AuthConfig, progress func(imagetypes.JSONMessage)) error {
 	out := progressFunc(progress)
-	reg, err := m.registry()
+	reg, err := registryOf(m)
 	if err != nil {
 		return err
 	}
@@ -43,7 +48,7 @@ func (m *Manager) Push(ctx context.Context, name string, auth *imagetypes.AuthCo
 	if err != nil {
 		return err
 	}
-	stage, err := m.stage("push-")
+	stage, err := stageDir(m.cfg.Root, "push-")
 	if err != nil {
 		return err
 	}
@@ -74,19 +79,19 @@ func (m *Manager) Push(ctx context.Context, name string, auth *imagetypes.AuthCo
 	}
 	mb, err := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: images.MediaTypeDockerSchema2Manifest,
+		MediaType: mediaTypeManifest,
 		Config:    cfgDesc,
 		Layers:    []ocispec.Descriptor{layer},
 	})
 	if err != nil {
 		return err
 	}
-	mDesc, mPath, err := writeBlob(stage, "manifest.json", images.MediaTypeDockerSchema2Manifest, mb)
+	mDesc, mPath, err := writeBlob(stage, "manifest.json", mediaTypeManifest, mb)
 	if err != nil {
 		return err
 	}
 	provider := distribution.FileProvider{layer.Digest: layerPath, cfgDesc.Digest: cfgPath, mDesc.Digest: mPath}
-	return reg.PushFrom(ctx, ref, mDesc, provider, auth, distribution.ProgressFunc(out))
+	return reg.PushFiles(ctx, ref, mDesc, provider, auth, out.emit)
 }
 
 func writeBlob(dir, name, mediaType string, b []byte) (ocispec.Descriptor, string, error) {
@@ -200,7 +205,7 @@ func writeLayer(rootfs, path string) (ocispec.Descriptor, digest.Digest, error) 
 		return desc, "", err
 	}
 	desc = ocispec.Descriptor{
-		MediaType: images.MediaTypeDockerSchema2LayerGzip,
+		MediaType: mediaTypeLayerGzip,
 		Digest:    digest.NewDigestFromBytes(digest.SHA256, compressed.h.Sum(nil)),
 		Size:      compressed.n,
 	}
