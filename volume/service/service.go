@@ -13,8 +13,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -273,7 +274,7 @@ func (s *VolumesService) List(ctx context.Context, f filters.Args) ([]*volumetyp
 		// The stored maps are shared, not copied: a listing is only encoded, and they are never modified.
 		out = append(out, s.render(ctx, v, scopes[v.DriverName()], false, m.labels, m.opts, m.created))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortFunc(out, func(a, b *volumetypes.Volume) int { return strings.Compare(a.Name, b.Name) })
 	return out, warnings, nil
 }
 

@@ -498,8 +498,12 @@ wait:
 		}
 	}
 	scopes := map[string]string{}
-	var out []volume.Volume
-	seen := map[string]bool{}
+	n := 0
+	for _, r := range results {
+		n += len(r.vols)
+	}
+	out := make([]volume.Volume, 0, n)
+	seen := make(map[string]bool, n)
 	// Called with s.mu read-locked (one lock for the whole listing, not one per volume).
 	add := func(v volume.Volume) {
 		if seen[v.Name()] {
@@ -525,9 +529,6 @@ wait:
 			continue
 		}
 		scopes[d.Name()] = r.scope
-		if out == nil {
-			out = make([]volume.Volume, 0, len(r.vols))
-		}
 		for _, v := range r.vols {
 			add(v)
 		}
