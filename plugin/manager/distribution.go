@@ -270,40 +270,92 @@ func (m *Manager) Upgrade(ctx context.Context, name, remote string, privileges [
 	if p.IsEnabled() { // enabled by a lifecycle call that did not take the lock: never swap under a task
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin must be disabled before upgrading: plugin %s is enabled", p.Name()))
 	}
-	dir := m.dir(p.ID())
-	orig, backup := filepath.Join(dir, "rootfs"), filepath.Join(dir, "rootfs-old")
-	if err := removeAllUnmounted(backup); err != nil {
+	if err := swapRootfs(ctx, p, m.dir(p.ID()), cfg, ref.String(), filepath.Join(stage, "rootfs")); err != nil {
 		return err
 	}
+	out.emit(imagetypes.JSONMessage{Status: "Digest: " + rm.Desc.Digest.String()})
+	out.emit(imagetypes.JSONMessage{Status: "Status: Downloaded newer image for " + reference.FamiliarString(ref)})
+	return nil
+}
+
+// Upgrade swaps a plugin's rootfs with a commit point: the new record is written to config.json.upgrade
+// first, the old rootfs is renamed to rootfs-old and the new one put in place, then renaming
+// config.json.upgrade over config.json commits. recoverUpgrade, run when a plugin is loaded, rolls an
+// uncommitted swap back and finishes the clean-up of a committed one.
+const (
+	upgradeRecord = "config.json.upgrade"
+	oldRootfs     = "rootfs-old"
+)
+
+func swapRootfs(ctx context.Context, p *v2.Plugin, dir string, cfg types.Config, ref, newRootfs string) error {
+	if err := recoverUpgrade(dir); err != nil {
+		return err
+	}
+	orig, backup, pending := filepath.Join(dir, "rootfs"), filepath.Join(dir, oldRootfs), filepath.Join(dir, upgradeRecord)
 	// Nothing may stay mounted in the old rootfs (a plugin disabled with -f can leave mounts).
 	if err := unmountUnder(orig); err != nil {
 		return errors.Wrap(err, "upgrade: old rootfs still in use")
 	}
+	rec := p.Record()
+	rec.Plugin.Config = cfg
+	rec.Plugin.PluginReference = ref
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(pending, b); err != nil {
+		return err
+	}
 	if err := os.Rename(orig, backup); err != nil {
+		os.Remove(pending)
 		return err
 	}
-	if err := os.Rename(filepath.Join(stage, "rootfs"), orig); err != nil {
-		_ = os.Rename(backup, orig)
-		return err
+	if err := os.Rename(newRootfs, orig); err != nil {
+		rollback(ctx, dir)
+		return errors.Wrap(err, "upgrade: installing the new rootfs")
 	}
-	old := p.Object()
-	p.Upgrade(cfg, ref.String(), dir)
+	if err := os.Rename(pending, filepath.Join(dir, "config.json")); err != nil {
+		rollback(ctx, dir)
+		return errors.Wrap(err, "error saving upgraded plugin config")
+	}
+	p.Upgrade(cfg, ref, dir)
 	if cfg.PropagatedMount != "" {
 		if err := os.MkdirAll(filepath.Join(dir, "propagated-mount"), 0o700); err != nil {
 			log.G(ctx).WithError(err).Warn("creating the upgraded plugin's propagated-mount directory")
 		}
 	}
-	if err := m.save(p); err != nil {
-		p.Upgrade(old.Config, old.PluginReference, dir)
-		_ = os.RemoveAll(orig)
-		_ = os.Rename(backup, orig)
-		return errors.Wrap(err, "error saving upgraded plugin config")
-	}
 	if err := removeAllUnmounted(backup); err != nil {
 		log.G(ctx).WithError(err).WithField("plugin", p.Name()).Warn("removing the plugin's old rootfs")
 	}
-	out.emit(imagetypes.JSONMessage{Status: "Digest: " + rm.Desc.Digest.String()})
-	out.emit(imagetypes.JSONMessage{Status: "Status: Downloaded newer image for " + reference.FamiliarString(ref)})
+	return nil
+}
+
+func rollback(ctx context.Context, dir string) {
+	if err := recoverUpgrade(dir); err != nil {
+		log.G(ctx).WithError(err).WithField("dir", dir).Error("rolling back a failed plugin upgrade")
+	}
+}
+
+// recoverUpgrade finishes what an interrupted upgrade of the plugin in dir left: without the commit
+// (config.json.upgrade still there) the old rootfs is put back; after it, the old rootfs is deleted.
+func recoverUpgrade(dir string) error {
+	orig, backup, pending := filepath.Join(dir, "rootfs"), filepath.Join(dir, oldRootfs), filepath.Join(dir, upgradeRecord)
+	_, perr := os.Lstat(pending)
+	_, berr := os.Lstat(backup)
+	switch {
+	case perr == nil && berr == nil:
+		if err := removeAllUnmounted(orig); err != nil {
+			return err
+		}
+		if err := os.Rename(backup, orig); err != nil {
+			return err
+		}
+		return os.Remove(pending)
+	case perr == nil:
+		return os.Remove(pending)
+	case berr == nil:
+		return removeAllUnmounted(backup)
+	}
 	return nil
 }
 

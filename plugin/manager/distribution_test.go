@@ -264,3 +264,95 @@ func TestPullHostile(t *testing.T) {
 	// Order and descriptions do not matter.
 	assert.NilError(t, m.Pull(ctx, addr+"/priv", "priv", []types.Privilege{{Name: "network", Value: []string{"host"}}, {Name: "capabilities", Value: []string{"CAP_SYS_ADMIN"}}}, nil, nil))
 }
+
+func TestRecoverUpgrade(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	ctx := context.Background()
+	assert.NilError(t, m.Create(ctx, "vol", pluginTar(t)))
+	p, err := m.Inspect(ctx, "vol")
+	assert.NilError(t, err)
+	assert.NilError(t, m.Shutdown(ctx))
+	dir := filepath.Join(e.root, p.ID)
+	orig := filepath.Join(dir, "rootfs")
+	write := func(path, body string) {
+		assert.NilError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		assert.NilError(t, os.WriteFile(path, []byte(body), 0o644))
+	}
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		assert.NilError(t, err)
+		return string(b)
+	}
+
+	// Interrupted before the commit, new rootfs already in place: the old one comes back.
+	assert.NilError(t, os.Rename(orig, filepath.Join(dir, oldRootfs)))
+	write(filepath.Join(orig, "bin", "plugin"), "new")
+	write(filepath.Join(dir, upgradeRecord), "{}")
+	m = e.open(t)
+	got, err := m.Inspect(ctx, "vol")
+	assert.NilError(t, err)
+	assert.Equal(t, got.ID, p.ID)
+	assert.Equal(t, read(filepath.Join(orig, "bin", "plugin")), "#!/bin/sh\n")
+	for _, n := range []string{oldRootfs, upgradeRecord} {
+		_, err := os.Lstat(filepath.Join(dir, n))
+		assert.Check(t, os.IsNotExist(err), n)
+	}
+	assert.NilError(t, m.Shutdown(ctx))
+
+	// Interrupted between the two renames (no rootfs at all).
+	assert.NilError(t, os.Rename(orig, filepath.Join(dir, oldRootfs)))
+	write(filepath.Join(dir, upgradeRecord), "{}")
+	m = e.open(t)
+	_, err = m.Inspect(ctx, "vol")
+	assert.NilError(t, err)
+	assert.Equal(t, read(filepath.Join(orig, "bin", "plugin")), "#!/bin/sh\n")
+	assert.NilError(t, m.Shutdown(ctx))
+
+	// Committed, clean-up not done: the old rootfs goes.
+	write(filepath.Join(dir, oldRootfs, "bin", "plugin"), "old")
+	m = e.open(t)
+	defer m.Shutdown(ctx)
+	_, err = m.Inspect(ctx, "vol")
+	assert.NilError(t, err)
+	assert.Equal(t, read(filepath.Join(orig, "bin", "plugin")), "#!/bin/sh\n")
+	_, err = os.Lstat(filepath.Join(dir, oldRootfs))
+	assert.Check(t, os.IsNotExist(err))
+}
+
+func TestPushPullAuthAndDigest(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("unpacking layers keeps ownership: needs root")
+	}
+	addr := regtest.StartRegistry(t, "u", "secret")
+	e := newEnv(t)
+	m, _ := e.openWithRegistry(t)
+	defer m.Shutdown(context.Background())
+	ctx := context.Background()
+	remote := addr + "/vp:latest"
+	auth := &imagetypes.AuthConfig{Username: "u", Password: "secret"}
+
+	assert.NilError(t, m.Create(ctx, remote, pluginTar(t)))
+	err := m.Push(ctx, remote, nil, nil)
+	assert.Check(t, errdefs.IsUnauthorized(err), err)
+	var pl progressLog
+	assert.NilError(t, m.Push(ctx, remote, auth, pl.add))
+	var res imagetypes.PushResult
+	assert.NilError(t, json.Unmarshal(*pl.msgs[len(pl.msgs)-1].Aux, &res))
+
+	_, err = m.Privileges(ctx, remote, nil)
+	assert.Check(t, errdefs.IsNotFound(err), err)
+	assert.ErrorContains(t, err, "pull access denied")
+	privs, err := m.Privileges(ctx, remote, auth)
+	assert.NilError(t, err)
+
+	// By digest: the local name drops the digest and gets ":latest".
+	byDigest := addr + "/vp@" + res.Digest
+	name, err := m.PullName(byDigest, "")
+	assert.NilError(t, err)
+	assert.Equal(t, name, addr+"/vp:latest")
+	assert.NilError(t, m.Pull(ctx, byDigest, "pinned", privs, auth, nil))
+	p, err := m.Inspect(ctx, "pinned")
+	assert.NilError(t, err)
+	assert.Equal(t, p.PluginReference, byDigest)
+}

@@ -200,6 +200,9 @@ func (m *Manager) reload(ctx context.Context) {
 }
 
 func (m *Manager) load(id string) (*v2.Plugin, error) {
+	if err := recoverUpgrade(m.dir(id)); err != nil {
+		return nil, errors.Wrap(err, "recovering an interrupted upgrade")
+	}
 	b, err := os.ReadFile(filepath.Join(m.dir(id), "config.json"))
 	if err != nil {
 		if os.IsNotExist(err) {
