@@ -126,3 +126,37 @@ func TestPluginPushInstallUpgrade(t *testing.T) {
 		assert.Equal(t, res.ExitCode, 0, res.Combined())
 	}
 }
+
+// TestPluginInstallOnOtherDaemon installs, on a second berthd, a plugin pushed by the first.
+func TestPluginInstallOnOtherDaemon(t *testing.T) {
+	reaped := reapPlugins(t)
+	addr := regtest.StartRegistry(t, "", "")
+	d1 := daemon.New(t)
+	d1.Start(t)
+	remote := addr + "/shared/vp:1.0"
+	res := d1.Docker(t, "plugin", "create", remote, buildManagedPlugin(t))
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d1.Docker(t, "plugin", "push", remote)
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	d1.Stop(t)
+
+	d2 := daemon.New(t)
+	d2.Start(t)
+	res = d2.Docker(t, "plugin", "install", "--grant-all-permissions", remote)
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	p := inspectPlugin(t, d2, remote)
+	*reaped = append(*reaped, p.ID)
+	assert.Assert(t, p.Enabled)
+	res = d2.Docker(t, "volume", "create", "-d", remote, "v1")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d2.Docker(t, "volume", "inspect", "--format", "{{.Driver}}", "v1")
+	assert.Equal(t, strings.TrimSpace(res.Stdout), remote)
+
+	// Still there, enabled and serving its volume after a restart.
+	d2.Restart(t)
+	assert.Assert(t, inspectPlugin(t, d2, remote).Enabled)
+	res = d2.Docker(t, "volume", "rm", "v1")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d2.Docker(t, "plugin", "rm", "-f", remote)
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+}
