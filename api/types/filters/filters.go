@@ -16,6 +16,9 @@ import (
 // Args is a set of filter values by key.
 type Args struct {
 	fields map[string]map[string]bool
+	// regexps holds each value compiled once (nil when it is not a valid expression), so Match does not
+	// compile per object filtered. Filled only while the set is built, never by readers.
+	regexps map[string]*regexp.Regexp
 }
 
 // KeyValuePair builds one filter for NewArgs.
@@ -26,7 +29,7 @@ func Arg(k, v string) KeyValuePair { return KeyValuePair{Key: k, Value: v} }
 
 // NewArgs returns Args holding the given pairs.
 func NewArgs(pairs ...KeyValuePair) Args {
-	a := Args{fields: map[string]map[string]bool{}}
+	a := Args{fields: map[string]map[string]bool{}, regexps: map[string]*regexp.Regexp{}}
 	for _, p := range pairs {
 		a.Add(p.Key, p.Value)
 	}
@@ -52,6 +55,11 @@ func FromJSON(p string) (Args, error) {
 	if err := json.Unmarshal(raw, &args.fields); err == nil {
 		if args.fields == nil {
 			args.fields = map[string]map[string]bool{}
+		}
+		for _, vals := range args.fields {
+			for v := range vals {
+				args.compile(v)
+			}
 		}
 		return args, nil
 	}
@@ -82,6 +90,14 @@ func (a Args) Add(key, value string) {
 		a.fields[key] = map[string]bool{}
 	}
 	a.fields[key][value] = true
+	a.compile(value)
+}
+
+func (a Args) compile(value string) {
+	if _, done := a.regexps[value]; !done {
+		re, _ := regexp.Compile(value)
+		a.regexps[value] = re
+	}
 }
 
 // Del removes one value of key.
@@ -168,7 +184,7 @@ func (a Args) Match(key, value string) bool {
 		if f == value {
 			return true
 		}
-		if re, err := regexp.Compile(f); err == nil && re.MatchString(value) {
+		if re := a.regexps[f]; re != nil && re.MatchString(value) {
 			return true
 		}
 	}
