@@ -1,88 +1,14 @@
 package image
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/berthd/berthd/api/server/httputils"
 	"github.com/berthd/berthd/api/types/filters"
 	"github.com/berthd/berthd/api/types/image"
 	"github.com/berthd/berthd/api/types/versions"
 )
-
-// authFromHeader decodes X-Registry-Auth (base64url JSON, padding optional). An undecodable header is
-// treated as no credentials, as dockerd does.
-func authFromHeader(req *http.Request) *image.AuthConfig {
-	h := req.Header.Get("X-Registry-Auth")
-	if h == "" {
-		return nil
-	}
-	var b []byte
-	var err error
-	for _, enc := range []*base64.Encoding{base64.URLEncoding, base64.RawURLEncoding, base64.StdEncoding, base64.RawStdEncoding} {
-		if b, err = enc.DecodeString(h); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil
-	}
-	var a image.AuthConfig
-	if json.Unmarshal(b, &a) != nil {
-		return nil
-	}
-	return &a
-}
-
-// stream writes JSON messages, committing the 200 and headers only with the first one, so an error that
-// comes before any progress still gets its own status.
-type stream struct {
-	mu      sync.Mutex
-	w       http.ResponseWriter
-	fw      *httputils.FlushWriter
-	enc     *json.Encoder
-	started bool
-}
-
-func newStream(w http.ResponseWriter) *stream {
-	fw := httputils.NewFlushWriter(w)
-	enc := json.NewEncoder(fw)
-	enc.SetEscapeHTML(false)
-	return &stream{w: w, fw: fw, enc: enc}
-}
-
-func (s *stream) start() {
-	if !s.started {
-		s.started = true
-		s.w.Header().Set("Content-Type", "application/json")
-		s.w.WriteHeader(http.StatusOK)
-	}
-}
-
-func (s *stream) send(m image.JSONMessage) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.start()
-	_ = s.enc.Encode(m)
-}
-
-// finish reports err: as the response when nothing was streamed yet, else as a stream error message.
-func (s *stream) finish(err error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err == nil {
-		s.start()
-		return nil
-	}
-	if !s.started {
-		return err
-	}
-	_ = s.enc.Encode(image.JSONMessage{Error: &image.JSONError{Message: err.Error()}, ErrorMessage: err.Error()})
-	return nil
-}
 
 func (r *imageRouter) postImagesCreate(w http.ResponseWriter, req *http.Request) error {
 	if err := httputils.ParseForm(req); err != nil {
@@ -94,15 +20,15 @@ func (r *imageRouter) postImagesCreate(w http.ResponseWriter, req *http.Request)
 		repo      = req.Form.Get("repo")
 		tag       = req.Form.Get("tag")
 		platform  = req.Form.Get("platform")
-		st        = newStream(w)
+		st        = httputils.NewProgressStream(w)
 	)
 	switch {
 	case fromImage != "":
-		err := r.backend.PullImage(req.Context(), fromImage, tag, platform, authFromHeader(req), st.send)
-		return st.finish(err)
+		err := r.backend.PullImage(req.Context(), fromImage, tag, platform, httputils.RegistryAuth(req), st.Send)
+		return st.Finish(err)
 	case fromSrc != "":
-		_, err := r.backend.ImportImage(req.Context(), req.Body, fromSrc, repo, tag, req.Form.Get("message"), req.Form["changes"], platform, st.send)
-		return st.finish(err)
+		_, err := r.backend.ImportImage(req.Context(), req.Body, fromSrc, repo, tag, req.Form.Get("message"), req.Form["changes"], platform, st.Send)
+		return st.Finish(err)
 	}
 	return invalidParamErr("fromImage or fromSrc is required")
 }
@@ -111,9 +37,9 @@ func (r *imageRouter) postImagesLoad(w http.ResponseWriter, req *http.Request) e
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
-	st := newStream(w)
-	err := r.backend.LoadImage(req.Context(), req.Body, httputils.BoolValue(req, "quiet"), st.send)
-	return st.finish(err)
+	st := httputils.NewProgressStream(w)
+	err := r.backend.LoadImage(req.Context(), req.Body, httputils.BoolValue(req, "quiet"), st.Send)
+	return st.Finish(err)
 }
 
 // lazyWriter commits the tar response only with the first byte.
@@ -221,9 +147,9 @@ func (r *imageRouter) postImagesPush(w http.ResponseWriter, req *http.Request, n
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
-	st := newStream(w)
-	err := r.backend.PushImage(req.Context(), name, req.Form.Get("tag"), authFromHeader(req), st.send)
-	return st.finish(err)
+	st := httputils.NewProgressStream(w)
+	err := r.backend.PushImage(req.Context(), name, req.Form.Get("tag"), httputils.RegistryAuth(req), st.Send)
+	return st.Finish(err)
 }
 
 func (r *imageRouter) deleteImages(w http.ResponseWriter, req *http.Request) error {

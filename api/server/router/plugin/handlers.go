@@ -67,7 +67,7 @@ func (r *pluginRouter) privileges(w http.ResponseWriter, req *http.Request) erro
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
-	privs, err := r.backend.Privileges(req.Context(), req.Form.Get("remote"), authFromHeader(req))
+	privs, err := r.backend.Privileges(req.Context(), req.Form.Get("remote"), httputils.RegistryAuth(req))
 	if err != nil {
 		return err
 	}
@@ -102,8 +102,8 @@ func (r *pluginRouter) pull(w http.ResponseWriter, req *http.Request) error {
 		return err
 	}
 	w.Header().Set("Docker-Plugin-Name", name)
-	st := newStream(w)
-	return st.finish(r.backend.Pull(req.Context(), remote, name, privs, authFromHeader(req), st.send))
+	st := httputils.NewProgressStream(w)
+	return st.Finish(r.backend.Pull(req.Context(), remote, name, privs, httputils.RegistryAuth(req), st.Send))
 }
 
 func (r *pluginRouter) postAction(w http.ResponseWriter, req *http.Request) error {
@@ -144,15 +144,15 @@ func (r *pluginRouter) postAction(w http.ResponseWriter, req *http.Request) erro
 		}
 		w.WriteHeader(http.StatusNoContent)
 	case "push":
-		st := newStream(w)
-		return st.finish(r.backend.Push(ctx, name, authFromHeader(req), st.send))
+		st := httputils.NewProgressStream(w)
+		return st.Finish(r.backend.Push(ctx, name, httputils.RegistryAuth(req), st.Send))
 	case "upgrade":
 		var privs []plugin.Privilege
 		if err := httputils.ReadJSON(req, &privs); err != nil && !httputils.IsEOF(err) {
 			return err
 		}
-		st := newStream(w)
-		return st.finish(r.backend.Upgrade(ctx, name, req.Form.Get("remote"), privs, authFromHeader(req), st.send))
+		st := httputils.NewProgressStream(w)
+		return st.Finish(r.backend.Upgrade(ctx, name, req.Form.Get("remote"), privs, httputils.RegistryAuth(req), st.Send))
 	default:
 		return pageNotFound(req)
 	}

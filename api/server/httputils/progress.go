@@ -1,4 +1,4 @@
-package plugin
+package httputils
 
 import (
 	"encoding/base64"
@@ -6,13 +6,12 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/berthd/berthd/api/server/httputils"
 	"github.com/berthd/berthd/api/types/image"
 )
 
-// authFromHeader decodes X-Registry-Auth (base64url JSON, padding optional). An undecodable header is
+// RegistryAuth decodes X-Registry-Auth (base64url JSON, padding optional). An undecodable header is
 // treated as no credentials, as dockerd does.
-func authFromHeader(req *http.Request) *image.AuthConfig {
+func RegistryAuth(req *http.Request) *image.AuthConfig {
 	h := req.Header.Get("X-Registry-Auth")
 	if h == "" {
 		return nil
@@ -34,22 +33,24 @@ func authFromHeader(req *http.Request) *image.AuthConfig {
 	return &a
 }
 
-// stream writes JSON progress messages, committing the 200 and headers only with the first one, so an
-// error that comes before any progress (unknown remote, taken name, wrong privileges) gets its own status.
-type stream struct {
+// ProgressStream writes Docker JSON messages (pull, push, load, import, plugin install), committing the 200
+// and headers only with the first one, so an error that comes before any progress still gets its own status.
+// Send may be called from several goroutines.
+type ProgressStream struct {
 	mu      sync.Mutex
 	w       http.ResponseWriter
 	enc     *json.Encoder
 	started bool
 }
 
-func newStream(w http.ResponseWriter) *stream {
-	enc := json.NewEncoder(httputils.NewFlushWriter(w))
+// NewProgressStream wraps w; every message is flushed as it is written.
+func NewProgressStream(w http.ResponseWriter) *ProgressStream {
+	enc := json.NewEncoder(NewFlushWriter(w))
 	enc.SetEscapeHTML(false)
-	return &stream{w: w, enc: enc}
+	return &ProgressStream{w: w, enc: enc}
 }
 
-func (s *stream) start() {
+func (s *ProgressStream) start() {
 	if !s.started {
 		s.started = true
 		s.w.Header().Set("Content-Type", "application/json")
@@ -57,15 +58,17 @@ func (s *stream) start() {
 	}
 }
 
-func (s *stream) send(m image.JSONMessage) {
+// Send writes one message.
+func (s *ProgressStream) Send(m image.JSONMessage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.start()
 	_ = s.enc.Encode(m)
 }
 
-// finish reports err: as the response when nothing was streamed yet, else as a stream error message.
-func (s *stream) finish(err error) error {
+// Finish reports err: as the response (status from its class) when nothing was streamed yet, else as an
+// error message in the stream, which the CLI prints and exits 1 on.
+func (s *ProgressStream) Finish(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
