@@ -62,30 +62,10 @@ func (m *Manager) Create(ctx context.Context, name string, tarball io.Reader) er
 	}
 	cfg.DockerVersion = m.cfg.DockerVersion
 	cfg.Rootfs = &types.Rootfs{Type: "layers"}
-	id, err := m.newID()
+	p, err := m.commitStaged(stage, familiar, ref.String(), cfg)
 	if err != nil {
 		return err
 	}
-	dir := m.dir(id)
-	p := v2.NewFromConfig(id, familiar, ref.String(), cfg, dir)
-	if p.PropagatedMountHost() != "" {
-		if err := os.MkdirAll(filepath.Join(stage, "propagated-mount"), 0o700); err != nil {
-			return err
-		}
-	}
-	b, err := json.Marshal(p.Record())
-	if err != nil {
-		return err
-	}
-	if err := atomicwriter.WriteFile(filepath.Join(stage, "config.json"), b, 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(stage, dir); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	m.plugins[id] = p
-	m.mu.Unlock()
 	m.emit("create", p)
 	return nil
 }
@@ -263,3 +243,34 @@ func writeEntry(root *os.Root, rel string, h *tar.Header, r io.Reader) error {
 }
 
 func dirSpecial(m os.FileMode) os.FileMode { return m & os.ModeSticky }
+
+// commitStaged turns a staged directory holding rootfs/ into an installed, disabled plugin: a fresh ID, its
+// record written durably, then one rename into place, so a crash leaves either no plugin or a whole one.
+// Create and install (pull) share it.
+func (m *Manager) commitStaged(stage, name, ref string, cfg types.Config) (*v2.Plugin, error) {
+	id, err := m.newID()
+	if err != nil {
+		return nil, err
+	}
+	dir := m.dir(id)
+	p := v2.NewFromConfig(id, name, ref, cfg, dir)
+	if p.PropagatedMountHost() != "" {
+		if err := os.MkdirAll(filepath.Join(stage, "propagated-mount"), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	b, err := json.Marshal(p.Record())
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicwriter.WriteFile(filepath.Join(stage, "config.json"), b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.plugins[id] = p
+	m.mu.Unlock()
+	return p, nil
+}

@@ -196,30 +196,9 @@ func (m *Manager) Pull(ctx context.Context, remote, name string, privileges []ty
 	if err := unpack(ctx, reg, ref, rm, cfg, auth, filepath.Join(stage, "rootfs"), out); err != nil {
 		return err
 	}
-	id, err := m.newID()
-	if err != nil {
+	if _, err := m.commitStaged(stage, familiar, ref.String(), cfg); err != nil {
 		return err
 	}
-	dir := m.dir(id)
-	p := v2.NewFromConfig(id, familiar, ref.String(), cfg, dir)
-	if p.PropagatedMountHost() != "" {
-		if err := os.MkdirAll(filepath.Join(stage, "propagated-mount"), 0o700); err != nil {
-			return err
-		}
-	}
-	b, err := json.Marshal(p.Record())
-	if err != nil {
-		return err
-	}
-	if err := writeFileSync(filepath.Join(stage, "config.json"), b); err != nil {
-		return err
-	}
-	if err := os.Rename(stage, dir); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	m.plugins[id] = p
-	m.mu.Unlock()
 	if m.events != nil {
 		m.events.Log("pull", eventtypes.PluginEventType, eventtypes.Actor{ID: reference.FamiliarString(ref), Attributes: map[string]string{"name": familiar}})
 	}
