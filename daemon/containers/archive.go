@@ -3,6 +3,7 @@ package containers
 import (
 	"archive/tar"
 	"context"
+	"github.com/containerd/containerd/archive"
 	"io"
 	"os"
 	"path"
@@ -114,7 +115,16 @@ func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return s.withRootfs(ctx, c, func(root string) error { return writeTar(w, root, ".") })
+	return s.withRootfs(ctx, c, func(root string) error {
+		// containerd's archive writer against an empty base is a full tar of root that keeps what a
+		// hand-written walk loses: hard links, device nodes, xattrs.
+		empty, err := os.MkdirTemp("", "export-base")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(empty)
+		return archive.WriteDiff(ctx, w, empty, root)
+	})
 }
 
 func writeTar(w io.Writer, src, name string) error {

@@ -1,6 +1,8 @@
 package container
 
 import (
+	"archive/tar"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,9 +63,29 @@ func TestPauseTopStatsCpExportPrune(t *testing.T) {
 	b, _ = os.ReadFile(filepath.Join(dir, "out"))
 	assert.Equal(t, string(b), "hello")
 	mustDocker(t, d, "export", "-o", filepath.Join(dir, "x.tar"), "pt")
-	fi, err := os.Stat(filepath.Join(dir, "x.tar"))
+	// The export is the container's whole filesystem, names relative to its root, with what was written
+	// into it.
+	xf, err := os.Open(filepath.Join(dir, "x.tar"))
 	assert.NilError(t, err)
-	assert.Assert(t, fi.Size() > 1<<20)
+	defer xf.Close()
+	entries := map[string]string{}
+	tr := tar.NewReader(xf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		assert.NilError(t, err)
+		body := ""
+		if h.Typeflag == tar.TypeReg && h.Size < 64 {
+			b, _ := io.ReadAll(tr)
+			body = string(b)
+		}
+		entries[strings.TrimPrefix(h.Name, "./")] = body
+	}
+	assert.Equal(t, entries["tmp/in"], "hello")
+	_, ok := entries["bin/busybox"]
+	assert.Assert(t, ok, "bin/busybox missing from the export")
 
 	out := mustDocker(t, d, "container", "prune", "-f")
 	assert.Assert(t, is.Contains(out, "Deleted Containers"))
