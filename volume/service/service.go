@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -54,6 +55,22 @@ type VolumesService struct {
 	local   *local.Root
 	events  EventLogger
 	pruning atomic.Bool
+	renders renderCache
+}
+
+// renderCache keeps the API form of listed volumes. A listing of thousands of volumes was mostly spent
+// rebuilding (and then collecting) the same immutable objects: labels, options and creation time never change
+// after create, so an entry stays valid as long as the driver hands back the same volume object with the same
+// scope. Removed names are dropped lazily (see List).
+type renderCache struct {
+	mu sync.Mutex
+	m  map[string]renderEntry
+}
+
+type renderEntry struct {
+	v     volume.Volume
+	scope string
+	api   *volumetypes.Volume
 }
 
 // NewVolumeService builds the driver store (with `local` registered), opens the metadata database and
@@ -258,22 +275,65 @@ func (s *VolumesService) List(ctx context.Context, f filters.Args) ([]*volumetyp
 		}
 	}
 	vols, scopes, warnings := s.vs.List(ctx, only)
-	metas := s.vs.metaAll(vols)
-	out := make([]*volumetypes.Volume, 0, len(vols))
-	for i, v := range vols {
-		if !f.Match("name", v.Name()) || !f.ExactMatch("driver", v.DriverName()) {
-			continue
-		}
-		m := &metas[i]
-		if !f.MatchKVList("label", m.labels) {
-			continue
-		}
-		if byDangling && m.inUse == dangling {
-			continue
-		}
-		// The stored maps are shared, not copied: a listing is only encoded, and they are never modified.
-		out = append(out, s.render(ctx, v, scopes[v.DriverName()], false, m.labels, m.opts, m.created))
+	// Metadata is read from the store only for filters that need it and for volumes not rendered before.
+	var metas []listMeta
+	if byDangling || f.Contains("label") {
+		metas = s.vs.metaAll(vols)
 	}
+	out := make([]*volumetypes.Volume, 0, len(vols))
+	var missed []int // indexes into vols whose rendering goes in out at the same position
+	var missedAt []int
+	s.renders.mu.Lock()
+	if s.renders.m == nil {
+		s.renders.m = make(map[string]renderEntry, len(vols))
+	}
+	for i, v := range vols {
+		name := v.Name()
+		if !f.Match("name", name) || !f.ExactMatch("driver", v.DriverName()) {
+			continue
+		}
+		if metas != nil {
+			m := &metas[i]
+			if !f.MatchKVList("label", m.labels) || (byDangling && m.inUse == dangling) {
+				continue
+			}
+		}
+		scope := scopes[v.DriverName()]
+		if e, ok := s.renders.m[name]; ok && e.v == v && e.scope == scope {
+			out = append(out, e.api)
+			continue
+		}
+		missed = append(missed, i)
+		missedAt = append(missedAt, len(out))
+		out = append(out, nil)
+	}
+	if len(missed) > 0 {
+		mv := make([]volume.Volume, len(missed))
+		for j, i := range missed {
+			mv[j] = vols[i]
+		}
+		mm := s.vs.metaAll(mv)
+		for j, v := range mv {
+			scope := scopes[v.DriverName()]
+			// The stored maps are shared, not copied: a listing is only encoded, and they are never modified.
+			api := s.render(ctx, v, scope, false, mm[j].labels, mm[j].opts, mm[j].created)
+			out[missedAt[j]] = api
+			if _, pending := v.(*recordVolume); !pending {
+				s.renders.m[v.Name()] = renderEntry{v: v, scope: scope, api: api}
+			}
+		}
+	}
+	if len(s.renders.m) > 2*len(vols)+64 && only == nil {
+		// Mostly removed names: keep only what this (complete) listing saw.
+		keep := make(map[string]renderEntry, len(vols))
+		for _, v := range vols {
+			if e, ok := s.renders.m[v.Name()]; ok {
+				keep[v.Name()] = e
+			}
+		}
+		s.renders.m = keep
+	}
+	s.renders.mu.Unlock()
 	slices.SortFunc(out, func(a, b *volumetypes.Volume) int { return strings.Compare(a.Name, b.Name) })
 	return out, warnings, nil
 }

@@ -534,9 +534,11 @@ wait:
 		}
 	}
 	var fallback []volume.Volume
-	for _, v := range s.names {
-		if failed[v.DriverName()] {
-			fallback = append(fallback, v)
+	if len(failed) > 0 {
+		for _, v := range s.names {
+			if failed[v.DriverName()] {
+				fallback = append(fallback, v)
+			}
 		}
 	}
 	pendingDrivers := map[string]error{}
