@@ -3,13 +3,12 @@ package containers
 import (
 	"context"
 	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strings"
-	"syscall"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
-	"github.com/containerd/errdefs"
+	"github.com/containerd/continuity/fs"
 )
 
 // Changes kinds of GET /containers/{id}/changes.
@@ -26,76 +25,51 @@ var initPaths = map[string]bool{
 	"/etc/resolv.conf": true, "/dev/pts": true, "/dev/shm": true, "/dev/mqueue": true, "/.dockerenv": true,
 }
 
-// Changes lists what the container changed in its filesystem, from its overlay upper directory.
-func (s fsOps) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
-	c, err := s.get(ref)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := s.layers.Mounts(ctx, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	var upper string
-	var lowers []string
-	for _, m := range ms {
-		if m.Type != "overlay" {
-			continue
-		}
-		for _, o := range m.Options {
-			if v, ok := strings.CutPrefix(o, "upperdir="); ok {
-				upper = v
+// notChanges tells which paths of a container's layer are not its own changes: the runtime's mount points
+// and the container's volume and bind destinations, with everything under them.
+func notChanges(c *Container) func(p string) bool {
+	return func(p string) bool {
+		for q := p; q != "/" && q != "."; q = path.Dir(q) {
+			if initPaths[q] {
+				return true
 			}
-			if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
-				lowers = strings.Split(v, ":")
-			}
-		}
-	}
-	if upper == "" {
-		return nil, errdefs.ErrNotImplemented.WithMessage("docker diff needs the overlayfs storage driver")
-	}
-	skip := map[string]bool{}
-	for k := range initPaths {
-		skip[k] = true
-	}
-	for d := range c.MountPoints {
-		skip[d] = true
-	}
-	inLower := func(rel string) bool {
-		for _, l := range lowers {
-			if _, err := os.Lstat(filepath.Join(l, rel)); err == nil {
+			if _, ok := c.MountPoints[q]; ok {
 				return true
 			}
 		}
 		return false
 	}
-	var out []ctypes.FilesystemChange
-	err = filepath.Walk(upper, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || p == upper {
+}
+
+// Changes lists what the container changed in its filesystem (GET /containers/{id}/changes).
+func (s fsOps) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
+	c, err := s.get(ref)
+	if err != nil {
+		return nil, err
+	}
+	skip := notChanges(c)
+	out := []ctypes.FilesystemChange{}
+	err = s.layers.Changes(ctx, c.ID, func(k fs.ChangeKind, p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		// An opaque directory comes as the deletion of its marker; the API shows the directory itself.
+		if skip(p) || strings.HasPrefix(path.Base(p), ".wh.") {
 			return nil
 		}
-		rel := "/" + strings.TrimPrefix(p, upper+"/")
-		if skip[rel] {
-			if fi.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		kind := changeAdd
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&os.ModeCharDevice != 0 && st.Rdev == 0 {
+		kind := changeModify
+		switch k {
+		case fs.ChangeKindAdd:
+			kind = changeAdd
+		case fs.ChangeKindDelete:
 			kind = changeDelete
-		} else if inLower(rel) {
-			kind = changeModify
 		}
-		out = append(out, ctypes.FilesystemChange{Path: rel, Kind: kind})
+		out = append(out, ctypes.FilesystemChange{Path: p, Kind: kind})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	if out == nil {
-		out = []ctypes.FilesystemChange{}
-	}
 	return out, nil
 }

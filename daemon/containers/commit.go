@@ -1,14 +1,9 @@
 package containers
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
@@ -18,7 +13,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // ImageStore is what `docker commit` needs of image/store: the parent image, a lease, and writing a
@@ -83,17 +77,13 @@ func (s fsOps) Commit(ctx context.Context, ref string, opts CommitOptions) (stri
 			defer task.Resume(context.WithoutCancel(ctx))
 		}
 	}
-	upper, err := s.upperDir(ctx, c)
-	if err != nil {
-		return "", err
-	}
 	lctx, done, err := s.imageStore.WithLease(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer done(context.WithoutCancel(ctx))
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(s.writeDiff(c, upper, pw)) }()
+	go func() { pw.CloseWithError(s.layers.WriteDiff(ctx, c.ID, pw, notChanges(c))) }()
 	layerDesc, err := s.imageStore.WriteLayer(lctx, pr)
 	pr.Close()
 	if err != nil {
@@ -126,89 +116,4 @@ func (s fsOps) Commit(ctx context.Context, ref string, opts CommitOptions) (stri
 	id := digest.FromBytes(raw).String()
 	s.logEvent(c, "commit", map[string]string{"comment": opts.Comment, "imageID": id, "imageRef": named})
 	return id, nil
-}
-
-func (s fsOps) upperDir(ctx context.Context, c *Container) (string, error) {
-	ms, err := s.layers.Mounts(ctx, c.ID)
-	if err != nil {
-		return "", err
-	}
-	for _, m := range ms {
-		for _, o := range m.Options {
-			if v, ok := strings.CutPrefix(o, "upperdir="); ok {
-				return v, nil
-			}
-		}
-	}
-	return "", errdefs.ErrNotImplemented.WithMessage("commit needs the overlayfs storage driver")
-}
-
-// writeDiff writes the upper dir as an image layer: overlay whiteouts become .wh. files, opaque
-// directories get .wh..wh..opq; the runtime's mount points are left out.
-func (s fsOps) writeDiff(c *Container, upper string, w io.Writer) error {
-	tw := tar.NewWriter(w)
-	skip := map[string]bool{}
-	for k := range initPaths {
-		skip[k] = true
-	}
-	for d := range c.MountPoints {
-		skip[d] = true
-	}
-	err := filepath.Walk(upper, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || p == upper {
-			return err
-		}
-		rel := strings.TrimPrefix(p, upper+"/")
-		if skip["/"+rel] {
-			if fi.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode()&os.ModeCharDevice != 0 && st != nil && st.Rdev == 0 {
-			return tw.WriteHeader(&tar.Header{Name: filepath.Join(filepath.Dir(rel), ".wh."+filepath.Base(rel)), Typeflag: tar.TypeReg, Mode: 0o600, ModTime: fi.ModTime()})
-		}
-		link := ""
-		if fi.Mode()&os.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return nil
-		}
-		hdr.Name = rel
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		if st != nil {
-			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-		}
-		hdr.Uname, hdr.Gname = "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if fi.IsDir() {
-			buf := make([]byte, 1)
-			if n, err := unix.Lgetxattr(p, "trusted.overlay.opaque", buf); err == nil && n == 1 && buf[0] == 'y' {
-				if err := tw.WriteHeader(&tar.Header{Name: rel + "/.wh..wh..opq", Typeflag: tar.TypeReg, Mode: 0o600, ModTime: fi.ModTime()}); err != nil {
-					return err
-				}
-			}
-		}
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,6 +27,7 @@ import (
 	"github.com/berthd/berthd/layer"
 	ltypes "github.com/berthd/berthd/libcontainerd/types"
 	volumeservice "github.com/berthd/berthd/volume/service"
+	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/opencontainers/go-digest"
@@ -45,6 +47,8 @@ type LayerStore interface {
 	Unmount(ctx context.Context, target string) error
 	Size(ctx context.Context, key string) (int64, error)
 	Mounts(ctx context.Context, key string) ([]layer.Mount, error)
+	Changes(ctx context.Context, key string, fn fs.ChangeFunc) error
+	WriteDiff(ctx context.Context, key string, w io.Writer, skip func(path string) bool) error
 	Snapshotter() string
 }
 

@@ -105,6 +105,15 @@ func TestDiffAndCommit(t *testing.T) {
 	res := d.Docker(t, "run", "--rm", "mine:v1", "ls")
 	assert.Equal(t, res.ExitCode, 127)
 	mustDocker(t, d, "rm", "dc")
+
+	// A directory replaced wholesale becomes opaque in the layer, and hard links stay links.
+	mustDocker(t, d, "run", "--name", "dc2", "busybox", "sh", "-c", "rm -rf /home && mkdir /home && echo y > /home/new && ln /home/new /home/link")
+	out = mustDocker(t, d, "diff", "dc2")
+	assert.Assert(t, is.Contains(out, "C /home"), out)
+	assert.Assert(t, is.Contains(out, "A /home/new"), out)
+	assert.Assert(t, !strings.Contains(out, ".wh."), out)
+	mustDocker(t, d, "commit", "dc2", "mine:v2")
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "mine:v2", "sh", "-c", "ls /home | tr '\\n' ' '; stat -c %h /home/new"), "link new 2")
 }
 
 func TestImageVolumeAndAttach(t *testing.T) {
