@@ -3,18 +3,19 @@ package containers
 import (
 	"archive/tar"
 	"context"
-	"github.com/containerd/containerd/archive"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/containerd/containerd/archive"
+	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
+	"github.com/pkg/errors"
 )
 
 // withRootfs runs fn on the container's root: a running container's own root (through its init's
@@ -127,8 +128,14 @@ func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
 	})
 }
 
+// writeTar writes src as a tar whose entries are named under name, through containerd's change writer
+// (hard links, devices and xattrs kept). Sockets cannot go in a tar and are left out, as dockerd does.
 func writeTar(w io.Writer, src, name string) error {
-	tw := tar.NewWriter(w)
+	parent, prefix := filepath.Dir(src), "/"+name
+	if name == "." {
+		parent, prefix = src, "/"
+	}
+	cw := archive.NewChangeWriter(w, parent)
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			if p == src {
@@ -136,53 +143,23 @@ func writeTar(w io.Writer, src, name string) error {
 			}
 			return nil
 		}
-		rel, _ := filepath.Rel(src, p)
-		entry := filepath.ToSlash(filepath.Join(name, rel))
-		if entry == "." {
+		if fi.Mode()&os.ModeSocket != 0 || (name == "." && p == src) {
 			return nil
 		}
-		entry = strings.TrimPrefix(entry, "./")
-		link := ""
-		if fi.Mode()&os.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		if !fi.Mode().IsRegular() && !fi.IsDir() && fi.Mode()&os.ModeSymlink == 0 {
-			return nil
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
+		rel, err := filepath.Rel(src, p)
 		if err != nil {
-			return nil
-		}
-		hdr.Name = entry
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-		}
-		hdr.Uname, hdr.Gname = "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
+		return cw.HandleChange(fs.ChangeKindAdd, filepath.Join(prefix, rel), fi, nil)
 	})
-	if err != nil {
-		return err
+	if cerr := cw.Close(); err == nil {
+		err = cerr
 	}
-	return tw.Close()
+	return err
 }
 
 // ExtractToDir is PUT /containers/{id}/archive: the tar's entries are written under path, which must be
-// a directory; entries never land outside it (no "..", no absolute names, no writing through symlinks).
+// a directory; entries never land outside it: "..", absolute names and symlinks all resolve inside it.
 func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) error {
 	c, err := s.get(ref)
 	if err != nil {
@@ -199,54 +176,16 @@ func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) err
 		if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
 			return errdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
 		}
-		tr := tar.NewReader(r)
-		for {
-			hdr, err := tr.Next()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return errdefs.ErrInvalidArgument.WithMessage("invalid tar: " + err.Error())
-			}
-			name := path.Clean("/" + hdr.Name)
-			if name == "/" {
-				continue
-			}
-			target, err := resolve(dst, name)
-			if err != nil {
-				return errdefs.ErrInvalidArgument.WithMessage("invalid path in archive: " + hdr.Name)
-			}
-			mode := os.FileMode(hdr.Mode).Perm()
-			switch hdr.Typeflag {
-			case tar.TypeDir:
-				if err := os.Mkdir(target, mode); err != nil && !os.IsExist(err) {
-					return err
-				}
-			case tar.TypeReg:
-				if fi, err := os.Lstat(target); err == nil && !fi.Mode().IsRegular() {
-					os.Remove(target)
-				}
-				f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
-				if err != nil {
-					return err
-				}
-				_, err = io.Copy(f, tr)
-				f.Close()
-				if err != nil {
-					return err
-				}
-			case tar.TypeSymlink:
-				os.Remove(target)
-				if err := os.Symlink(hdr.Linkname, target); err != nil {
-					return err
-				}
-			default:
-				continue
-			}
-			_ = os.Lchown(target, hdr.Uid, hdr.Gid)
-			if hdr.Typeflag != tar.TypeSymlink {
-				_ = os.Chmod(target, mode)
-			}
+		// Entries resolve inside dst, symlinks included, so nothing lands outside it. A ".wh." name is
+		// an ordinary file here: `docker cp` copies files, it does not apply a layer.
+		_, err = archive.Apply(ctx, dst, r, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, tar.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, tar.ErrFieldTooLong):
+			return errdefs.ErrInvalidArgument.WithMessage("invalid tar: " + err.Error())
+		default:
+			return errors.Wrap(err, "cannot extract the archive")
 		}
 	})
 }

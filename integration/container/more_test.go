@@ -2,6 +2,8 @@ package container
 
 import (
 	"archive/tar"
+	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	containertypes "github.com/docker/docker/api/types/container"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -170,4 +174,66 @@ func TestLogRotation(t *testing.T) {
 	n := len(strings.Fields(mustDocker(t, d, "logs", "rot")))
 	assert.Assert(t, n > 10 && n < 200, n)
 	mustDocker(t, d, "rm", "rot")
+}
+
+// docker cp into a container never writes outside the destination: "..", absolute names and symlinks in
+// the archive resolve inside it; a broken tar is a 400; hard links copied out stay links.
+func TestCopyConfinedAndLinks(t *testing.T) {
+	d := newDaemon(t)
+	c := d.Client(t)
+	ctx := context.Background()
+	mustDocker(t, d, "create", "--name", "cpc", "busybox")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, body string) {
+		h.Size = int64(len(body))
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		assert.NilError(t, tw.WriteHeader(h))
+		_, err := tw.Write([]byte(body))
+		assert.NilError(t, err)
+	}
+	add(&tar.Header{Name: "../../../../berthd-escape-1"}, "x")
+	add(&tar.Header{Name: "/berthd-escape-2"}, "x")
+	add(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "/"}, "")
+	add(&tar.Header{Name: "l/berthd-escape-3"}, "x")
+	add(&tar.Header{Name: ".wh.kept"}, "literal")
+	assert.NilError(t, tw.Close())
+	assert.NilError(t, c.CopyToContainer(ctx, "cpc", "/tmp", &buf, containertypes.CopyToContainerOptions{}))
+	for _, p := range []string{"/berthd-escape-1", "/berthd-escape-2", "/berthd-escape-3"} {
+		_, err := os.Lstat(p)
+		assert.Assert(t, os.IsNotExist(err), "%s written on the host", p)
+	}
+	dir := t.TempDir()
+	mustDocker(t, d, "cp", "cpc:/tmp", filepath.Join(dir, "tmp"))
+	for _, p := range []string{"berthd-escape-1", "berthd-escape-2", "berthd-escape-3", ".wh.kept"} {
+		_, err := os.Stat(filepath.Join(dir, "tmp", p))
+		assert.NilError(t, err, "%s not extracted inside the destination", p)
+	}
+
+	err := c.CopyToContainer(ctx, "cpc", "/tmp", strings.NewReader(strings.Repeat("not a tar ", 200)), containertypes.CopyToContainerOptions{})
+	assert.Assert(t, cerrdefs.IsInvalidArgument(err), "%v", err)
+
+	// Hard links survive a copy out.
+	mustDocker(t, d, "run", "--name", "cph", "busybox", "sh", "-c", "mkdir /h && echo y > /h/a && ln /h/a /h/b")
+	rc, _, err := c.CopyFromContainer(ctx, "cph", "/h")
+	assert.NilError(t, err)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	links := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		assert.NilError(t, err)
+		if h.Typeflag == tar.TypeLink {
+			links[h.Name] = h.Linkname
+		}
+	}
+	assert.Equal(t, len(links), 1, "%v", links)
 }
