@@ -43,10 +43,11 @@ func (s *Store) WriteLayer(ctx context.Context, r io.Reader) (ocispec.Descriptor
 	defer ds.Close()
 	cs := s.client.ContentStore()
 	ref := "berth-import-" + randomID()
-	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref))
+	rw, err := content.OpenWriter(ctx, cs, content.WithRef(ref))
 	if err != nil {
 		return ocispec.Descriptor{}, classify(err, "open content writer")
 	}
+	w := NewAsyncWriter(rw)
 	committed := false
 	defer func() {
 		w.Close()
@@ -98,7 +99,13 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // CheckTar reads a tar stream to its end and refuses entries that would land outside the root: ".."
 // components in names or hard-link targets. Truncated or malformed tars are invalid arguments.
 func CheckTar(r io.Reader) error {
+	return checkTar(r)
+}
+
+// checkTar is CheckTar; if r is an io.Seeker, entry bodies are skipped through it rather than read.
+func checkTar(r io.Reader) error {
 	tr := tar.NewReader(r)
+	_, seeks := r.(io.Seeker)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -114,6 +121,10 @@ func CheckTar(r io.Reader) error {
 			if err := checkEntryPath(hdr.Linkname); err != nil {
 				return err
 			}
+		}
+		if seeks {
+			// Next skips the body, and reports a body cut short.
+			continue
 		}
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			return invalid(err, "invalid tar archive: entry "+hdr.Name)
@@ -222,7 +233,7 @@ func (s *Store) ImportArchive(ctx context.Context, r io.Reader) ([]Loaded, error
 		return nil, invalid(err, "read archive")
 	}
 	defer ds.Close()
-	checked := newCheckingStore(cs)
+	checked := newCheckingStore(cs, s.sn())
 	idxDesc, err := archive.ImportIndex(ctx, checked, ds)
 	if err != nil {
 		if errdefs.IsUnavailable(err) || errdefs.IsCanceled(err) {

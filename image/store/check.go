@@ -1,34 +1,49 @@
 package store
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"strings"
 	"sync"
 
 	"github.com/containerd/containerd/archive/compression"
 	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/snapshots"
+	"github.com/containerd/log"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 )
 
 // checkingStore inspects every blob an archive import writes: blobs that are tar streams (plain or
 // compressed) have their entry paths checked on the way in, so a layer that climbs out of the root with
 // ".." is refused with a clear error before anything is unpacked, without a second read of the layer.
 //
+// It also unpacks layers while they stream in. Where an image's layers sit in the archive is only known
+// from manifest.json or index.json, which come after the blobs, so the order is guessed: each tar blob is
+// extracted on top of the tar blobs that came before it (docker save and OCI exporters write layers bottom
+// first). A wrong guess costs only work: snapshots are named by the chain of what was really extracted,
+// and Unpack applies through the diff service whatever it does not find.
+//
 // It also makes the ingest refs unique to this import: archive.ImportIndex names them after the tar
 // entries, so concurrent loads of archives with the same entry names would otherwise wait on each
 // other's ingest locks.
 type checkingStore struct {
 	content.Store
+	sn     snapshots.Snapshotter // nil: no unpacking on the way
 	suffix string
 
-	mu  sync.Mutex
-	bad map[digest.Digest]string
+	mu    sync.Mutex
+	bad   map[digest.Digest]string
+	chain []digest.Digest // diff IDs extracted so far, bottom first
+	stop  bool            // a layer failed to extract: guessing further would only waste work
 }
 
-func newCheckingStore(cs content.Store) *checkingStore {
-	return &checkingStore{Store: cs, suffix: "-" + randomID(), bad: map[digest.Digest]string{}}
+func newCheckingStore(cs content.Store, sn snapshots.Snapshotter) *checkingStore {
+	return &checkingStore{Store: cs, sn: sn, suffix: "-" + randomID(), bad: map[digest.Digest]string{}}
 }
 
 // problem is the reason blob d was refused, "" when it was fine (or not seen).
@@ -36,6 +51,13 @@ func (c *checkingStore) problem(d digest.Digest) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bad[d]
+}
+
+// parent is the chain the next layer is extracted on, and whether to extract at all.
+func (c *checkingStore) parent() ([]digest.Digest, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]digest.Digest(nil), c.chain...), c.sn != nil && !c.stop
 }
 
 func (c *checkingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
@@ -53,33 +75,201 @@ func (c *checkingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (
 		return nil, err
 	}
 	pr, pw := io.Pipe()
-	res := make(chan string, 1)
+	res := make(chan inspected, 1)
+	guess := digestFromRef(strings.TrimPrefix(wo.Ref, "tar-"))
 	go func() {
-		res <- pathProblem(pr)
+		r := c.inspect(ctx, pr, guess)
 		_, _ = io.Copy(io.Discard, pr)
+		res <- r
 	}()
-	return &checkingWriter{Writer: w, pw: pw, res: res, store: c}, nil
+	return &checkingWriter{Writer: NewAsyncWriter(w), pw: pw, res: res, store: c, ctx: ctx}, nil
+}
+
+// ingestBuf is how much is read from (or written to) a pipe at once: every pipe read or write is a
+// goroutine hand-off, and those are what an import spends its time on when they come every 32 KiB.
+const ingestBuf = 1 << 20
+
+// inspected is what the look at one blob found.
+type inspected struct {
+	problem string // why the blob must not be unpacked: a traversal entry
+	// key is an active snapshot holding the blob extracted on chain, to be committed once the blob is.
+	key   string
+	chain []digest.Digest
+	// diffID is the digest of the decompressed tar; "" for an uncompressed blob, whose own digest it is.
+	diffID digest.Digest
+	// existing is set when the snapshot for chain+guess was already there, so nothing was extracted:
+	// it holds if the blob's digest turns out to be guess.
+	existing digest.Digest
+	n        int64 // bytes seen
+}
+
+// inspect reads a blob as it is written: if it is a tar stream its paths are checked and, when layers are
+// being guessed, it is extracted into a new snapshot.
+func (c *checkingStore) inspect(ctx context.Context, r io.Reader, guess digest.Digest) (out inspected) {
+	cr := &countReader{r: r}
+	defer func() { out.n = cr.n }()
+	ds, err := compression.DecompressStream(bufio.NewReaderSize(cr, ingestBuf))
+	if err != nil {
+		return out
+	}
+	defer ds.Close()
+	br := bufio.NewReaderSize(ds, 64<<10)
+	chain, extract := c.parent()
+	if !extract || !looksLikeTar(br) {
+		out.problem = pathProblem(br)
+		return out
+	}
+	compressed := ds.GetCompression() != compression.Uncompressed
+	if guess != "" && !compressed {
+		if _, err := c.sn.Stat(ctx, identity.ChainID(append(chain, guess)).String()); err == nil {
+			out.problem = pathProblem(br)
+			out.existing, out.chain = guess, chain
+			return out
+		}
+	}
+	parent := ""
+	if len(chain) > 0 {
+		parent = identity.ChainID(chain).String()
+	}
+	key := extractKey("berth-load")
+	mounts, err := c.sn.Prepare(ctx, key, parent)
+	if err != nil {
+		log.G(ctx).WithError(err).Debug("load: cannot prepare a snapshot to unpack into; left to Unpack")
+		c.halt()
+		out.problem = pathProblem(br)
+		return out
+	}
+	// The path check reads the same bytes as the extraction, through a pipe fed in large pieces: the
+	// extraction reads 32 KiB at a time, and a goroutine hand-off per read costs more than the check.
+	cpr, cpw := io.Pipe()
+	checked := make(chan string, 1)
+	go func() {
+		checked <- pathProblem(bufio.NewReaderSize(cpr, ingestBuf))
+		_, _ = io.Copy(io.Discard, cpr)
+	}()
+	cbw := bufio.NewWriterSize(cpw, ingestBuf)
+	var src io.Reader = io.TeeReader(br, cbw)
+	var h hash.Hash
+	if compressed {
+		h = sha256.New()
+		src = io.TeeReader(src, h)
+	}
+	applyErr := applyTar(ctx, mounts, src)
+	// The end-of-archive blocks and padding: the digest and the check cover them too.
+	_, rerr := io.Copy(io.Discard, src)
+	if err := cbw.Flush(); err != nil && rerr == nil {
+		rerr = err
+	}
+	cpw.Close()
+	out.problem = <-checked
+	if applyErr != nil || rerr != nil || out.problem != "" {
+		if applyErr != nil && out.problem == "" {
+			log.G(ctx).WithError(applyErr).Debug("load: layer did not extract on the way in; left to Unpack")
+		}
+		c.halt()
+		c.remove(ctx, key)
+		return out
+	}
+	out.key, out.chain = key, chain
+	if compressed {
+		out.diffID = digest.NewDigest(digest.SHA256, h)
+	}
+	return out
+}
+
+func (c *checkingStore) halt() {
+	c.mu.Lock()
+	c.stop = true
+	c.mu.Unlock()
+}
+
+func (c *checkingStore) remove(ctx context.Context, key string) {
+	if err := c.sn.Remove(context.WithoutCancel(ctx), key); err != nil {
+		log.G(ctx).WithError(err).WithField("key", key).Warn("load: cannot remove extraction snapshot")
+	}
+}
+
+// settle commits (or drops) what inspect extracted, now that the blob is stored with digest dgst.
+func (c *checkingStore) settle(ctx context.Context, r inspected, stored bool, size int64, dgst digest.Digest) {
+	if r.key == "" && r.existing == "" {
+		return
+	}
+	ok := stored && r.problem == "" && r.n == size && dgst != ""
+	diffID := r.diffID
+	if diffID == "" {
+		diffID = dgst
+	}
+	if r.existing != "" {
+		ok = ok && dgst == r.existing
+	} else if ok {
+		err := c.sn.Commit(ctx, identity.ChainID(append(r.chain, diffID)).String(), r.key)
+		switch {
+		case err == nil:
+		case isAlreadyExists(err):
+			c.remove(ctx, r.key)
+		default:
+			log.G(ctx).WithError(err).Debug("load: cannot commit extraction snapshot; left to Unpack")
+			c.remove(ctx, r.key)
+			ok = false
+		}
+	} else {
+		c.remove(ctx, r.key)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !ok {
+		c.stop = true
+		return
+	}
+	c.chain = append(r.chain, diffID)
 }
 
 // pathProblem reports a traversal entry in r if r is a tar stream; anything else is not its business.
-func pathProblem(r io.Reader) string {
-	ds, err := compression.DecompressStream(r)
-	if err != nil {
-		return ""
-	}
-	defer ds.Close()
-	if err := CheckTar(ds); err != nil && strings.Contains(err.Error(), "escapes the root filesystem") {
+func pathProblem(r *bufio.Reader) string {
+	if err := checkTar(skipReader{r}); err != nil && strings.Contains(err.Error(), "escapes the root filesystem") {
 		return err.Error()
 	}
 	return ""
 }
 
+// skipReader lets tar.Reader skip entry bodies by seeking (discarding from the buffer) instead of
+// copying them out.
+type skipReader struct{ *bufio.Reader }
+
+func (s skipReader) Seek(off int64, whence int) (int64, error) {
+	if whence != io.SeekCurrent || off < 0 {
+		return 0, errors.New("skipReader: only forward relative seeks")
+	}
+	if off == 0 {
+		return 0, nil
+	}
+	// Offsets are relative to the first Seek: tar.Reader only subtracts them.
+	n, err := s.Discard(int(off))
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return int64(n), err
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 type checkingWriter struct {
 	content.Writer
 	pw    *io.PipeWriter
-	res   chan string
+	res   chan inspected
 	store *checkingStore
+	ctx   context.Context
 	once  sync.Once
+	r     inspected
 }
 
 func (w *checkingWriter) Write(p []byte) (int, error) {
@@ -90,30 +280,39 @@ func (w *checkingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *checkingWriter) finish() string {
-	var msg string
+func (w *checkingWriter) finish(abort bool) inspected {
 	w.once.Do(func() {
-		w.pw.Close()
-		msg = <-w.res
+		if abort {
+			w.pw.CloseWithError(io.ErrClosedPipe)
+		} else {
+			w.pw.Close()
+		}
+		w.r = <-w.res
 	})
-	return msg
+	return w.r
 }
 
 func (w *checkingWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
-	msg := w.finish()
+	r := w.finish(false)
 	err := w.Writer.Commit(ctx, size, expected, opts...)
-	if msg != "" && (err == nil || errors.Is(err, io.EOF) || isAlreadyExists(err)) {
+	stored := err == nil || isAlreadyExists(err)
+	if r.problem != "" && (stored || errors.Is(err, io.EOF)) {
 		w.store.mu.Lock()
-		w.store.bad[w.Writer.Digest()] = msg
+		w.store.bad[w.Writer.Digest()] = r.problem
 		w.store.mu.Unlock()
 	}
+	w.store.settle(ctx, r, stored, size, w.Writer.Digest())
+	w.r.key, w.r.existing = "", ""
 	return err
 }
 
 func (w *checkingWriter) Close() error {
-	w.once.Do(func() {
-		w.pw.CloseWithError(io.ErrClosedPipe)
-		<-w.res
-	})
+	r := w.finish(true)
+	if r.key != "" {
+		// Never committed: the extraction has no blob to stand for.
+		w.store.remove(w.ctx, r.key)
+		w.store.halt()
+		w.r.key = ""
+	}
 	return w.Writer.Close()
 }

@@ -1,0 +1,225 @@
+package store
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berthd/berthd/hack/mkimage"
+	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/mount"
+	"github.com/containerd/containerd/snapshots"
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// layeredSave is a three-layer docker save archive whose layers overwrite, delete (whiteout) and hide
+// (opaque directory) what the ones below them hold.
+func layeredSave(t *testing.T) []byte {
+	var buf bytes.Buffer
+	assert.NilError(t, mkimage.WriteSave(&buf, []mkimage.Image{{
+		RepoTags: []string{"layers:1"},
+		Layers: [][]mkimage.File{
+			{{Name: "a/", Type: tar.TypeDir}, {Name: "a/keep", Body: []byte("1")}, {Name: "a/gone", Body: []byte("1")},
+				{Name: "d/", Type: tar.TypeDir}, {Name: "d/old", Body: []byte("1")}},
+			{{Name: "a/", Type: tar.TypeDir}, {Name: "a/keep", Body: []byte("2")}, {Name: "a/.wh.gone"},
+				{Name: "link", Type: tar.TypeSymlink, Linkname: "a/keep"}},
+			{{Name: "d/", Type: tar.TypeDir}, {Name: "d/.wh..wh..opq"}, {Name: "d/new", Body: []byte("3")}},
+		},
+	}}))
+	return buf.Bytes()
+}
+
+// reorder rewrites a tar archive with the entries whose names contain "/layer.tar" (and their
+// directories) in reverse order, the rest as they were.
+func reorder(t *testing.T, archive []byte) []byte {
+	type entry struct {
+		hdr  *tar.Header
+		body []byte
+	}
+	var layers, rest []entry
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		assert.NilError(t, err)
+		body, err := io.ReadAll(tr)
+		assert.NilError(t, err)
+		if strings.Contains(hdr.Name, "/layer.tar") {
+			layers = append([]entry{{hdr, body}}, layers...)
+		} else {
+			rest = append(rest, entry{hdr, body})
+		}
+	}
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for _, e := range append(layers, rest...) {
+		assert.NilError(t, tw.WriteHeader(e.hdr))
+		_, err := tw.Write(e.body)
+		assert.NilError(t, err)
+	}
+	assert.NilError(t, tw.Close())
+	return out.Bytes()
+}
+
+// readRootFS reads the files of the image's top snapshot.
+func readRootFS(t *testing.T, s *Store, ctx context.Context, chain []digest.Digest) map[string]string {
+	key := "view-" + randomID()
+	mounts, err := s.sn().View(ctx, key, identity.ChainID(chain).String())
+	assert.NilError(t, err)
+	defer s.sn().Remove(ctx, key)
+	got := map[string]string{}
+	assert.NilError(t, mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
+		return filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+			if err != nil || p == root {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			switch {
+			case fi.Mode()&os.ModeSymlink != 0:
+				target, err := os.Readlink(p)
+				got[rel] = "-> " + target
+				return err
+			case fi.IsDir():
+				got[rel] = "dir"
+			default:
+				b, err := os.ReadFile(p)
+				got[rel] = string(b)
+				return err
+			}
+			return nil
+		})
+	}))
+	return got
+}
+
+func TestImportArchiveUnpacksOnTheWay(t *testing.T) {
+	want := map[string]string{"a": "dir", "a/keep": "2", "d": "dir", "d/new": "3", "link": "-> a/keep"}
+	for _, tc := range []struct {
+		name     string
+		reverse  bool
+		unpacked bool // expected unpacked before Unpack runs
+	}{
+		{name: "layers in order", unpacked: true},
+		// The layers' order is guessed wrong: Unpack must still build the right image.
+		{name: "layers reversed", reverse: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t, "berth-test")
+			ctx, done, err := s.WithLease(context.Background())
+			assert.NilError(t, err)
+			defer done(context.Background())
+			archive := layeredSave(t)
+			if tc.reverse {
+				archive = reorder(t, archive)
+			}
+			loaded, err := s.ImportArchive(ctx, bytes.NewReader(archive))
+			assert.NilError(t, err)
+			assert.Assert(t, is.Len(loaded, 1))
+			mi, err := s.manifest(s.nsctx(ctx), loaded[0].Manifest)
+			assert.NilError(t, err)
+			chain := mi.parsed.RootFS.DiffIDs
+			assert.Assert(t, is.Len(chain, 3))
+			_, err = s.sn().Stat(s.nsctx(ctx), identity.ChainID(chain).String())
+			assert.Check(t, tc.unpacked == (err == nil), "%v", err)
+
+			assert.NilError(t, s.Unpack(ctx, loaded[0].Manifest, nil))
+			assert.DeepEqual(t, readRootFS(t, s, s.nsctx(ctx), chain), want)
+		})
+	}
+}
+
+func TestImportArchiveTraversalLeavesNoSnapshot(t *testing.T) {
+	s, _ := newStore(t, "berth-test")
+	ctx, done, err := s.WithLease(context.Background())
+	assert.NilError(t, err)
+	defer done(context.Background())
+	var buf bytes.Buffer
+	assert.NilError(t, mkimage.WriteSave(&buf, []mkimage.Image{{
+		RepoTags: []string{"evil:1"},
+		Layers:   [][]mkimage.File{{{Name: "ok", Body: []byte("x")}}, {{Name: "a/../../../etc/evil", Body: []byte("x")}}},
+	}}))
+	_, err = s.ImportArchive(ctx, &buf)
+	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
+	assert.ErrorContains(t, err, "escapes the root filesystem")
+	n := 0
+	assert.NilError(t, s.sn().Walk(s.nsctx(ctx), func(_ context.Context, info snapshots.Info) error {
+		n++
+		return nil
+	}))
+	// The good bottom layer may stay (under the lease); the bad one was never committed.
+	assert.Check(t, n <= 1, "%d snapshots", n)
+	_, err = os.Stat("/etc/evil")
+	assert.Check(t, os.IsNotExist(err))
+}
+
+type fakeWriter struct {
+	content.Writer
+	buf    bytes.Buffer
+	writes int
+	fail   error
+}
+
+func (f *fakeWriter) Write(p []byte) (int, error) {
+	f.writes++
+	if f.fail != nil {
+		return 0, f.fail
+	}
+	return f.buf.Write(p)
+}
+func (f *fakeWriter) Status() (content.Status, error) {
+	return content.Status{Offset: int64(f.buf.Len())}, nil
+}
+func (f *fakeWriter) Digest() digest.Digest { return digest.FromBytes(f.buf.Bytes()) }
+func (f *fakeWriter) Close() error          { return nil }
+func (f *fakeWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
+	if size != int64(f.buf.Len()) {
+		return errors.New("size mismatch")
+	}
+	return nil
+}
+
+func TestAsyncWriter(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16+7)
+	fw := &fakeWriter{}
+	w := NewAsyncWriter(fw)
+	for off := 0; off < len(data); off += 100_000 {
+		end := min(off+100_000, len(data))
+		n, err := w.Write(data[off:end])
+		assert.NilError(t, err)
+		assert.Equal(t, n, end-off)
+	}
+	st, err := w.Status()
+	assert.NilError(t, err)
+	assert.Equal(t, st.Offset, int64(len(data)))
+	assert.Equal(t, w.Digest(), digest.FromBytes(data))
+	assert.NilError(t, w.Commit(context.Background(), int64(len(data)), ""))
+	assert.NilError(t, w.Close())
+	assert.Check(t, bytes.Equal(fw.buf.Bytes(), data))
+	assert.Check(t, fw.writes <= len(data)/asyncChunk+1, "%d writes", fw.writes)
+
+	// A failed send surfaces on a later call, and nothing after it is sent.
+	boom := errors.New("boom")
+	fw = &fakeWriter{fail: boom}
+	w = NewAsyncWriter(fw)
+	var werr error
+	for i := 0; i < 10 && werr == nil; i++ {
+		_, werr = w.Write(make([]byte, asyncChunk))
+	}
+	if werr == nil {
+		werr = w.Commit(context.Background(), 0, "")
+	}
+	assert.Check(t, errors.Is(werr, boom), "%v", werr)
+	assert.NilError(t, w.Close())
+}
