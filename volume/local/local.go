@@ -78,6 +78,7 @@ func New(ctx context.Context, path string) (*Root, error) {
 	if err != nil {
 		return nil, err
 	}
+	markTopDir(abs)
 	r := &Root{path: abs, locks: locker.New(), volumes: map[string]*localVolume{}}
 	// Whatever a previous run was deleting is garbage now.
 	_ = os.RemoveAll(filepath.Join(abs, trashDir))

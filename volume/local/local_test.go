@@ -12,6 +12,7 @@ import (
 	"github.com/berthd/berthd/volume/drivers/testsuite"
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -216,4 +217,26 @@ func TestBadMountFailsAtMount(t *testing.T) {
 	assert.Assert(t, is.Contains(err.Error(), "password=********"))
 	assert.NilError(t, v.Unmount(ctx, "a"))
 	assert.NilError(t, r.Remove(ctx, v))
+}
+
+// On ext4 the volumes root carries the top-directory hint, so volume directories spread over block groups.
+func TestRootMarkedTopDir(t *testing.T) {
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.EXT4_SUPER_MAGIC {
+		t.Skip("not ext4")
+	}
+	if _, err := New(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assert.Assert(t, flags&fsTopDirFlag != 0, "flags %#x", flags)
 }
