@@ -50,10 +50,21 @@ func pullError(ref reference.Named, err error) error {
 	return errors.Wrapf(err, "pull %s", familiar(ref))
 }
 
+// LayerIngest, given to Fetch, is called once the platform's manifest and its config are stored and
+// before any of its layers is fetched; layer blobs are then written through the ingester it returns (to
+// unpack them on the way, say), and done is called when the last one is. It may return a nil ingester to
+// have layers written to the content store as they are.
+type LayerIngest func(ctx context.Context, manifest ocispec.Descriptor) (ing content.Ingester, done func(), err error)
+
+// MaxConcurrentDownloads is how many layers are fetched at once, as dockerd's default.
+const MaxConcurrentDownloads = 3
+
 // Fetch downloads what r points at (an index is narrowed to platform) into the content store, with the
 // labels that keep a manifest's children alive, reporting per-layer progress as dockerd does ("Pulling fs
-// layer", "Downloading", "Download complete", "Already exists"). ctx must carry a lease.
-func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, auth *imagetypes.AuthConfig, platform platforms.MatchComparer, out ProgressFunc) error {
+// layer", "Downloading", "Download complete", "Already exists"). Layers are fetched after the manifest
+// and config, bottom first, at most MaxConcurrentDownloads at a time (each starts only once those below
+// it have started), through layers' ingester when it is given. ctx must carry a lease.
+func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, auth *imagetypes.AuthConfig, platform platforms.MatchComparer, out ProgressFunc, layers LayerIngest) error {
 	ctx = s.nsctx(ctx)
 	fetcher, err := s.resolver(auth).Fetcher(ctx, r.Name)
 	if err != nil {
@@ -64,18 +75,117 @@ func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, au
 	stop := pt.start(ctx)
 	defer stop()
 
+	// First the index, manifest and config; the layers are set aside (after the manifest is labelled
+	// with them) to be fetched in order below.
+	var (
+		mu       sync.Mutex
+		manifest ocispec.Descriptor
+		pending  []ocispec.Descriptor
+	)
 	children := images.LimitManifests(images.ChildrenHandler(cs), platform, 1)
 	children = images.FilterPlatforms(children, platform)
-	h := images.Handlers(
-		pt.handler(),
-		remotes.FetchHandler(cs, fetcher),
-		images.SetChildrenLabels(cs, children),
-		pt.doneHandler(),
-	)
+	labelled := images.SetChildrenLabels(cs, children)
+	setAside := images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		subs, err := labelled.Handle(ctx, desc)
+		if err != nil {
+			return nil, err
+		}
+		var keep, ls []ocispec.Descriptor
+		for _, d := range subs {
+			if isLayer(d.MediaType) {
+				ls = append(ls, d)
+			} else {
+				keep = append(keep, d)
+			}
+		}
+		if len(ls) > 0 {
+			mu.Lock()
+			manifest, pending = desc, ls
+			mu.Unlock()
+		}
+		return keep, nil
+	})
+	h := images.Handlers(remotes.FetchHandler(cs, fetcher), setAside)
 	if err := images.Dispatch(ctx, h, nil, r.Desc); err != nil {
 		return pullError(ref, err)
 	}
+	if len(pending) == 0 {
+		return nil
+	}
+
+	var ing content.Ingester = cs
+	if layers != nil {
+		li, done, err := layers(ctx, manifest)
+		if err != nil {
+			return err
+		}
+		if done != nil {
+			defer done()
+		}
+		if li != nil {
+			ing = li
+		}
+	}
+	// Every layer is announced at once, as dockerd does, though only some download at a time.
+	announce := pt.handler()
+	for _, l := range pending {
+		if _, err := announce(ctx, l); err != nil {
+			return pullError(ref, err)
+		}
+	}
+	lh := images.Handlers(remotes.FetchHandler(ing, fetcher), pt.doneHandler())
+	if err := fetchInOrder(ctx, lh, pending); err != nil {
+		return pullError(ref, err)
+	}
 	return nil
+}
+
+// fetchInOrder runs h on each distinct layer, bottom first, at most MaxConcurrentDownloads at a time: a
+// layer's slot is taken only after every layer below it has its own, so a layer that waits for the one
+// below it (to unpack on top of it) always waits for something under way.
+func fetchInOrder(ctx context.Context, h images.Handler, layers []ocispec.Descriptor) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := make(chan struct{}, MaxConcurrentDownloads)
+	errc := make(chan error, len(layers))
+	seen := map[string]bool{}
+	started := 0
+loop:
+	for _, l := range layers {
+		if seen[l.Digest.String()] {
+			continue
+		}
+		seen[l.Digest.String()] = true
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		if ctx.Err() != nil {
+			// A failed layer freed the slot: do not start another.
+			<-slots
+			break loop
+		}
+		started++
+		go func(l ocispec.Descriptor) {
+			defer func() { <-slots }()
+			_, err := h.Handle(ctx, l)
+			if err != nil {
+				cancel()
+			}
+			errc <- err
+		}(l)
+	}
+	var first error
+	for i := 0; i < started; i++ {
+		if err := <-errc; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
+		}
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 func isLayer(mt string) bool {

@@ -343,7 +343,9 @@ func (s *Service) PullImage(ctx context.Context, name, tag, platform string, aut
 	if t, err := s.store.Target(ctx, ref.String()); err == nil {
 		before = t.Digest
 	}
-	if err := s.dist.Fetch(ctx, ref, resolved, auth, matcher, progress); err != nil {
+	// Layers are unpacked while they download; Unpack below completes whatever was not.
+	unpacker := s.store.PullUnpacker()
+	if err := s.dist.Fetch(ctx, ref, resolved, auth, matcher, progress, unpacker.Ingest); err != nil {
 		return err
 	}
 	manifest, err := s.store.ResolveManifestFor(ctx, resolved.Desc, matcher)
@@ -354,7 +356,7 @@ func (s *Service) PullImage(ctx context.Context, name, tag, platform string, aut
 		switch {
 		case !done:
 			emit(progress, imagetypes.JSONMessage{Status: "Extracting", ID: shortDigest(l.Digest), Progress: &imagetypes.JSONProgress{Current: 0, Total: l.Size}})
-		case applied:
+		case applied || unpacker.Applied(l.Digest):
 			emit(progress, imagetypes.JSONMessage{Status: "Pull complete", ID: shortDigest(l.Digest)})
 		}
 	})

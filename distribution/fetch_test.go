@@ -1,0 +1,68 @@
+package distribution
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/images"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"gotest.tools/v3/assert"
+)
+
+func TestFetchInOrder(t *testing.T) {
+	var layers []ocispec.Descriptor
+	for _, s := range []string{"a", "b", "c", "a", "d", "e", "f"} {
+		layers = append(layers, ocispec.Descriptor{Digest: digest.FromString(s)})
+	}
+	var mu sync.Mutex
+	var started []digest.Digest
+	running, peak := 0, 0
+	h := images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		mu.Lock()
+		started = append(started, d.Digest)
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil, nil
+	})
+	assert.NilError(t, fetchInOrder(context.Background(), h, layers))
+	// Each distinct layer once; at most MaxConcurrentDownloads at a time; the first ones first.
+	assert.Equal(t, len(started), 6)
+	assert.Check(t, peak <= MaxConcurrentDownloads, "peak %d", peak)
+	seen := map[digest.Digest]bool{}
+	for _, d := range started[:MaxConcurrentDownloads] {
+		seen[d] = true
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		assert.Check(t, seen[digest.FromString(s)], "%s not among the first started", s)
+	}
+
+	// The first error is returned, and stops layers not yet started.
+	boom := errors.New("boom")
+	n := 0
+	h = images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		if d.Digest == digest.FromString("a") {
+			return nil, boom
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+			return nil, nil
+		}
+	})
+	err := fetchInOrder(context.Background(), h, layers)
+	assert.Check(t, errors.Is(err, boom), "%v", err)
+	assert.Check(t, n <= MaxConcurrentDownloads, "%d started", n)
+}
