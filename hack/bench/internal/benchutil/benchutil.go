@@ -163,6 +163,29 @@ func RSS(pid int) int64 {
 	return 0
 }
 
+// CPU is the user+system CPU time pid has used so far (clock ticks of 10 ms).
+func CPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+// SelfCPU is the user+system CPU time this process has used so far (the benchmark's clients).
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // ChildrenRSS sums the RSS of pid's direct children named like one of names (the daemon's containerd).
 func ChildrenRSS(pid int, names ...string) int64 {
 	var sum int64
