@@ -235,6 +235,9 @@ func (s *Store) ImportArchive(ctx context.Context, r io.Reader) ([]Loaded, error
 	defer ds.Close()
 	checked := newCheckingStore(cs, s.sn())
 	idxDesc, err := archive.ImportIndex(ctx, checked, ds)
+	if werr := checked.wait(); err == nil {
+		err = werr
+	}
 	if err != nil {
 		if errdefs.IsUnavailable(err) || errdefs.IsCanceled(err) {
 			return nil, classify(err, "load archive")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // checkingStore inspects every blob an archive import writes: blobs that are tar streams (plain or
@@ -40,10 +42,53 @@ type checkingStore struct {
 	bad   map[digest.Digest]string
 	chain []digest.Digest // diff IDs extracted so far, bottom first
 	stop  bool            // a layer failed to extract: guessing further would only waste work
+	// last is closed once the blob written last has settled (its snapshot committed or dropped): the
+	// next blob is extracted on the chain as it then stands.
+	last chan struct{}
+
+	// Commits run in the background, so the next blob streams in while containerd finishes (and syncs)
+	// the last one; pending counts them and err keeps the first failure.
+	pending sync.WaitGroup
+	err     error
 }
 
 func newCheckingStore(cs content.Store, sn snapshots.Snapshotter) *checkingStore {
-	return &checkingStore{Store: cs, sn: sn, suffix: "-" + randomID(), bad: map[digest.Digest]string{}}
+	last := make(chan struct{})
+	close(last)
+	return &checkingStore{Store: cs, sn: sn, suffix: "-" + randomID(), bad: map[digest.Digest]string{}, last: last}
+}
+
+// wait waits for the commits under way and returns the first that failed.
+func (c *checkingStore) wait() error {
+	c.pending.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *checkingStore) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+// Reads see every blob written so far committed.
+
+func (c *checkingStore) Info(ctx context.Context, d digest.Digest) (content.Info, error) {
+	c.pending.Wait()
+	return c.Store.Info(ctx, d)
+}
+
+func (c *checkingStore) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
+	c.pending.Wait()
+	return c.Store.ReaderAt(ctx, desc)
+}
+
+func (c *checkingStore) Walk(ctx context.Context, fn content.WalkFunc, filters ...string) error {
+	c.pending.Wait()
+	return c.Store.Walk(ctx, fn, filters...)
 }
 
 // problem is the reason blob d was refused, "" when it was fine (or not seen).
@@ -74,16 +119,25 @@ func (c *checkingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (
 	if err != nil {
 		return nil, err
 	}
-	pr, pw := io.Pipe()
-	res := make(chan inspected, 1)
+	c.mu.Lock()
+	prev, mine := c.last, make(chan struct{})
+	c.last = mine
+	c.mu.Unlock()
+	pipe := newBufPipe(loadBuffer)
+	cw := &checkingWriter{Writer: NewAsyncWriter(w), pw: pipe, res: make(chan inspected, 1), store: c, ctx: ctx,
+		settled: mine, abort: make(chan struct{})}
 	guess := digestFromRef(strings.TrimPrefix(wo.Ref, "tar-"))
 	go func() {
-		r := c.inspect(ctx, pr, guess)
-		_, _ = io.Copy(io.Discard, pr)
-		res <- r
+		r := c.inspect(ctx, pipe, guess, prev, cw.abort)
+		_, _ = io.Copy(io.Discard, pipe)
+		cw.res <- r
 	}()
-	return &checkingWriter{Writer: NewAsyncWriter(w), pw: pw, res: res, store: c, ctx: ctx}, nil
+	return cw, nil
 }
+
+// loadBuffer is how much of a blob is held while its extraction waits for the blob before it to settle
+// (that is, for containerd to commit it).
+const loadBuffer = 32 << 20
 
 // ingestBuf is how much is read from (or written to) a pipe at once: every pipe read or write is a
 // goroutine hand-off, and those are what an import spends its time on when they come every 32 KiB.
@@ -105,17 +159,26 @@ type inspected struct {
 
 // inspect reads a blob as it is written: if it is a tar stream its paths are checked and, when layers are
 // being guessed, it is extracted into a new snapshot.
-func (c *checkingStore) inspect(ctx context.Context, r io.Reader, guess digest.Digest) (out inspected) {
+func (c *checkingStore) inspect(ctx context.Context, r io.Reader, guess digest.Digest, prev <-chan struct{}, abort <-chan struct{}) (out inspected) {
 	cr := &countReader{r: r}
 	defer func() { out.n = cr.n }()
-	ds, err := compression.DecompressStream(bufio.NewReaderSize(cr, ingestBuf))
+	ds, err := compression.DecompressStream(cr)
 	if err != nil {
 		return out
 	}
 	defer ds.Close()
 	br := bufio.NewReaderSize(ds, 64<<10)
+	if c.sn == nil || !looksLikeTar(br) {
+		out.problem = pathProblem(br)
+		return out
+	}
+	select {
+	case <-prev:
+	case <-ctx.Done():
+	case <-abort:
+	}
 	chain, extract := c.parent()
-	if !extract || !looksLikeTar(br) {
+	if !extract || ctx.Err() != nil {
 		out.problem = pathProblem(br)
 		return out
 	}
@@ -264,12 +327,17 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 type checkingWriter struct {
 	content.Writer
-	pw    *io.PipeWriter
+	pw    *bufPipe
 	res   chan inspected
 	store *checkingStore
 	ctx   context.Context
 	once  sync.Once
 	r     inspected
+	// settled is closed once this blob's extraction is committed or dropped; abort stops an
+	// extraction still waiting for the blob before.
+	settled   chan struct{}
+	abort     chan struct{}
+	committed bool
 }
 
 func (w *checkingWriter) Write(p []byte) (int, error) {
@@ -283,36 +351,54 @@ func (w *checkingWriter) Write(p []byte) (int, error) {
 func (w *checkingWriter) finish(abort bool) inspected {
 	w.once.Do(func() {
 		if abort {
+			close(w.abort)
 			w.pw.CloseWithError(io.ErrClosedPipe)
 		} else {
-			w.pw.Close()
+			w.pw.CloseWithError(nil)
 		}
 		w.r = <-w.res
 	})
 	return w.r
 }
 
+// Commit returns at once: containerd's commit, and with it the snapshot's, run in the background (see
+// checkingStore.wait). A blob that fails to commit fails the import.
 func (w *checkingWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
 	r := w.finish(false)
-	err := w.Writer.Commit(ctx, size, expected, opts...)
-	stored := err == nil || isAlreadyExists(err)
-	if r.problem != "" && (stored || errors.Is(err, io.EOF)) {
-		w.store.mu.Lock()
-		w.store.bad[w.Writer.Digest()] = r.problem
-		w.store.mu.Unlock()
-	}
-	w.store.settle(ctx, r, stored, size, w.Writer.Digest())
-	w.r.key, w.r.existing = "", ""
-	return err
+	w.committed = true
+	c := w.store
+	c.pending.Add(1)
+	go func() {
+		defer c.pending.Done()
+		defer close(w.settled)
+		err := w.Writer.Commit(ctx, size, expected, opts...)
+		stored := err == nil || isAlreadyExists(err)
+		if r.problem != "" && (stored || errors.Is(err, io.EOF)) {
+			c.mu.Lock()
+			c.bad[w.Writer.Digest()] = r.problem
+			c.mu.Unlock()
+		}
+		c.settle(ctx, r, stored, size, w.Writer.Digest())
+		_ = w.Writer.Close()
+		if !stored {
+			c.fail(fmt.Errorf("failed to ingest blob: %w", err))
+		}
+	}()
+	return nil
 }
 
 func (w *checkingWriter) Close() error {
+	if w.committed {
+		// The background commit closes the writer.
+		return nil
+	}
+	w.committed = true
 	r := w.finish(true)
 	if r.key != "" {
 		// Never committed: the extraction has no blob to stand for.
 		w.store.remove(w.ctx, r.key)
-		w.store.halt()
-		w.r.key = ""
 	}
+	w.store.halt()
+	close(w.settled)
 	return w.Writer.Close()
 }

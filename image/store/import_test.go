@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/berthd/berthd/hack/mkimage"
 	"github.com/containerd/containerd/content"
@@ -18,6 +20,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -222,4 +225,61 @@ func TestAsyncWriter(t *testing.T) {
 	}
 	assert.Check(t, errors.Is(werr, boom), "%v", werr)
 	assert.NilError(t, w.Close())
+}
+
+// memStore is a content store of one blob at a time whose commits can be slowed down or made to fail.
+type memStore struct {
+	content.Store
+	mu        sync.Mutex
+	committed map[digest.Digest]bool
+	delay     time.Duration
+	fail      error
+}
+
+func (m *memStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
+	return &memWriter{m: m}, nil
+}
+
+func (m *memStore) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.committed[desc.Digest] {
+		return nil, errdefs.ErrNotFound
+	}
+	return nil, errdefs.ErrNotImplemented
+}
+
+type memWriter struct {
+	fakeWriter
+	m *memStore
+}
+
+func (w *memWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
+	time.Sleep(w.m.delay)
+	if w.m.fail != nil {
+		return w.m.fail
+	}
+	w.m.mu.Lock()
+	w.m.committed[w.Digest()] = true
+	w.m.mu.Unlock()
+	return nil
+}
+
+func TestCheckingStoreCommitsInBackground(t *testing.T) {
+	ctx := context.Background()
+	m := &memStore{committed: map[digest.Digest]bool{}, delay: 50 * time.Millisecond}
+	c := newCheckingStore(m, nil)
+	blob := []byte("some blob")
+	d := digest.FromBytes(blob)
+	assert.NilError(t, content.WriteBlob(ctx, c, "b", bytes.NewReader(blob), ocispec.Descriptor{Size: int64(len(blob))}))
+	// A read waits for the commits under way (the commit is slow: it is still running here).
+	_, err := c.ReaderAt(ctx, ocispec.Descriptor{Digest: d})
+	assert.Check(t, errdefs.IsNotImplemented(err), "%v", err)
+	assert.NilError(t, c.wait())
+
+	// A failed commit fails the import.
+	m.fail = errors.New("disk on fire")
+	assert.NilError(t, content.WriteBlob(ctx, c, "c", bytes.NewReader([]byte("other")), ocispec.Descriptor{Size: 5}))
+	err = c.wait()
+	assert.ErrorContains(t, err, "disk on fire")
 }

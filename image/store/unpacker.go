@@ -147,9 +147,7 @@ func (ui unpackingIngester) Writer(ctx context.Context, opts ...content.WriterOp
 	if !ok || u.diffIDs == nil {
 		return w, nil
 	}
-	// Written as it comes (no AsyncWriter): the layers download side by side, so containerd is kept busy
-	// by the other streams, and one copy less per byte shows.
-	tw := &teeWriter{Writer: w, u: u, i: i, ctx: ctx, res: make(chan extracted, 1), abort: make(chan struct{})}
+	tw := &teeWriter{Writer: NewAsyncWriter(w), u: u, i: i, ctx: ctx, res: make(chan extracted, 1), abort: make(chan struct{})}
 	pr := newBufPipe(pullBuffer)
 	tw.pw = pr
 	go func() {
