@@ -10,9 +10,12 @@ import (
 
 // readAheadSize is how much one gRPC read fetches. containerd's remote ReaderAt makes one call per ReadAt,
 // and archive writers read 32 KiB at a time, which makes saving a large image thousands of round trips.
-const readAheadSize = 4 << 20
+// Just under 1 MiB: containerd answers in messages of up to 1 MiB of data, and a message over 1 MiB
+// misses gRPC's buffer pool on our side (fresh memory, page faults, every time).
+const readAheadSize = 1<<20 - 4<<10
 
-// readAheadProvider wraps a content store so sequential reads are served from large chunks.
+// readAheadProvider wraps a content store so sequential reads are served from large chunks, the next one
+// fetched while the current one is consumed.
 type readAheadProvider struct {
 	content.Store
 }
@@ -29,10 +32,27 @@ type readAhead struct {
 	ra  content.ReaderAt
 	buf []byte
 	off int64 // offset of buf[0]
+
+	next *prefetch // the chunk after buf, being fetched
 }
 
-func (r *readAhead) Size() int64  { return r.ra.Size() }
-func (r *readAhead) Close() error { return r.ra.Close() }
+type prefetch struct {
+	off  int64
+	buf  []byte
+	n    int
+	err  error
+	done chan struct{}
+}
+
+func (r *readAhead) Size() int64 { return r.ra.Size() }
+
+func (r *readAhead) Close() error {
+	if r.next != nil {
+		<-r.next.done
+		r.next = nil
+	}
+	return r.ra.Close()
+}
 
 func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
 	if len(p) >= readAheadSize {
@@ -55,21 +75,54 @@ func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (r *readAhead) fill(pos int64) error {
+	var spare []byte
+	if nx := r.next; nx != nil {
+		<-nx.done
+		r.next = nil
+		if nx.off == pos && nx.n > 0 {
+			// The sequential case: the chunk is already here.
+			spare, r.buf, r.off = r.buf, nx.buf[:nx.n], pos
+			r.prefetch(pos+int64(nx.n), spare)
+			return nil
+		}
+		spare = nx.buf
+	}
 	size := int64(readAheadSize)
 	if rest := r.ra.Size() - pos; rest < size {
 		size = rest
 	}
 	if cap(r.buf) < int(size) {
-		r.buf = make([]byte, size)
+		r.buf = make([]byte, readAheadSize)
 	}
 	r.buf = r.buf[:size]
 	m, err := r.ra.ReadAt(r.buf, pos)
 	r.buf, r.off = r.buf[:m], pos
-	if m > 0 {
-		return nil
+	if m == 0 {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
 	}
-	if err == nil {
-		err = io.ErrUnexpectedEOF
+	r.prefetch(pos+int64(m), spare)
+	return nil
+}
+
+// prefetch starts fetching the chunk at pos into buf (or a new buffer).
+func (r *readAhead) prefetch(pos int64, buf []byte) {
+	size := r.ra.Size() - pos
+	if size <= 0 {
+		return
 	}
-	return err
+	if size > readAheadSize {
+		size = readAheadSize
+	}
+	if cap(buf) < readAheadSize {
+		buf = make([]byte, readAheadSize)
+	}
+	nx := &prefetch{off: pos, buf: buf[:size], done: make(chan struct{})}
+	r.next = nx
+	go func() {
+		defer close(nx.done)
+		nx.n, nx.err = r.ra.ReadAt(nx.buf, nx.off)
+	}()
 }
