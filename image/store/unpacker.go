@@ -160,7 +160,7 @@ func (ui unpackingIngester) Writer(ctx context.Context, opts ...content.WriterOp
 
 // pullBuffer is how much of a layer is held in memory while its extraction waits for the layer below,
 // so that meanwhile its download and containerd's ingest of it go on at full speed.
-const pullBuffer = 64 << 20
+const pullBuffer = 16 << 20
 
 // extracted is what extract did with one layer blob.
 type extracted struct {
