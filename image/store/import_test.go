@@ -3,7 +3,9 @@ package store
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -282,4 +285,85 @@ func TestCheckingStoreCommitsInBackground(t *testing.T) {
 	assert.NilError(t, content.WriteBlob(ctx, c, "c", bytes.NewReader([]byte("other")), ocispec.Descriptor{Size: 5}))
 	err = c.wait()
 	assert.ErrorContains(t, err, "disk on fire")
+}
+
+// ociArchive is an OCI image layout (as a tar) of one image whose two layers are gzipped.
+func ociArchive(t *testing.T) ([]byte, []digest.Digest) {
+	type blob struct {
+		name string
+		data []byte
+	}
+	var blobs []blob
+	add := func(b []byte) ocispec.Descriptor {
+		d := digest.FromBytes(b)
+		blobs = append(blobs, blob{"blobs/sha256/" + d.Encoded(), b})
+		return ocispec.Descriptor{Digest: d, Size: int64(len(b))}
+	}
+	var layers []ocispec.Descriptor
+	var diffIDs []digest.Digest
+	for _, files := range [][]mkimage.File{
+		{{Name: "a/", Type: tar.TypeDir}, {Name: "a/x", Body: []byte("1")}, {Name: "a/y", Body: []byte("1")}},
+		{{Name: "a/", Type: tar.TypeDir}, {Name: "a/.wh.y"}, {Name: "z", Body: []byte("2")}},
+	} {
+		var raw, gz bytes.Buffer
+		assert.NilError(t, mkimage.WriteLayer(&raw, files))
+		diffIDs = append(diffIDs, digest.FromBytes(raw.Bytes()))
+		zw := gzip.NewWriter(&gz)
+		_, err := zw.Write(raw.Bytes())
+		assert.NilError(t, err)
+		assert.NilError(t, zw.Close())
+		d := add(gz.Bytes())
+		d.MediaType = ocispec.MediaTypeImageLayerGzip
+		layers = append(layers, d)
+	}
+	cfg, err := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux",
+		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}})
+	assert.NilError(t, err)
+	cd := add(cfg)
+	cd.MediaType = ocispec.MediaTypeImageConfig
+	m, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: layers})
+	assert.NilError(t, err)
+	md := add(m)
+	md.MediaType = ocispec.MediaTypeImageManifest
+	md.Annotations = map[string]string{ocispec.AnnotationRefName: "docker.io/library/oci:1"}
+	idx, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{md}})
+	assert.NilError(t, err)
+
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	put := func(name string, b []byte) {
+		assert.NilError(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(b)
+		assert.NilError(t, err)
+	}
+	put("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
+	for _, b := range blobs {
+		put(b.name, b.data)
+	}
+	put("index.json", idx)
+	assert.NilError(t, tw.Close())
+	return out.Bytes(), diffIDs
+}
+
+func TestImportArchiveUnpacksCompressedLayers(t *testing.T) {
+	s, _ := newStore(t, "berth-test")
+	ctx, done, err := s.WithLease(context.Background())
+	assert.NilError(t, err)
+	defer done(context.Background())
+	archive, diffIDs := ociArchive(t)
+	loaded, err := s.ImportArchive(ctx, bytes.NewReader(archive))
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(loaded, 1))
+	assert.DeepEqual(t, loaded[0].Names, []string{"docker.io/library/oci:1"})
+	// Extracted on the way, under the diff IDs of the decompressed tars.
+	_, err = s.sn().Stat(s.nsctx(ctx), identity.ChainID(diffIDs).String())
+	assert.NilError(t, err)
+	applied := 0
+	assert.NilError(t, s.Unpack(ctx, loaded[0].Manifest, func(_ ocispec.Descriptor, done, a bool) {
+		if done && a {
+			applied++
+		}
+	}))
+	assert.Equal(t, applied, 0)
+	assert.DeepEqual(t, readRootFS(t, s, s.nsctx(ctx), diffIDs), map[string]string{"a": "dir", "a/x": "1", "z": "2"})
 }
