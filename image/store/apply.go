@@ -5,15 +5,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 
 	"github.com/containerd/containerd/archive"
+	"github.com/containerd/containerd/archive/compression"
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/snapshots"
+	"github.com/containerd/errdefs"
 	"github.com/moby/sys/userns"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/pkg/errors"
 )
 
 // A layer is unpacked in berthd's own process, straight from the bytes being ingested, instead of through
@@ -102,4 +109,63 @@ func digestFromRef(name string) digest.Digest {
 		return ""
 	}
 	return d
+}
+
+// applyLayer extracts the stored blob l into a new snapshot on chain and commits it under the chain ID
+// with diffID, which the extracted tar must have. It reads the blob over gRPC rather than asking
+// containerd's diff service to apply it: the service digests the tar again with containerd's much slower
+// sha256, while an uncompressed blob is known by the digest containerd verified when it was stored.
+// AlreadyExists means another unpack committed the same snapshot first.
+func (s *Store) applyLayer(ctx context.Context, l ocispec.Descriptor, chain []digest.Digest, diffID digest.Digest) error {
+	sn := s.sn()
+	parent := ""
+	if len(chain) > 0 {
+		parent = identity.ChainID(chain).String()
+	}
+	chainID := identity.ChainID(append(append([]digest.Digest(nil), chain...), diffID)).String()
+	key := extractKey(chainID)
+	mounts, err := sn.Prepare(ctx, key, parent)
+	if err != nil {
+		return errors.Wrap(err, "prepare snapshot")
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			s.removeSnapshot(ctx, key)
+		}
+	}()
+	ra, err := readAheadProvider{s.client.ContentStore()}.ReaderAt(ctx, l)
+	if err != nil {
+		return err
+	}
+	defer ra.Close()
+	ds, err := compression.DecompressStream(io.NewSectionReader(ra, 0, ra.Size()))
+	if err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	defer ds.Close()
+	var src io.Reader = ds
+	var h hash.Hash
+	if ds.GetCompression() != compression.Uncompressed {
+		h = sha256.New()
+		src = io.TeeReader(ds, h)
+	}
+	if err := applyTar(ctx, mounts, src); err != nil {
+		return errors.Wrap(err, "extract")
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return errors.Wrap(err, "read layer")
+	}
+	got := l.Digest
+	if h != nil {
+		got = digest.NewDigest(digest.SHA256, h)
+	}
+	if got != diffID {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("wrong diff id calculated on extraction %q, want %q", got, diffID))
+	}
+	if err := sn.Commit(ctx, chainID, key); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }

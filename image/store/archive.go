@@ -13,7 +13,6 @@ import (
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/images/archive"
-	"github.com/containerd/containerd/rootfs"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
@@ -189,13 +188,18 @@ func (s *Store) Unpack(ctx context.Context, manifest ocispec.Descriptor, progres
 	sn := s.sn()
 	var chain []digest.Digest
 	for i, l := range mi.layers {
-		layer := rootfs.Layer{Blob: l, Diff: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: diffIDs[i]}}
-		if progress != nil {
-			if _, err := sn.Stat(ctx, identity.ChainID(append(chain, diffIDs[i])).String()); err != nil {
+		applied := false
+		_, err := sn.Stat(ctx, identity.ChainID(append(chain, diffIDs[i])).String())
+		if err != nil {
+			if progress != nil {
 				progress(l, false, false)
 			}
+			err = s.applyLayer(ctx, l, chain, diffIDs[i])
+			applied = err == nil
+			if isAlreadyExists(err) {
+				err = nil
+			}
 		}
-		applied, err := rootfs.ApplyLayerWithOpts(ctx, layer, chain, sn, s.client.DiffService(), nil, nil)
 		if err != nil {
 			if errdefs.IsNotFound(err) || errdefs.IsCanceled(err) || errdefs.IsUnavailable(err) {
 				return classify(err, "unpack layer "+l.Digest.String())

@@ -15,6 +15,8 @@ import (
 	"github.com/berthd/berthd/hack/mkimage"
 	"github.com/berthd/berthd/image"
 	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/snapshots"
+	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -181,4 +183,38 @@ func TestBufPipe(t *testing.T) {
 	p.CloseWithError(io.ErrUnexpectedEOF)
 	_, err = p.Read(make([]byte, 10))
 	assert.Equal(t, err, io.ErrUnexpectedEOF)
+}
+
+func TestUnpackRefusesBadLayers(t *testing.T) {
+	s, _ := newStore(t, "berth-test")
+	ctx, done, err := s.WithLease(context.Background())
+	assert.NilError(t, err)
+	defer done(context.Background())
+	var good bytes.Buffer
+	assert.NilError(t, mkimage.WriteLayer(&good, []mkimage.File{{Name: "f", Body: []byte("x")}}))
+	for _, tc := range []struct {
+		name   string
+		blob   []byte
+		diffID digest.Digest
+		msg    string
+	}{
+		{name: "wrong diff ID", blob: good.Bytes(), diffID: digest.FromString("something else"), msg: "wrong diff id"},
+		{name: "not a tar", blob: bytes.Repeat([]byte("not a tar "), 200), diffID: digest.FromBytes(bytes.Repeat([]byte("not a tar "), 200)), msg: "unpack layer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(tc.blob), Size: int64(len(tc.blob))}
+			assert.NilError(t, content.WriteBlob(ctx, s.ContentStore(), "l-"+randomID(), bytes.NewReader(tc.blob), desc))
+			now := time.Now().UTC()
+			raw, err := json.Marshal(image.Config{Created: &now, OS: "linux", Architecture: "amd64", RootFS: image.RootFS{Type: "layers", DiffIDs: []digest.Digest{tc.diffID}}})
+			assert.NilError(t, err)
+			m, err := s.WriteImage(ctx, raw, []ocispec.Descriptor{desc})
+			assert.NilError(t, err)
+			err = s.Unpack(ctx, m, nil)
+			assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
+			assert.ErrorContains(t, err, tc.msg)
+			var n int
+			assert.NilError(t, s.sn().Walk(s.nsctx(ctx), func(context.Context, snapshots.Info) error { n++; return nil }))
+			assert.Equal(t, n, 0)
+		})
+	}
 }
