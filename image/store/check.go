@@ -2,8 +2,10 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -25,10 +27,12 @@ import (
 // ".." is refused with a clear error before anything is unpacked, without a second read of the layer.
 //
 // It also unpacks layers while they stream in. Where an image's layers sit in the archive is only known
-// from manifest.json or index.json, which come after the blobs, so the order is guessed: each tar blob is
-// extracted on top of the tar blobs that came before it (docker save and OCI exporters write layers bottom
-// first). A wrong guess costs only work: snapshots are named by the chain of what was really extracted,
-// and Unpack applies through the diff service whatever it does not find.
+// from manifest.json or index.json, which come after the blobs, so the order is guessed: a layer.tar of a
+// docker save archive is extracted on top of the one extracted before it, when its directory's v1 json
+// (which comes just before it) names that one as parent, or when there is no json (archives written
+// bottom layer first). Blobs of an OCI layout are not: exporters sort them by digest, so their order says
+// nothing. A wrong guess costs only work: snapshots are named by the chain of what was really extracted,
+// and Unpack applies whatever it does not find.
 //
 // It also makes the ingest refs unique to this import: archive.ImportIndex names them after the tar
 // entries, so concurrent loads of archives with the same entry names would otherwise wait on each
@@ -42,6 +46,10 @@ type checkingStore struct {
 	bad   map[digest.Digest]string
 	chain []digest.Digest // diff IDs extracted so far, bottom first
 	stop  bool            // a layer failed to extract: guessing further would only waste work
+	// lastDir is the archive directory of the layer extracted last; parents maps a directory to its
+	// parent's as its v1 json says.
+	lastDir string
+	parents map[string]string
 	// last is closed once the blob written last has settled (its snapshot committed or dropped): the
 	// next blob is extracted on the chain as it then stands.
 	last chan struct{}
@@ -55,7 +63,8 @@ type checkingStore struct {
 func newCheckingStore(cs content.Store, sn snapshots.Snapshotter) *checkingStore {
 	last := make(chan struct{})
 	close(last)
-	return &checkingStore{Store: cs, sn: sn, suffix: "-" + randomID(), bad: map[digest.Digest]string{}, last: last}
+	return &checkingStore{Store: cs, sn: sn, suffix: "-" + randomID(), bad: map[digest.Digest]string{}, last: last,
+		parents: map[string]string{}}
 }
 
 // wait waits for the commits under way and returns the first that failed.
@@ -98,11 +107,37 @@ func (c *checkingStore) problem(d digest.Digest) string {
 	return c.bad[d]
 }
 
-// parent is the chain the next layer is extracted on, and whether to extract at all.
-func (c *checkingStore) parent() ([]digest.Digest, bool) {
+// parent is the chain the layer in archive directory dir is extracted on, and whether to extract it.
+func (c *checkingStore) parent(dir string) ([]digest.Digest, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if p, ok := c.parents[dir]; ok && p != c.lastDir {
+		return nil, false
+	}
 	return append([]digest.Digest(nil), c.chain...), c.sn != nil && !c.stop
+}
+
+// layerDir is the directory of a docker save layer ("<id>/layer.tar"), and whether name is one.
+func layerDir(name string) (string, bool) {
+	dir, ok := strings.CutSuffix(name, "/layer.tar")
+	return dir, ok && dir != "" && !strings.Contains(dir, "/")
+}
+
+// noteParent records the parent a docker save v1 layer json ("<id>/json") names.
+func (c *checkingStore) noteParent(name string, b []byte) {
+	dir, ok := strings.CutSuffix(name, "/json")
+	if !ok || dir == "" || strings.Contains(dir, "/") {
+		return
+	}
+	var v1 struct {
+		Parent string `json:"parent"`
+	}
+	if json.Unmarshal(b, &v1) != nil {
+		return
+	}
+	c.mu.Lock()
+	c.parents[dir] = v1.Parent
+	c.mu.Unlock()
 }
 
 func (c *checkingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
@@ -125,10 +160,10 @@ func (c *checkingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (
 	c.mu.Unlock()
 	pipe := newBufPipe(loadBuffer)
 	cw := &checkingWriter{Writer: NewAsyncWriter(w), pw: pipe, res: make(chan inspected, 1), store: c, ctx: ctx,
-		settled: mine, abort: make(chan struct{})}
-	guess := digestFromRef(strings.TrimPrefix(wo.Ref, "tar-"))
+		prev: prev, settled: mine, abort: make(chan struct{})}
+	name := strings.TrimPrefix(wo.Ref, "tar-")
 	go func() {
-		r := c.inspect(ctx, pipe, guess, prev, cw.abort)
+		r := c.inspect(ctx, pipe, name, prev, cw.abort)
 		_, _ = io.Copy(io.Discard, pipe)
 		cw.res <- r
 	}()
@@ -154,21 +189,30 @@ type inspected struct {
 	// existing is set when the snapshot for chain+guess was already there, so nothing was extracted:
 	// it holds if the blob's digest turns out to be guess.
 	existing digest.Digest
-	n        int64 // bytes seen
+	dir      string // the layer's archive directory
+	n        int64  // bytes seen
 }
 
 // inspect reads a blob as it is written: if it is a tar stream its paths are checked and, when layers are
 // being guessed, it is extracted into a new snapshot.
-func (c *checkingStore) inspect(ctx context.Context, r io.Reader, guess digest.Digest, prev <-chan struct{}, abort <-chan struct{}) (out inspected) {
+func (c *checkingStore) inspect(ctx context.Context, r io.Reader, name string, prev <-chan struct{}, abort <-chan struct{}) (out inspected) {
 	cr := &countReader{r: r}
 	defer func() { out.n = cr.n }()
-	ds, err := compression.DecompressStream(cr)
+	var in io.Reader = cr
+	if strings.HasSuffix(name, "/json") {
+		// Still path-checked below: a manifest may call any blob a layer.
+		head, _ := io.ReadAll(io.LimitReader(cr, 1<<20))
+		c.noteParent(name, head)
+		in = io.MultiReader(bytes.NewReader(head), cr)
+	}
+	ds, err := compression.DecompressStream(in)
 	if err != nil {
 		return out
 	}
 	defer ds.Close()
 	br := bufio.NewReaderSize(ds, 64<<10)
-	if c.sn == nil || !looksLikeTar(br) {
+	dir, isLayer := layerDir(name)
+	if c.sn == nil || !isLayer || !looksLikeTar(br) {
 		out.problem = pathProblem(br)
 		return out
 	}
@@ -177,11 +221,13 @@ func (c *checkingStore) inspect(ctx context.Context, r io.Reader, guess digest.D
 	case <-ctx.Done():
 	case <-abort:
 	}
-	chain, extract := c.parent()
+	chain, extract := c.parent(dir)
 	if !extract || ctx.Err() != nil {
 		out.problem = pathProblem(br)
 		return out
 	}
+	out.dir = dir
+	guess := digestFromRef(name)
 	compressed := ds.GetCompression() != compression.Uncompressed
 	if guess != "" && !compressed {
 		if _, err := c.sn.Stat(ctx, identity.ChainID(append(chain, guess)).String()); err == nil {
@@ -285,6 +331,7 @@ func (c *checkingStore) settle(ctx context.Context, r inspected, stored bool, si
 		return
 	}
 	c.chain = append(r.chain, diffID)
+	c.lastDir = r.dir
 }
 
 // pathProblem reports a traversal entry in r if r is a tar stream; anything else is not its business.
@@ -333,8 +380,9 @@ type checkingWriter struct {
 	ctx   context.Context
 	once  sync.Once
 	r     inspected
-	// settled is closed once this blob's extraction is committed or dropped; abort stops an
-	// extraction still waiting for the blob before.
+	// settled is closed once this blob's extraction is committed or dropped, and prev's is closed (so
+	// that waiting on it waits for every blob before); abort stops an extraction still waiting for prev.
+	prev      <-chan struct{}
 	settled   chan struct{}
 	abort     chan struct{}
 	committed bool
@@ -370,7 +418,10 @@ func (w *checkingWriter) Commit(ctx context.Context, size int64, expected digest
 	c.pending.Add(1)
 	go func() {
 		defer c.pending.Done()
-		defer close(w.settled)
+		defer func() {
+			<-w.prev
+			close(w.settled)
+		}()
 		err := w.Writer.Commit(ctx, size, expected, opts...)
 		stored := err == nil || isAlreadyExists(err)
 		if r.problem != "" && (stored || errors.Is(err, io.EOF)) {
@@ -399,6 +450,9 @@ func (w *checkingWriter) Close() error {
 		w.store.remove(w.ctx, r.key)
 	}
 	w.store.halt()
-	close(w.settled)
+	go func() {
+		<-w.prev
+		close(w.settled)
+	}()
 	return w.Writer.Close()
 }

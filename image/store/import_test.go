@@ -345,7 +345,7 @@ func ociArchive(t *testing.T) ([]byte, []digest.Digest) {
 	return out.Bytes(), diffIDs
 }
 
-func TestImportArchiveUnpacksCompressedLayers(t *testing.T) {
+func TestImportArchiveOCILayout(t *testing.T) {
 	s, _ := newStore(t, "berth-test")
 	ctx, done, err := s.WithLease(context.Background())
 	assert.NilError(t, err)
@@ -355,15 +355,129 @@ func TestImportArchiveUnpacksCompressedLayers(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Assert(t, is.Len(loaded, 1))
 	assert.DeepEqual(t, loaded[0].Names, []string{"docker.io/library/oci:1"})
-	// Extracted on the way, under the diff IDs of the decompressed tars.
-	_, err = s.sn().Stat(s.nsctx(ctx), identity.ChainID(diffIDs).String())
-	assert.NilError(t, err)
+	// OCI layouts give no order to guess from: nothing is extracted on the way.
+	_, err = s.sn().Stat(s.nsctx(ctx), identity.ChainID(diffIDs[:1]).String())
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
 	applied := 0
 	assert.NilError(t, s.Unpack(ctx, loaded[0].Manifest, func(_ ocispec.Descriptor, done, a bool) {
 		if done && a {
 			applied++
 		}
 	}))
-	assert.Equal(t, applied, 0)
+	assert.Equal(t, applied, 2)
 	assert.DeepEqual(t, readRootFS(t, s, s.nsctx(ctx), diffIDs), map[string]string{"a": "dir", "a/x": "1", "z": "2"})
+}
+
+// withV1JSON adds to a docker save archive the "<dir>/json" files docker writes, each naming the layer
+// below as parent, and puts the layer directories in the order given (indexes, bottom layer 0).
+func withV1JSON(t *testing.T, archive []byte, order []int) []byte {
+	type entry struct {
+		hdr  *tar.Header
+		body []byte
+	}
+	var dirs [][]entry
+	var rest []entry
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		assert.NilError(t, err)
+		body, err := io.ReadAll(tr)
+		assert.NilError(t, err)
+		if dir, ok := strings.CutSuffix(hdr.Name, "/layer.tar"); ok {
+			parent := ""
+			if len(dirs) > 1 {
+				parent = strings.TrimSuffix(dirs[len(dirs)-2][0].hdr.Name, "/")
+			}
+			js := []byte(`{"id":"` + dir + `","parent":"` + parent + `"}`)
+			if parent == "" {
+				js = []byte(`{"id":"` + dir + `"}`)
+			}
+			dirs[len(dirs)-1] = append(dirs[len(dirs)-1],
+				entry{&tar.Header{Name: dir + "/json", Mode: 0o644, Size: int64(len(js)), Typeflag: tar.TypeReg}, js},
+				entry{hdr, body})
+			continue
+		}
+		if hdr.Typeflag == tar.TypeDir && strings.Count(hdr.Name, "/") == 1 {
+			dirs = append(dirs, []entry{{hdr, body}})
+			continue
+		}
+		rest = append(rest, entry{hdr, body})
+	}
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	var all []entry
+	for _, i := range order {
+		all = append(all, dirs[i]...)
+	}
+	for _, e := range append(all, rest...) {
+		assert.NilError(t, tw.WriteHeader(e.hdr))
+		_, err := tw.Write(e.body)
+		assert.NilError(t, err)
+	}
+	assert.NilError(t, tw.Close())
+	return out.Bytes()
+}
+
+func TestImportArchiveFollowsV1Parents(t *testing.T) {
+	want := map[string]string{"a": "dir", "a/keep": "2", "d": "dir", "d/new": "3", "link": "-> a/keep"}
+	for _, tc := range []struct {
+		name      string
+		order     []int
+		extracted int // layers unpacked on the way: those whose parent came before them
+	}{
+		{name: "in order", order: []int{0, 1, 2}, extracted: 3},
+		{name: "middle layer last", order: []int{0, 2, 1}, extracted: 2},
+		{name: "bottom layer last", order: []int{2, 1, 0}, extracted: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t, "berth-test")
+			ctx, done, err := s.WithLease(context.Background())
+			assert.NilError(t, err)
+			defer done(context.Background())
+			loaded, err := s.ImportArchive(ctx, bytes.NewReader(withV1JSON(t, layeredSave(t), tc.order)))
+			assert.NilError(t, err)
+			assert.Assert(t, is.Len(loaded, 1))
+			applied := 0
+			assert.NilError(t, s.Unpack(ctx, loaded[0].Manifest, func(_ ocispec.Descriptor, done, a bool) {
+				if done && a {
+					applied++
+				}
+			}))
+			assert.Equal(t, 3-applied, tc.extracted)
+			mi, err := s.manifest(s.nsctx(ctx), loaded[0].Manifest)
+			assert.NilError(t, err)
+			assert.DeepEqual(t, readRootFS(t, s, s.nsctx(ctx), mi.parsed.RootFS.DiffIDs), want)
+		})
+	}
+}
+
+func TestImportArchiveChecksEveryLayerName(t *testing.T) {
+	s, _ := newStore(t, "berth-test")
+	ctx, done, err := s.WithLease(context.Background())
+	assert.NilError(t, err)
+	defer done(context.Background())
+	// A layer stored under a name that is not "layer.tar" (here the v1 json's) is checked all the same.
+	var layer bytes.Buffer
+	assert.NilError(t, mkimage.WriteLayer(&layer, []mkimage.File{{Name: "../../evil", Body: []byte("x")}}))
+	cfg, err := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux",
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []digest.Digest{digest.FromBytes(layer.Bytes())}}})
+	assert.NilError(t, err)
+	manifest := []byte(`[{"Config":"c.json","RepoTags":["evil:3"],"Layers":["d/json"]}]`)
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	for _, e := range []struct {
+		name string
+		b    []byte
+	}{{"d/json", layer.Bytes()}, {"c.json", cfg}, {"manifest.json", manifest}} {
+		assert.NilError(t, tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.b)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(e.b)
+		assert.NilError(t, err)
+	}
+	assert.NilError(t, tw.Close())
+	_, err = s.ImportArchive(ctx, &out)
+	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
+	assert.ErrorContains(t, err, "escapes the root filesystem")
 }
