@@ -1,7 +1,9 @@
 // Command images measures image transfer on berthd beside Debian's dockerd, in the same run, each on fresh
 // temp dirs: `docker load` and `docker save` of a 200 MB, 5-layer image built offline by hack/mkimage,
 // and `docker pull` of the same image from a local docker-registry (pushed once, pulled by a fresh daemon
-// of each kind). Each figure is the median of -runs runs.
+// of each kind). Each figure is the median of -runs runs. With -sorted, also the load of the image as
+// berthd saves it: exporters sort archive entries by name, so its layers come out of order, unlike
+// hack/mkimage's bottom-first archive.
 package main
 
 import (
@@ -27,6 +29,7 @@ func main() {
 	sizeMB := flag.Int64("size", 200, "image size in MB")
 	layers := flag.Int("layers", 5, "number of layers")
 	runs := flag.Int("runs", 3, "runs per figure")
+	sorted := flag.Bool("sorted", false, "also load the image as `docker save` writes it (entries sorted by name, so layers out of order)")
 	flag.Parse()
 
 	work, err := os.MkdirTemp("/tmp", "bench-img")
@@ -49,6 +52,11 @@ func main() {
 	if err == nil {
 		_, err = docker(seed, "push", ref)
 	}
+	var saved string
+	if err == nil && *sorted {
+		saved = filepath.Join(work, "saved.tar")
+		_, err = docker(seed, "save", "-o", saved, "bench:latest")
+	}
 	seed.Cleanup()
 	check(err)
 
@@ -64,10 +72,40 @@ func main() {
 			fmt.Fprintln(os.Stderr, "dockerd:", err)
 		}
 	}
+	var bs, ds time.Duration
+	if saved != "" {
+		bs, err = measureLoad(func() (*benchutil.Daemon, error) { return benchutil.StartBerthd(*bin) }, saved, *runs)
+		check(err)
+		if !*skipDockerd {
+			ds, err = measureLoad(func() (*benchutil.Daemon, error) { return benchutil.StartDockerd() }, saved, *runs)
+			check(err)
+		}
+	}
 	benchutil.Header(fmt.Sprintf("images: %d MB, %d layers (median of %d)", *sizeMB, *layers, *runs))
 	benchutil.Row("docker load (s, lower is better)", b.load.Seconds(), d.load.Seconds(), "s")
 	benchutil.Row("docker save (s)", b.save.Seconds(), d.save.Seconds(), "s")
 	benchutil.Row("docker pull from local registry (s)", b.pull.Seconds(), d.pull.Seconds(), "s")
+	if saved != "" {
+		benchutil.Row("docker load of a saved archive, sorted (s)", bs.Seconds(), ds.Seconds(), "s")
+	}
+}
+
+// measureLoad is the median time to load archive into a fresh daemon.
+func measureLoad(start func() (*benchutil.Daemon, error), archive string, runs int) (time.Duration, error) {
+	var loads []time.Duration
+	for i := 0; i < runs; i++ {
+		d, err := start()
+		if err != nil {
+			return 0, err
+		}
+		t, err := docker(d, "load", "-i", archive)
+		d.Cleanup()
+		if err != nil {
+			return 0, err
+		}
+		loads = append(loads, t)
+	}
+	return benchutil.Median(loads), nil
 }
 
 func measure(start func() (*benchutil.Daemon, error), archive, ref string, runs int) (results, error) {
