@@ -226,9 +226,9 @@ type Loaded struct {
 }
 
 // ImportArchive reads a `docker save` archive or an OCI image layout into the content store and returns
-// the images in it (an index resolves to this platform), with normalized names. Nothing is named or
-// unpacked yet; ctx should carry a lease so a failure leaves nothing behind. Malformed archives are invalid
-// arguments.
+// the images in it (an index resolves to this platform), with normalized names. Nothing is named yet; the
+// layers extracted while they streamed in are in place, Unpack does the rest. ctx should carry a lease so
+// a failure leaves nothing behind. Malformed archives are invalid arguments.
 func (s *Store) ImportArchive(ctx context.Context, r io.Reader) ([]Loaded, error) {
 	ctx = s.nsctx(ctx)
 	cs := s.client.ContentStore()
@@ -238,6 +238,8 @@ func (s *Store) ImportArchive(ctx context.Context, r io.Reader) ([]Loaded, error
 	}
 	defer ds.Close()
 	checked := newCheckingStore(cs, s.sn())
+	checked.speculative = s.cfg.Snapshotter == "overlayfs"
+	defer checked.dropSpecs(context.WithoutCancel(ctx))
 	idxDesc, err := archive.ImportIndex(ctx, checked, ds)
 	if werr := checked.wait(); err == nil {
 		err = werr
@@ -276,6 +278,11 @@ func (s *Store) ImportArchive(ctx context.Context, r io.Reader) ([]Loaded, error
 			if msg := checked.problem(l.Digest); msg != "" {
 				return nil, errdefs.ErrInvalidArgument.WithMessage("layer " + l.Digest.String() + ": " + msg)
 			}
+		}
+		if mi.parsed != nil {
+			checked.place(ctx, mi.layers, mi.parsed.RootFS.DiffIDs, func(l ocispec.Descriptor, chain []digest.Digest, diffID digest.Digest) error {
+				return s.applyLayer(ctx, l, chain, diffID)
+			})
 		}
 		i, ok := byManifest[md.Digest]
 		if !ok {

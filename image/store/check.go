@@ -58,6 +58,12 @@ type checkingStore struct {
 	// the last one; pending counts them and err keeps the first failure.
 	pending sync.WaitGroup
 	err     error
+
+	// speculative is set where layers of unknown position may be extracted ahead (overlayfs); specs holds
+	// those extractions by blob digest until the import places them.
+	speculative bool
+	specs       map[digest.Digest]*specLayer
+	anySpec     bool
 }
 
 func newCheckingStore(cs content.Store, sn snapshots.Snapshotter) *checkingStore {
@@ -191,6 +197,8 @@ type inspected struct {
 	existing digest.Digest
 	dir      string // the layer's archive directory
 	n        int64  // bytes seen
+	// spec is set when key holds the blob extracted speculatively, on no parent (see speculate.go).
+	spec *specLayer
 }
 
 // inspect reads a blob as it is written: if it is a tar stream its paths are checked and, when layers are
@@ -212,9 +220,13 @@ func (c *checkingStore) inspect(ctx context.Context, r io.Reader, name string, p
 	defer ds.Close()
 	br := bufio.NewReaderSize(ds, 64<<10)
 	dir, isLayer := layerDir(name)
-	if c.sn == nil || !isLayer || !looksLikeTar(br) {
+	compressed := ds.GetCompression() != compression.Uncompressed
+	if c.sn == nil || !looksLikeTar(br) {
 		out.problem = pathProblem(br)
 		return out
+	}
+	if !isLayer {
+		return c.speculate(ctx, br, compressed)
 	}
 	select {
 	case <-prev:
@@ -222,13 +234,15 @@ func (c *checkingStore) inspect(ctx context.Context, r io.Reader, name string, p
 	case <-abort:
 	}
 	chain, extract := c.parent(dir)
-	if !extract || ctx.Err() != nil {
+	if ctx.Err() != nil {
 		out.problem = pathProblem(br)
 		return out
 	}
+	if !extract {
+		return c.speculate(ctx, br, compressed)
+	}
 	out.dir = dir
 	guess := digestFromRef(name)
-	compressed := ds.GetCompression() != compression.Uncompressed
 	if guess != "" && !compressed {
 		if _, err := c.sn.Stat(ctx, identity.ChainID(append(chain, guess)).String()); err == nil {
 			out.problem = pathProblem(br)
@@ -248,8 +262,25 @@ func (c *checkingStore) inspect(ctx context.Context, r io.Reader, name string, p
 		out.problem = pathProblem(br)
 		return out
 	}
-	// The path check reads the same bytes as the extraction, through a pipe fed in large pieces: the
-	// extraction reads 32 KiB at a time, and a goroutine hand-off per read costs more than the check.
+	problem, diffID, applyErr := extractChecked(br, compressed, func(r io.Reader) error { return applyTar(ctx, mounts, r) })
+	out.problem = problem
+	if applyErr != nil || out.problem != "" {
+		if applyErr != nil && out.problem == "" {
+			log.G(ctx).WithError(applyErr).Debug("load: layer did not extract on the way in; left to Unpack")
+		}
+		c.halt()
+		c.remove(ctx, key)
+		return out
+	}
+	out.key, out.chain, out.diffID = key, chain, diffID
+	return out
+}
+
+// extractChecked runs apply on the decompressed layer in br while checking its paths on the same bytes,
+// through a pipe fed in large pieces (apply reads 32 KiB at a time, and a goroutine hand-off per read
+// costs more than the check). diffID is the digest of the decompressed tar when it was compressed; err
+// is apply's or the read's failure.
+func extractChecked(br *bufio.Reader, compressed bool, apply func(io.Reader) error) (problem string, diffID digest.Digest, err error) {
 	cpr, cpw := io.Pipe()
 	checked := make(chan string, 1)
 	go func() {
@@ -263,27 +294,20 @@ func (c *checkingStore) inspect(ctx context.Context, r io.Reader, name string, p
 		h = sha256.New()
 		src = io.TeeReader(src, h)
 	}
-	applyErr := applyTar(ctx, mounts, src)
+	err = apply(src)
 	// The end-of-archive blocks and padding: the digest and the check cover them too.
-	_, rerr := io.Copy(io.Discard, src)
-	if err := cbw.Flush(); err != nil && rerr == nil {
-		rerr = err
+	if _, rerr := io.Copy(io.Discard, src); err == nil {
+		err = rerr
+	}
+	if ferr := cbw.Flush(); err == nil {
+		err = ferr
 	}
 	cpw.Close()
-	out.problem = <-checked
-	if applyErr != nil || rerr != nil || out.problem != "" {
-		if applyErr != nil && out.problem == "" {
-			log.G(ctx).WithError(applyErr).Debug("load: layer did not extract on the way in; left to Unpack")
-		}
-		c.halt()
-		c.remove(ctx, key)
-		return out
+	problem = <-checked
+	if h != nil {
+		diffID = digest.NewDigest(digest.SHA256, h)
 	}
-	out.key, out.chain = key, chain
-	if compressed {
-		out.diffID = digest.NewDigest(digest.SHA256, h)
-	}
-	return out
+	return problem, diffID, err
 }
 
 func (c *checkingStore) halt() {
@@ -300,6 +324,10 @@ func (c *checkingStore) remove(ctx context.Context, key string) {
 
 // settle commits (or drops) what inspect extracted, now that the blob is stored with digest dgst.
 func (c *checkingStore) settle(ctx context.Context, r inspected, stored bool, size int64, dgst digest.Digest) {
+	if r.spec != nil {
+		c.keepSpec(ctx, r, stored && r.problem == "" && r.n == size && dgst != "", dgst)
+		return
+	}
 	if r.key == "" && r.existing == "" {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -289,6 +290,15 @@ func TestCheckingStoreCommitsInBackground(t *testing.T) {
 
 // ociArchive is an OCI image layout (as a tar) of one image whose two layers are gzipped.
 func ociArchive(t *testing.T) ([]byte, []digest.Digest) {
+	return ociArchiveOf(t, [][]mkimage.File{
+		{{Name: "a/", Type: tar.TypeDir}, {Name: "a/x", Body: []byte("1")}, {Name: "a/y", Body: []byte("1")}},
+		{{Name: "a/", Type: tar.TypeDir}, {Name: "a/.wh.y"}, {Name: "z", Body: []byte("2")}},
+	}, false)
+}
+
+// ociArchiveOf writes an OCI layout of one image with gzipped layers, the top layer's blob first when
+// topFirst (exporters sort blobs by digest, so any order is possible).
+func ociArchiveOf(t *testing.T, layerFiles [][]mkimage.File, topFirst bool) ([]byte, []digest.Digest) {
 	type blob struct {
 		name string
 		data []byte
@@ -301,10 +311,7 @@ func ociArchive(t *testing.T) ([]byte, []digest.Digest) {
 	}
 	var layers []ocispec.Descriptor
 	var diffIDs []digest.Digest
-	for _, files := range [][]mkimage.File{
-		{{Name: "a/", Type: tar.TypeDir}, {Name: "a/x", Body: []byte("1")}, {Name: "a/y", Body: []byte("1")}},
-		{{Name: "a/", Type: tar.TypeDir}, {Name: "a/.wh.y"}, {Name: "z", Body: []byte("2")}},
-	} {
+	for _, files := range layerFiles {
 		var raw, gz bytes.Buffer
 		assert.NilError(t, mkimage.WriteLayer(&raw, files))
 		diffIDs = append(diffIDs, digest.FromBytes(raw.Bytes()))
@@ -337,6 +344,9 @@ func ociArchive(t *testing.T) ([]byte, []digest.Digest) {
 		assert.NilError(t, err)
 	}
 	put("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
+	if topFirst {
+		slices.Reverse(blobs[:len(layerFiles)])
+	}
 	for _, b := range blobs {
 		put(b.name, b.data)
 	}
@@ -355,17 +365,69 @@ func TestImportArchiveOCILayout(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Assert(t, is.Len(loaded, 1))
 	assert.DeepEqual(t, loaded[0].Names, []string{"docker.io/library/oci:1"})
-	// OCI layouts give no order to guess from: nothing is extracted on the way.
-	_, err = s.sn().Stat(s.nsctx(ctx), identity.ChainID(diffIDs[:1]).String())
-	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+	// OCI layouts give no order to guess from: the layers are extracted ahead and placed once the
+	// manifest is read, so Unpack has nothing left to do.
+	_, err = s.sn().Stat(s.nsctx(ctx), identity.ChainID(diffIDs).String())
+	assert.NilError(t, err)
 	applied := 0
 	assert.NilError(t, s.Unpack(ctx, loaded[0].Manifest, func(_ ocispec.Descriptor, done, a bool) {
 		if done && a {
 			applied++
 		}
 	}))
-	assert.Equal(t, applied, 2)
+	assert.Equal(t, applied, 0)
 	assert.DeepEqual(t, readRootFS(t, s, s.nsctx(ctx), diffIDs), map[string]string{"a": "dir", "a/x": "1", "z": "2"})
+}
+
+// Layers extracted ahead are only used where that gives what extracting in place gives: not a bottom
+// layer with whiteouts (they would become devices), not a layer needing directories it does not list
+// (they take the attributes of the layer below: p must stay 0700). Those are extracted in place; the
+// result is the same whatever the blob order.
+func TestImportArchiveAheadFallsBack(t *testing.T) {
+	layers := [][]mkimage.File{
+		{{Name: ".wh.nothing"}, {Name: "p/", Type: tar.TypeDir, Mode: 0o700}, {Name: "p/f", Body: []byte("1")}},
+		{{Name: "p/g", Body: []byte("2")}}, // p/ is not listed: it must stay 0700
+		{{Name: "q/", Type: tar.TypeDir}, {Name: "q/r", Body: []byte("4")}, {Name: "q/s", Type: tar.TypeLink, Linkname: "q/r"}},
+	}
+	for _, topFirst := range []bool{false, true} {
+		s, _ := newStore(t, "berth-test")
+		ctx, done, err := s.WithLease(context.Background())
+		assert.NilError(t, err)
+		archive, diffIDs := ociArchiveOf(t, layers, topFirst)
+		loaded, err := s.ImportArchive(ctx, bytes.NewReader(archive))
+		assert.NilError(t, err)
+		applied := 0
+		assert.NilError(t, s.Unpack(ctx, loaded[0].Manifest, func(_ ocispec.Descriptor, done, a bool) {
+			if done && a {
+				applied++
+			}
+		}))
+		// The import extracted the first two in place and placed the last on them.
+		assert.Equal(t, applied, 0, "topFirst=%v", topFirst)
+		nctx := s.nsctx(ctx)
+		assert.DeepEqual(t, readRootFS(t, s, nctx, diffIDs), map[string]string{"p": "dir", "p/f": "1", "p/g": "2", "q": "dir", "q/r": "4", "q/s": "4"})
+		key := "view-" + randomID()
+		mounts, err := s.sn().View(nctx, key, identity.ChainID(diffIDs).String())
+		assert.NilError(t, err)
+		assert.NilError(t, mount.WithReadonlyTempMount(nctx, mounts, func(root string) error {
+			fi, err := os.Stat(filepath.Join(root, "p"))
+			assert.NilError(t, err)
+			assert.Equal(t, fi.Mode().Perm(), os.FileMode(0o700))
+			return nil
+		}))
+		assert.NilError(t, s.sn().Remove(nctx, key))
+		done(context.Background())
+	}
+	// Alone, a bottom layer is seen without overlayfs, where a whiteout device would show.
+	s, _ := newStore(t, "berth-test")
+	ctx, done, err := s.WithLease(context.Background())
+	assert.NilError(t, err)
+	defer done(context.Background())
+	archive, diffIDs := ociArchiveOf(t, layers[:1], false)
+	loaded, err := s.ImportArchive(ctx, bytes.NewReader(archive))
+	assert.NilError(t, err)
+	assert.NilError(t, s.Unpack(ctx, loaded[0].Manifest, nil))
+	assert.DeepEqual(t, readRootFS(t, s, s.nsctx(ctx), diffIDs), map[string]string{"p": "dir", "p/f": "1"})
 }
 
 // withV1JSON adds to a docker save archive the "<dir>/json" files docker writes, each naming the layer
@@ -426,11 +488,11 @@ func TestImportArchiveFollowsV1Parents(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		order     []int
-		extracted int // layers unpacked on the way: those whose parent came before them
+		extracted int // layers in place after the import: extracted in order, or ahead and then placed
 	}{
 		{name: "in order", order: []int{0, 1, 2}, extracted: 3},
-		{name: "middle layer last", order: []int{0, 2, 1}, extracted: 2},
-		{name: "bottom layer last", order: []int{2, 1, 0}, extracted: 1},
+		{name: "middle layer last", order: []int{0, 2, 1}, extracted: 3},
+		{name: "bottom layer last", order: []int{2, 1, 0}, extracted: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newStore(t, "berth-test")
