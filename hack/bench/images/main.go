@@ -29,7 +29,7 @@ func main() {
 	sizeMB := flag.Int64("size", 200, "image size in MB")
 	layers := flag.Int("layers", 5, "number of layers")
 	runs := flag.Int("runs", 3, "runs per figure")
-	sorted := flag.Bool("sorted", false, "also load the image as `docker save` writes it (entries sorted by name, so layers out of order)")
+	sorted := flag.Bool("sorted", true, "also load the image as `docker save` writes it (entries sorted by name, so layers out of order)")
 	flag.Parse()
 
 	work, err := os.MkdirTemp("/tmp", "bench-img")
