@@ -164,15 +164,11 @@ func (c *checkingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (
 	prev, mine := c.last, make(chan struct{})
 	c.last = mine
 	c.mu.Unlock()
-	pipe := newBufPipe(loadBuffer)
-	cw := &checkingWriter{Writer: NewAsyncWriter(w), pw: pipe, res: make(chan inspected, 1), store: c, ctx: ctx,
-		prev: prev, settled: mine, abort: make(chan struct{})}
+	cw := &checkingWriter{store: c, ctx: ctx, prev: prev, settled: mine}
 	name := strings.TrimPrefix(wo.Ref, "tar-")
-	go func() {
-		r := c.inspect(ctx, pipe, name, prev, cw.abort)
-		_, _ = io.Copy(io.Discard, pipe)
-		cw.res <- r
-	}()
+	cw.teeWriter = newTeeWriter(w, loadBuffer, func(r io.Reader, abort <-chan struct{}) inspected {
+		return c.inspect(ctx, r, name, prev, abort)
+	})
 	return cw, nil
 }
 
@@ -401,40 +397,14 @@ func (c *countReader) Read(p []byte) (int, error) {
 }
 
 type checkingWriter struct {
-	content.Writer
-	pw    *bufPipe
-	res   chan inspected
+	*teeWriter[inspected]
 	store *checkingStore
 	ctx   context.Context
-	once  sync.Once
-	r     inspected
 	// settled is closed once this blob's extraction is committed or dropped, and prev's is closed (so
-	// that waiting on it waits for every blob before); abort stops an extraction still waiting for prev.
+	// that waiting on it waits for every blob before).
 	prev      <-chan struct{}
 	settled   chan struct{}
-	abort     chan struct{}
 	committed bool
-}
-
-func (w *checkingWriter) Write(p []byte) (int, error) {
-	n, err := w.Writer.Write(p)
-	if n > 0 {
-		_, _ = w.pw.Write(p[:n])
-	}
-	return n, err
-}
-
-func (w *checkingWriter) finish(abort bool) inspected {
-	w.once.Do(func() {
-		if abort {
-			close(w.abort)
-			w.pw.CloseWithError(io.ErrClosedPipe)
-		} else {
-			w.pw.CloseWithError(nil)
-		}
-		w.r = <-w.res
-	})
-	return w.r
 }
 
 // Commit returns at once: containerd's commit, and with it the snapshot's, run in the background (see

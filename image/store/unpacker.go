@@ -147,14 +147,10 @@ func (ui unpackingIngester) Writer(ctx context.Context, opts ...content.WriterOp
 	if !ok || u.diffIDs == nil {
 		return w, nil
 	}
-	tw := &teeWriter{Writer: NewAsyncWriter(w), u: u, i: i, ctx: ctx, res: make(chan extracted, 1), abort: make(chan struct{})}
-	pr := newBufPipe(pullBuffer)
-	tw.pw = pr
-	go func() {
-		r := u.extract(ctx, i, pr, tw.abort)
-		_, _ = io.Copy(io.Discard, pr)
-		tw.res <- r
-	}()
+	tw := &pullWriter{u: u, i: i, ctx: ctx}
+	tw.teeWriter = newTeeWriter(w, pullBuffer, func(r io.Reader, abort <-chan struct{}) extracted {
+		return u.extract(ctx, i, r, abort)
+	})
 	return tw, nil
 }
 
@@ -222,41 +218,16 @@ func (s *Store) removeSnapshot(ctx context.Context, key string) {
 	}
 }
 
-type teeWriter struct {
-	content.Writer
-	u     *LayerUnpacker
-	i     int
-	ctx   context.Context
-	pw    *bufPipe
-	res   chan extracted
-	abort chan struct{}
-	once  sync.Once
-	r     extracted
-	done  bool
+// pullWriter extracts a layer as it downloads.
+type pullWriter struct {
+	*teeWriter[extracted]
+	u    *LayerUnpacker
+	i    int
+	ctx  context.Context
+	done bool
 }
 
-func (w *teeWriter) Write(p []byte) (int, error) {
-	n, err := w.Writer.Write(p)
-	if n > 0 {
-		_, _ = w.pw.Write(p[:n])
-	}
-	return n, err
-}
-
-func (w *teeWriter) finish(abort bool) extracted {
-	w.once.Do(func() {
-		if abort {
-			close(w.abort)
-			w.pw.CloseWithError(io.ErrClosedPipe)
-		} else {
-			w.pw.CloseWithError(nil)
-		}
-		w.r = <-w.res
-	})
-	return w.r
-}
-
-func (w *teeWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
+func (w *pullWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
 	r := w.finish(false)
 	err := w.Writer.Commit(ctx, size, expected, opts...)
 	w.done = true
@@ -297,7 +268,7 @@ func (w *teeWriter) Commit(ctx context.Context, size int64, expected digest.Dige
 	return err
 }
 
-func (w *teeWriter) Close() error {
+func (w *pullWriter) Close() error {
 	r := w.finish(true)
 	if !w.done {
 		w.done = true
