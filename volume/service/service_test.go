@@ -231,6 +231,26 @@ func TestListFilters(t *testing.T) {
 	assert.DeepEqual(t, vols[0].Labels, map[string]string{"env": "dev", "team": "x"})
 }
 
+// Listings reuse what they rendered before, but a name removed and created again is listed as it is now.
+func TestListAfterRecreate(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, t.TempDir(), nil, nil)
+	labelOf := func() map[string]string {
+		vols, _, err := s.List(ctx, filters.NewArgs())
+		assert.NilError(t, err)
+		assert.Assert(t, is.Len(vols, 1))
+		return vols[0].Labels
+	}
+	_, err := s.Create(ctx, "vv", "local", WithCreateLabels(map[string]string{"gen": "1"}))
+	assert.NilError(t, err)
+	assert.DeepEqual(t, labelOf(), map[string]string{"gen": "1"})
+	assert.DeepEqual(t, labelOf(), map[string]string{"gen": "1"})
+	assert.NilError(t, s.Remove(ctx, "vv"))
+	_, err = s.Create(ctx, "vv", "local", WithCreateLabels(map[string]string{"gen": "2"}))
+	assert.NilError(t, err)
+	assert.DeepEqual(t, labelOf(), map[string]string{"gen": "2"})
+}
+
 func isInvalidParam(err error) bool {
 	_, ok := err.(interface{ InvalidParameter() })
 	return ok
