@@ -18,6 +18,7 @@ import (
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/daemon/events"
 	"github.com/berthd/berthd/daemon/system"
+	"github.com/berthd/berthd/volume/local"
 	volumeservice "github.com/berthd/berthd/volume/service"
 	"github.com/containerd/log"
 	"github.com/pkg/errors"
@@ -44,6 +45,10 @@ type Daemon struct {
 
 	// diskUsageSources let images and containers fill their rows of /system/df.
 	diskUsageSources []func(context.Context, systemtypes.DiskUsageOptions, *systemtypes.DiskUsage) error
+
+	// localScan delivers the outcome of scanLocalVolumes; localRoot is its result, read after it.
+	localScan chan error
+	localRoot *local.Root
 
 	// closers run in reverse order at Shutdown: the last service built is the first stopped.
 	closers []closer
@@ -73,6 +78,7 @@ func New(ctx context.Context, cfg *config.Config, warnings []string) (_ *Daemon,
 		fn   func(context.Context) error
 	}{
 		{"directories", d.initDirectories},
+		{"local volumes (scan begun)", d.scanLocalVolumes},
 		{"containerd", d.initContainerd},
 		{"plugins", d.initPlugins},
 		{"volumes", d.initVolumes},

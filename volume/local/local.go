@@ -95,26 +95,47 @@ func New(ctx context.Context, path string) (*Root, error) {
 	if err != nil {
 		return nil, errors.Wrap(err, "local volume driver")
 	}
+	var names []string
 	for _, e := range entries {
-		if !e.IsDir() || !validName.MatchString(e.Name()) {
-			continue
+		if e.IsDir() && validName.MatchString(e.Name()) {
+			names = append(names, e.Name())
 		}
-		v := r.newVolume(e.Name())
-		fi, err := os.Stat(v.dir())
-		if err != nil {
-			continue
+	}
+	// Two syscalls a volume, thousands of volumes: spread over a few goroutines, start-up does not wait
+	// for them one after the other.
+	vols := make([]*localVolume, len(names))
+	var wg sync.WaitGroup
+	for w := 0; w < min(restoreWorkers, len(names)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(names); i += restoreWorkers {
+				v := r.newVolume(names[i])
+				fi, err := os.Stat(v.dir())
+				if err != nil {
+					continue
+				}
+				v.createdAt = ctime(fi)
+				opts, err := readOpts(v.dir())
+				if err != nil {
+					log.G(ctx).WithError(err).WithField("volume", v.name).Warn("local volume: cannot read options; ignoring them")
+				}
+				v.opts = opts
+				v.mounted = mounted[v.path]
+				vols[i] = v
+			}
+		}()
+	}
+	wg.Wait()
+	for _, v := range vols {
+		if v != nil {
+			r.volumes[v.name] = v
 		}
-		v.createdAt = ctime(fi)
-		opts, err := readOpts(v.dir())
-		if err != nil {
-			log.G(ctx).WithError(err).WithField("volume", v.name).Warn("local volume: cannot read options; ignoring them")
-		}
-		v.opts = opts
-		v.mounted = mounted[v.path]
-		r.volumes[v.name] = v
 	}
 	return r, nil
 }
+
+const restoreWorkers = 8
 
 // Name is "local".
 func (r *Root) Name() string { return volume.DefaultDriverName }

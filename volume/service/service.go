@@ -46,6 +46,9 @@ type Config struct {
 	// PluginAdapter wraps volume plugins as drivers; nil means drivers.NewPluginAdapter (the /VolumeDriver.*
 	// adapter). Tests may substitute their own.
 	PluginAdapter drivers.PluginAdapter
+	// Local is the local driver over Root/volumes when the caller opened it ahead (local.New reads every
+	// volume's directory, which the daemon does while containerd starts); nil: it is opened here.
+	Local *local.Root
 }
 
 // VolumesService is the volume service. It satisfies the volume router's Backend.
@@ -86,9 +89,12 @@ func NewVolumeService(ctx context.Context, cfg Config, pg getter.PluginGetter, e
 		cfg.DBTimeout = time.Second
 	}
 	dir := filepath.Join(cfg.Root, "volumes")
-	lr, err := local.New(ctx, dir)
-	if err != nil {
-		return nil, err
+	lr := cfg.Local
+	if lr == nil {
+		var err error
+		if lr, err = local.New(ctx, dir); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.PluginAdapter == nil {
 		cfg.PluginAdapter = drivers.NewPluginAdapter
