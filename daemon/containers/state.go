@@ -17,18 +17,8 @@ import (
 //	exited --restart policy--> restarting --start--> running
 //	any --rm--> removing --> (removed: waiters of "removed" woken)
 type State struct {
-	mu                sync.Mutex
-	Running           bool
-	Paused            bool
-	Restarting        bool
-	OOMKilled         bool
-	RemovalInProgress bool
-	Dead              bool
-	Pid               int
-	ExitCode          int
-	Error             string
-	StartedAt         time.Time
-	FinishedAt        time.Time
+	mu sync.Mutex
+	stateFields
 
 	stopWaiters   []chan ExitStatus
 	removeWaiters []chan ExitStatus
@@ -246,24 +236,17 @@ func (s *State) Wait(ctx context.Context, condition string) <-chan ExitStatus {
 func (s *State) snapshot() stateRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return stateRecord{
-		Running: s.Running, Paused: s.Paused, Restarting: s.Restarting, OOMKilled: s.OOMKilled,
-		RemovalInProgress: s.RemovalInProgress, Dead: s.Dead, Pid: s.Pid, ExitCode: s.ExitCode,
-		Error: s.Error, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, Status: s.stateStringLocked(),
-	}
+	return stateRecord{Status: s.stateStringLocked(), stateFields: s.stateFields}
 }
 
 func (s *State) restoreFrom(r stateRecord) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.Running, s.Paused, s.Restarting, s.OOMKilled = r.Running, r.Paused, r.Restarting, r.OOMKilled
-	s.RemovalInProgress, s.Dead, s.Pid, s.ExitCode = r.RemovalInProgress, r.Dead, r.Pid, r.ExitCode
-	s.Error, s.StartedAt, s.FinishedAt = r.Error, r.StartedAt, r.FinishedAt
+	s.stateFields = r.stateFields
 }
 
-// stateRecord is State on disk.
-type stateRecord struct {
-	Status            string
+// stateFields are what State keeps of a container's life and what is persisted of it.
+type stateFields struct {
 	Running           bool
 	Paused            bool
 	Restarting        bool
@@ -275,4 +258,11 @@ type stateRecord struct {
 	Error             string
 	StartedAt         time.Time
 	FinishedAt        time.Time
+}
+
+// stateRecord is State on disk (the same JSON keys as before the fields were shared: embedded fields
+// are flattened).
+type stateRecord struct {
+	Status string
+	stateFields
 }
