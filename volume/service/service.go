@@ -313,6 +313,10 @@ func (s *VolumesService) List(ctx context.Context, f filters.Args) ([]*volumetyp
 		missedAt = append(missedAt, len(out))
 		out = append(out, nil)
 	}
+	s.renders.mu.Unlock()
+	// Rendering may ask a driver its scope: never with the cache locked, so one slow driver cannot hold
+	// up other listings.
+	var fresh []renderEntry
 	if len(missed) > 0 {
 		mv := make([]volume.Volume, len(missed))
 		for j, i := range missed {
@@ -325,9 +329,13 @@ func (s *VolumesService) List(ctx context.Context, f filters.Args) ([]*volumetyp
 			api := s.render(ctx, v, scope, false, mm[j].labels, mm[j].opts, mm[j].created)
 			out[missedAt[j]] = api
 			if _, pending := v.(*recordVolume); !pending {
-				s.renders.m[v.Name()] = renderEntry{v: v, scope: scope, api: api}
+				fresh = append(fresh, renderEntry{v: v, scope: scope, api: api})
 			}
 		}
+	}
+	s.renders.mu.Lock()
+	for _, e := range fresh {
+		s.renders.m[e.v.Name()] = e
 	}
 	if len(s.renders.m) > 2*len(vols)+64 && only == nil {
 		// Mostly removed names: keep only what this (complete) listing saw.
