@@ -20,10 +20,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthd/berthd/hack/testenv"
 )
 
 // StartRegistry runs docker-registry and returns its host:port; with user set, basic auth is required.
-// The test is skipped when docker-registry (or, for auth, htpasswd from apache2-utils) is missing. The
+// A missing docker-registry (or, for auth, htpasswd from apache2-utils) is testenv.Missing. The
 // registry is stopped when the test ends.
 func StartRegistry(t testing.TB, user, pass string) string {
 	t.Helper()
@@ -41,10 +43,7 @@ type Options struct {
 func StartRegistryWith(t testing.TB, o Options) string {
 	t.Helper()
 	user, pass := o.User, o.Pass
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Skip("docker-registry not installed")
-	}
+	bin := testenv.NeedCommand(t, "docker-registry", "docker-registry")
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +55,7 @@ func StartRegistryWith(t testing.TB, o Options) string {
 	if user != "" {
 		out, err := exec.Command("htpasswd", "-Bbn", user, pass).Output()
 		if err != nil {
-			t.Skip("htpasswd (apache2-utils) not installed")
+			testenv.Missing(t, "htpasswd (apache2-utils): %v", err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "htpasswd"), out, 0o600); err != nil {
 			t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	regtest "github.com/berthd/berthd/distribution/testutil"
 	"github.com/berthd/berthd/hack/mkimage"
@@ -19,9 +21,7 @@ import (
 
 func loadBusybox(t *testing.T, svc *Service, tag string) {
 	img, err := mkimage.BusyboxImage(tag)
-	if err != nil {
-		t.Skip(err)
-	}
+	testenv.NoError(t, err, "building the busybox test image")
 	var buf bytes.Buffer
 	assert.NilError(t, mkimage.WriteSave(&buf, []mkimage.Image{img}))
 	assert.NilError(t, svc.LoadImage(context.Background(), &buf, true, nil))
@@ -227,9 +227,7 @@ func TestConcurrentLoadsAndPulls(t *testing.T) {
 	svc, _, _ := newService(t)
 	ctx := context.Background()
 	img, err := mkimage.BusyboxImage(reg + "/c:1")
-	if err != nil {
-		t.Skip(err)
-	}
+	testenv.NoError(t, err, "building the busybox test image")
 	var buf bytes.Buffer
 	assert.NilError(t, mkimage.WriteSave(&buf, []mkimage.Image{img}))
 	errs := make(chan error, 8)

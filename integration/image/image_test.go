@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	regtest "github.com/berthd/berthd/distribution/testutil"
 	"github.com/berthd/berthd/hack/mkimage"
 	"github.com/berthd/berthd/integration/internal/daemon"
@@ -62,9 +64,7 @@ func fixtures(t *testing.T) (rootfs, save string) {
 	dir := t.TempDir()
 	rootfs, save = filepath.Join(dir, "rootfs.tar"), filepath.Join(dir, "busybox.tar")
 	var a, b bytes.Buffer
-	if err := mkimage.BusyboxRootFS(&a); err != nil {
-		t.Skip(err)
-	}
+	testenv.NoError(t, mkimage.BusyboxRootFS(&a), "building the busybox rootfs")
 	img, err := mkimage.BusyboxImage("busybox:latest")
 	assert.NilError(t, err)
 	assert.NilError(t, mkimage.WriteSave(&b, []mkimage.Image{img}))
@@ -254,13 +254,7 @@ func TestPushPullAuth(t *testing.T) {
 // TestRoundTripWithDockerd: berthd's `docker save` loads into Debian's dockerd, and dockerd's save of it
 // loads back into berthd with the same image ID.
 func TestRoundTripWithDockerd(t *testing.T) {
-	const ref = "/work/shared/tools/ref-dockerd"
-	if _, err := os.Stat(ref); err != nil {
-		t.Skip("no reference dockerd script")
-	}
-	if _, err := exec.LookPath("dockerd"); err != nil {
-		t.Skip("Debian's dockerd (docker.io) not installed")
-	}
+	refSock := testenv.StartDockerd(t)
 	d := daemon.New(t)
 	d.Start(t)
 	c := cli{t, d}
@@ -271,16 +265,9 @@ func TestRoundTripWithDockerd(t *testing.T) {
 	out := filepath.Join(dir, "berth.tar")
 	c.ok("save", "-o", out, "busybox")
 
-	refDir, err := os.MkdirTemp("/tmp", "refd")
-	assert.NilError(t, err)
-	start, err := exec.Command(ref, "start", refDir).CombinedOutput()
-	if err != nil {
-		t.Skipf("reference dockerd did not start: %s", start)
-	}
-	t.Cleanup(func() { exec.Command(ref, "stop", refDir).Run(); os.RemoveAll(refDir) })
 	refDocker := func(args ...string) string {
 		cmd := exec.Command("docker", args...)
-		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+refDir+"/docker.sock", "DOCKER_CONFIG="+dir)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+refSock, "DOCKER_CONFIG="+dir)
 		b, err := cmd.CombinedOutput()
 		assert.NilError(t, err, "dockerd: docker %v: %s", args, b)
 		return strings.TrimSpace(string(b))

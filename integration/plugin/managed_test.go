@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	"github.com/berthd/berthd/integration/internal/daemon"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -368,7 +370,7 @@ func TestManagedPluginAfterDaemonCrash(t *testing.T) {
 func TestManagedPluginMountPropagation(t *testing.T) {
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		t.Skip("busybox-static not installed")
+		testenv.Missing(t, "busybox-static: %v", err)
 	}
 	reaped := reapPlugins(t)
 	d := daemon.New(t)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	v1stats "github.com/containerd/cgroups/stats/v1"
 	v2stats "github.com/containerd/cgroups/v2/stats"
 	"github.com/containerd/containerd/containers"
@@ -89,7 +91,7 @@ func newRootfs(t *testing.T) string {
 	}
 	b, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		t.Skip("busybox-static not installed")
+		testenv.Missing(t, "busybox-static: %v", err)
 	}
 	assert.NilError(t, os.WriteFile(filepath.Join(dir, "bin/busybox"), b, 0o755))
 	for _, l := range []string{"sh", "echo", "sleep", "cat", "true", "false"} {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -79,9 +81,7 @@ func TestStartRestartStop(t *testing.T) {
 }
 
 func TestAdoptLiveContainerd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testenv.NeedRoot(t)
 	stateDir, err := os.MkdirTemp("/tmp", "ctd")
 	assert.NilError(t, err)
 	defer os.RemoveAll(stateDir)
@@ -140,9 +140,7 @@ func TestRestartOnFailedHealthChecks(t *testing.T) {
 }
 
 func TestStartFailureReportsLog(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testenv.NeedRoot(t)
 	dir, err := os.MkdirTemp("/tmp", "ctd")
 	assert.NilError(t, err)
 	defer os.RemoveAll(dir)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -49,9 +51,7 @@ func (p *progressLog) statuses() string {
 }
 
 func TestPushPullUpgrade(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("unpacking layers keeps ownership: needs root")
-	}
+	testenv.NeedRoot(t) // unpacking layers keeps ownership
 	addr := regtest.StartRegistry(t, "", "")
 	e := newEnv(t)
 	m, _ := e.openWithRegistry(t)
@@ -196,9 +196,7 @@ func pushRaw(t *testing.T, reg *distribution.Service, remote, configMediaType, c
 }
 
 func TestPullHostile(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("unpacking layers keeps ownership: needs root")
-	}
+	testenv.NeedRoot(t) // unpacking layers keeps ownership
 	addr := regtest.StartRegistry(t, "", "")
 	e := newEnv(t)
 	m, reg := e.openWithRegistry(t)
@@ -321,9 +319,7 @@ func TestRecoverUpgrade(t *testing.T) {
 }
 
 func TestPushPullAuthAndDigest(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("unpacking layers keeps ownership: needs root")
-	}
+	testenv.NeedRoot(t) // unpacking layers keeps ownership
 	addr := regtest.StartRegistry(t, "u", "secret")
 	e := newEnv(t)
 	m, _ := e.openWithRegistry(t)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	"github.com/berthd/berthd/volume"
 	"github.com/berthd/berthd/volume/drivers/testsuite"
 	"github.com/containerd/errdefs"
@@ -155,9 +157,7 @@ func TestParseMountOptions(t *testing.T) {
 }
 
 func TestTmpfsMountOnUse(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to mount")
-	}
+	testenv.NeedRoot(t) // to mount
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "volumes")
 	r, err := New(ctx, dir)
@@ -204,9 +204,7 @@ func TestTmpfsMountOnUse(t *testing.T) {
 }
 
 func TestBadMountFailsAtMount(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to mount")
-	}
+	testenv.NeedRoot(t) // to mount
 	ctx := context.Background()
 	r := newRoot(t)
 	v, err := r.Create(ctx, "bad", map[string]string{"type": "nosuchfs", "device": "x", "o": "password=hunter2"})

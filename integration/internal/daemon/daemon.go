@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	"github.com/docker/docker/client"
 	"golang.org/x/sys/unix"
 )
@@ -44,16 +46,12 @@ type Daemon struct {
 	t       testing.TB
 }
 
-// New prepares a daemon (not started) and registers its teardown. Skips the test when not root or when
-// containerd is not installed.
+// New prepares a daemon (not started) and registers its teardown. Without root or containerd the test is
+// skipped, or fails in strict mode (testenv).
 func New(t testing.TB) *Daemon {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("berthd needs root")
-	}
-	if _, err := exec.LookPath("containerd"); err != nil {
-		t.Skip("containerd is not installed")
-	}
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "containerd", "containerd")
 	dir, err := os.MkdirTemp("/tmp", "bd")
 	if err != nil {
 		t.Fatal(err)

@@ -5,9 +5,10 @@ package testutil
 import (
 	"context"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/berthd/berthd/hack/testenv"
 
 	"github.com/berthd/berthd/libcontainerd/supervisor"
 )
@@ -28,11 +29,9 @@ func StartContainerd(t testing.TB) string {
 // RootDir and StateDir in cfg are filled with temporary dirs.
 func Start(t testing.TB, cfg supervisor.Config) *supervisor.Supervisor {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("containerd needs root")
-	}
-	if _, err := exec.LookPath("containerd"); err != nil && cfg.Binary == "" {
-		t.Skip("containerd not installed")
+	testenv.NeedRoot(t)
+	if cfg.Binary == "" {
+		testenv.NeedCommand(t, "containerd", "containerd")
 	}
 	if cfg.StateDir == "" {
 		dir, err := os.MkdirTemp("/tmp", "ctd")

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berthd/hack/testenv"
+
 	"github.com/containerd/errdefs"
 	"gotest.tools/v3/assert"
 
@@ -65,7 +67,7 @@ func tempDir(t *testing.T, prefix string) string {
 func busyboxRootfs(t *testing.T, pdir string) string {
 	b, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		t.Skip("busybox-static not installed")
+		testenv.Missing(t, "busybox-static: %v", err)
 	}
 	dir := filepath.Join(pdir, "rootfs")
 	assert.NilError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berthd/berthd/hack/testenv"
 )
 
 // Daemon is a running daemon under benchmark.
@@ -73,15 +75,10 @@ func StartDockerd(extra ...string) (*Daemon, error) {
 
 // StartDockerdAt starts dockerd on an existing dir.
 func StartDockerdAt(dir string, extra ...string) (*Daemon, error) {
-	if _, err := exec.LookPath("dockerd"); err != nil {
+	cmd, err := testenv.DockerdCommand(dir, extra...)
+	if err != nil {
 		return nil, fmt.Errorf("dockerd not installed (Debian package docker.io)")
 	}
-	script := `mount -t tmpfs refplugins /run/docker/plugins 2>/dev/null || { mkdir -p /run/docker/plugins; mount -t tmpfs refplugins /run/docker/plugins; }
-for d in /etc/docker/plugins /usr/lib/docker/plugins; do [ -d "$d" ] && mount -t tmpfs refspec "$d"; done
-dir=$1; shift
-exec dockerd -H "unix://$dir/docker.sock" --data-root "$dir/root" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
-  --bridge=none --iptables=false --ip6tables=false "$@"`
-	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "bash", "-c", script, "_", dir}, extra...)...)
 	return start("dockerd", dir, filepath.Join(dir, "docker.sock"), cmd)
 }
 
