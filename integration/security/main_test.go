@@ -5,8 +5,12 @@ package security
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/docker/docker/api/types/volume"
 
 	"github.com/berthd/berthd/hack/mkimage"
 	"github.com/berthd/berthd/integration/internal/daemon"
@@ -56,4 +60,21 @@ func parseStatus(out string) map[string]string {
 		}
 	}
 	return m
+}
+
+func volumeCreate(name string) volume.CreateOptions { return volume.CreateOptions{Name: name} }
+
+// rawStatus sends one API request over the daemon's socket and returns status and body.
+func rawStatus(t *testing.T, d *daemon.Daemon, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://berthd"+path, strings.NewReader(body))
+	assert.NilError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := d.HTTPClient().Do(req)
+	assert.NilError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
