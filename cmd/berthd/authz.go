@@ -9,6 +9,7 @@ import (
 	"github.com/berthd/berthd/api/server/router"
 	"github.com/berthd/berthd/daemon"
 	"github.com/berthd/berthd/daemon/config"
+	"github.com/berthd/berthd/plugin/manager"
 )
 
 // authzMiddleware is the running daemon's authorization chain, for SIGHUP.
@@ -25,7 +26,7 @@ func setupAuthz(ctx context.Context, d *daemon.Daemon, srv *server.Server, cfg *
 	mw.SetPlugins(cfg.AuthorizationPlugins)
 	srv.Use(func(h router.HandlerFunc) router.HandlerFunc { return mw.Wrap(h) })
 	if pm := d.PluginManager(); pm != nil {
-		pm.SetAuthzChain(mw)
+		manager.SetAuthzChain(pm, mw)
 	}
 	authzMiddleware.Store(mw)
 	return nil

@@ -193,7 +193,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err := validateHostConfig(hc); err != nil {
 		return CreateResult{}, err
 	}
-	if err := s.applySecurityOpts(hc); err != nil {
+	if err := applySecurityOpts(s.cfg.Security, hc); err != nil {
 		return CreateResult{}, err
 	}
 	if hc.LogConfig.Type == "" {

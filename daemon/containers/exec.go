@@ -261,7 +261,7 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 	if cwd == "" {
 		cwd = "/"
 	}
-	sec, err := s.securityFor(c.HostConfig)
+	sec, err := securityFor(s.cfg.Security, c.HostConfig)
 	if err != nil {
 		return nil, err
 	}

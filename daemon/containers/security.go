@@ -20,8 +20,8 @@ type SecurityConfig struct {
 // applySecurityOpts checks --security-opt at create, so that an option berthd cannot honour is a 400 and
 // not a container that fails at start (or, worse, runs unconfined), and records the default masked and
 // read-only paths in the HostConfig as dockerd does (inspect shows them).
-func (s *Service) applySecurityOpts(hc *ctypes.HostConfig) error {
-	so, err := oci.ParseSecurityOpt(hc.SecurityOpt, s.cfg.Security.Host)
+func applySecurityOpts(cfg SecurityConfig, hc *ctypes.HostConfig) error {
+	so, err := oci.ParseSecurityOpt(hc.SecurityOpt, cfg.Host)
 	if err != nil {
 		return err
 	}
@@ -42,14 +42,14 @@ func (s *Service) applySecurityOpts(hc *ctypes.HostConfig) error {
 
 // securityFor resolves a container's confinement: its own --security-opt first, then the daemon's
 // defaults, as dockerd orders them.
-func (s *Service) securityFor(hc *ctypes.HostConfig) (oci.Security, error) {
-	so, err := oci.ParseSecurityOpt(hc.SecurityOpt, s.cfg.Security.Host)
+func securityFor(cfg SecurityConfig, hc *ctypes.HostConfig) (oci.Security, error) {
+	so, err := oci.ParseSecurityOpt(hc.SecurityOpt, cfg.Host)
 	if err != nil {
 		return oci.Security{}, err
 	}
 	sec := oci.Security{
-		Seccomp:         s.cfg.Security.SeccompProfile,
-		NoNewPrivileges: s.cfg.Security.NoNewPrivileges,
+		Seccomp:         cfg.SeccompProfile,
+		NoNewPrivileges: cfg.NoNewPrivileges,
 		WritableCgroups: so.WritableCgroups,
 		AppArmor:        so.AppArmor,
 	}

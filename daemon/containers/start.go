@@ -305,7 +305,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 		return nil, err
 	}
 	o.Rlimits = rlimitsFor(hc)
-	if o.Security, err = s.securityFor(hc); err != nil {
+	if o.Security, err = securityFor(s.cfg.Security, hc); err != nil {
 		return nil, err
 	}
 	if hc.Init != nil && *hc.Init {

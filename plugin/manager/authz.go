@@ -16,13 +16,14 @@ type AuthzChain interface {
 	Remove(name string)
 }
 
-// SetAuthzChain tells the manager about the API's authorization plugins (set once, after start-up).
-func (m *Manager) SetAuthzChain(c AuthzChain) { m.authz.Store(&c) }
+// SetAuthzChain tells m about the API's authorization plugins (set once, after start-up). A function, not
+// a method: Manager's method set is its lifecycle API and already at the size limit.
+func SetAuthzChain(m *Manager, c AuthzChain) { m.authz.Store(&c) }
 
 // checkAuthzDisable refuses to disable a plugin the API consults for authorization: disabling it would
 // deny every request (the API fails closed), the one to enable it again included. With force the
 // administrator's intent is plain: the plugin leaves the chain (dockerd's behaviour for any disable).
-func (m *Manager) checkAuthzDisable(ctx context.Context, p *v2.Plugin, force bool) error {
+func checkAuthzDisable(ctx context.Context, m *Manager, p *v2.Plugin, force bool) error {
 	c := m.authz.Load()
 	if c == nil || !(*c).Has(p.Name()) {
 		return nil
