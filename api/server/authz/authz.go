@@ -215,7 +215,8 @@ func (m *Middleware) ask(ctx context.Context, name, method string, req *Request)
 	}
 	var res Response
 	if err := p.Client().CallContext(ctx, method, req, &res); err != nil {
-		return fmt.Errorf("plugin %s failed with error: %s: %s", p.Name(), method, err)
+		// The plugin client names the method already: "plugin p failed with error: AuthZPlugin.AuthZReq: ...".
+		return fmt.Errorf("plugin %s failed with error: %s", p.Name(), err)
 	}
 	if res.Err != "" {
 		return denied(p.Name(), res.Err)
