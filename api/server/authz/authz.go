@@ -185,6 +185,9 @@ func (m *Middleware) Wrap(next HandlerFunc) HandlerFunc {
 			}
 			return err
 		}
+		// A plugin taken out of the chain meanwhile (force-disabled by this very request, or a reload) is
+		// not asked about the response: it may be gone.
+		names = stillIn(names, m.Plugins())
 		req.ResponseStatusCode = bw.statusCode()
 		req.ResponseHeaders = flatten(bw.Header())
 		if !bw.streamed && isJSON(bw.Header()) && bw.body.Len() <= MaxBodySize {
@@ -201,6 +204,19 @@ func (m *Middleware) Wrap(next HandlerFunc) HandlerFunc {
 		}
 		return bw.flushAll()
 	}
+}
+
+func stillIn(names, current []string) []string {
+	out := names[:0:0]
+	for _, n := range names {
+		for _, c := range current {
+			if c == n {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // ask calls one plugin and turns anything but an explicit allow into an error: Forbidden for a denial

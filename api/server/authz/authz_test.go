@@ -146,7 +146,10 @@ func TestAllowPassesRequestAndResponse(t *testing.T) {
 func TestDenials(t *testing.T) {
 	m, pols, _ := setup(t, "first", "second")
 	ran := false
-	h := func(w http.ResponseWriter, r *http.Request) error { ran = true; return jsonHandler(`{"secret":1}`)(w, r) }
+	h := func(w http.ResponseWriter, r *http.Request) error {
+		ran = true
+		return jsonHandler(`{"secret":1}`)(w, r)
+	}
 
 	// The first plugin's denial ends the chain: dockerd's wording, Forbidden, handler never run.
 	pols["first"].req = func(authorization.Request) authorization.Response { return authorization.Response{Msg: "no way"} }
@@ -158,7 +161,9 @@ func TestDenials(t *testing.T) {
 	assert.Check(t, is.Equal(rec.Body.Len(), 0))
 
 	// A plugin reporting an error (Err, sent with status 500) fails the request, as in dockerd.
-	pols["first"].req = func(authorization.Request) authorization.Response { return authorization.Response{Err: "policy broken"} }
+	pols["first"].req = func(authorization.Request) authorization.Response {
+		return authorization.Response{Err: "policy broken"}
+	}
 	_, err = serve(m, h, httptest.NewRequest("GET", "/v1.47/info", nil))
 	assert.Check(t, is.Error(err, "plugin first failed with error: AuthZPlugin.AuthZReq: policy broken"))
 	assert.Check(t, !ran)
@@ -262,4 +267,19 @@ func TestChainNames(t *testing.T) {
 	assert.Check(t, !m.Has("repo/b"))
 	m.Remove("a:latest")
 	assert.Check(t, is.DeepEqual(m.Plugins(), []string{"repo/b:v2"}))
+}
+
+// TestPluginRemovedDuringRequest: a plugin taken out of the chain while the request ran (a forced plugin
+// disable, a reload) is not asked about the response.
+func TestPluginRemovedDuringRequest(t *testing.T) {
+	m, pols, _ := setup(t, "p")
+	h := func(w http.ResponseWriter, r *http.Request) error {
+		m.Remove("p")
+		return jsonHandler(`{}`)(w, r)
+	}
+	pols["p"].res = func(authorization.Request) authorization.Response { return authorization.Response{Msg: "gone"} }
+	rec, err := serve(m, h, httptest.NewRequest("POST", "/v1.47/plugins/p/disable", nil))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(rec.Code, http.StatusCreated))
+	assert.Check(t, is.Len(pols["p"].seen, 1), "only AuthZReq")
 }
