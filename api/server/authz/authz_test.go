@@ -2,7 +2,14 @@ package authz
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -282,4 +289,26 @@ func TestPluginRemovedDuringRequest(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(rec.Code, http.StatusCreated))
 	assert.Check(t, is.Len(pols["p"].seen, 1), "only AuthZReq")
+}
+
+// TestTLSUser: over TLS with a client certificate, the user is the certificate's common name.
+func TestTLSUser(t *testing.T) {
+	m, pols, _ := setup(t, "p")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	assert.NilError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "alice"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	assert.NilError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	assert.NilError(t, err)
+	req := httptest.NewRequest("GET", "/v1.47/info", nil)
+	req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+	_, err = serve(m, jsonHandler(`{}`), req)
+	assert.NilError(t, err)
+	r := pols["p"].seen[0]
+	assert.Check(t, is.Equal(r.User, "alice"))
+	assert.Check(t, is.Equal(r.UserAuthNMethod, "TLS"))
+	assert.Assert(t, is.Len(r.RequestPeerCertificates, 1))
+	assert.Check(t, is.Equal(r.RequestPeerCertificates[0].Subject.CommonName, "alice"))
 }
