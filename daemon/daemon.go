@@ -52,6 +52,9 @@ type Daemon struct {
 
 	// closers run in reverse order at Shutdown: the last service built is the first stopped.
 	closers []closer
+
+	// securityOptions are /info's SecurityOptions (security.go).
+	securityOptions []string
 }
 
 type closer struct {

@@ -26,6 +26,8 @@ func (d *Daemon) initSystem(ctx context.Context) error {
 		Experimental:  d.cfg.Experimental,
 		CgroupVersion: cgroupVersion,
 		Warnings:      d.warnings,
+
+		SecurityOptions: d.securityOptions,
 	}, d.systemSources())
 	return nil
 }

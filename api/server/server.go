@@ -36,7 +36,15 @@ type Server struct {
 	mux     *http.ServeMux
 	mu      sync.Mutex
 	servers []*http.Server
+	// middleware wraps every route's handler (authorization plugins); set with Use before InitRouter.
+	middleware []Middleware
 }
+
+// Middleware wraps a route's handler.
+type Middleware func(router.HandlerFunc) router.HandlerFunc
+
+// Use adds a middleware for the routes installed afterwards; the first added runs first.
+func (s *Server) Use(m Middleware) { s.middleware = append(s.middleware, m) }
 
 // New builds a server with no routes.
 func New(cfg Config) *Server {
@@ -49,6 +57,9 @@ func (s *Server) InitRouter(routers ...router.Router) {
 	for _, rt := range routers {
 		for _, r := range rt.Routes() {
 			h := r.Handler
+			for i := len(s.middleware) - 1; i >= 0; i-- {
+				h = s.middleware[i](h)
+			}
 			s.mux.HandleFunc(r.Method+" "+r.Path, func(w http.ResponseWriter, req *http.Request) {
 				s.handle(w, req, h)
 			})

@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/containerd/log"
@@ -107,13 +109,17 @@ func unixListener(ctx context.Context, path, group string) (net.Listener, error)
 }
 
 // tcpListener refuses plain TCP unless --tls=false was given explicitly: an unauthenticated TCP API is
-// root on the host for anyone who can reach it.
+// root on the host for anyone who can reach it. Whatever is not mutual TLS gets dockerd's warnings and its
+// start-up delay, so that nobody runs it by accident.
 func tcpListener(ctx context.Context, addr string, cfg *config.Config, tlsCfg *tls.Config) (net.Listener, error) {
 	if tlsCfg == nil && cfg.TLS == nil {
 		return nil, fmt.Errorf("refusing to listen on tcp://%s without TLS: pass --tlsverify with certificates, or --tls=false to accept unauthenticated connections explicitly", addr)
 	}
 	if !strings.Contains(addr, ":") {
 		addr += ":2375"
+	}
+	if tlsCfg == nil || tlsCfg.ClientAuth != tls.RequireAndVerifyClientCert {
+		warnUnauthenticatedTCP(ctx, addr, cfg.TLSVerify != nil)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -122,21 +128,75 @@ func tcpListener(ctx context.Context, addr string, cfg *config.Config, tlsCfg *t
 	if tlsCfg != nil {
 		return tls.NewListener(l, tlsCfg), nil
 	}
-	log.G(ctx).Warnf("binding to tcp://%s without TLS: anyone who can reach it has root on this host", addr)
 	return l, nil
 }
 
+// sleep is time.Sleep; tests of the flag combinations replace it.
+var sleep = time.Sleep
+
+// warnUnauthenticatedTCP prints dockerd's warnings for a TCP API without client authentication and slows
+// the start as dockerd does: a second always, fifteen more for an address beyond loopback unless
+// --tlsverify was given explicitly (as false).
+func warnUnauthenticatedTCP(ctx context.Context, addr string, verifyExplicit bool) {
+	protoAddr := "tcp://" + addr
+	l := log.G(ctx).WithField("host", protoAddr)
+	l.Warn("Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.")
+	l.Warn("Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!")
+	sleep(time.Second)
+	if verifyExplicit {
+		return
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "localhost" {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return
+	}
+	l.Warn("Binding to an IP address without --tlsverify is deprecated. Startup is intentionally being slowed down to show this message")
+	l.Warn("Please consider generating tls certificates with client validation to prevent exposing unauthenticated root access to your network")
+	l.Warnf("You can override this by explicitly specifying '--%s=false' or '--%s=false'", "tls", "tlsverify")
+	l.Warn("Support for listening on TCP without authentication or explicit intent to run without authentication will be removed in the next release")
+	sleep(15 * time.Second)
+}
+
+// serverTLS builds the listeners' TLS configuration. Unset files default to dockerd's: ca.pem, cert.pem
+// and key.pem in $DOCKER_CERT_PATH or ~/.docker. --tlsverify without a CA it can read refuses to start:
+// verifying client certificates against the system's public roots would let anyone with a certificate
+// from a public CA in.
 func serverTLS(cfg *config.Config) (*tls.Config, error) {
-	opts := tlsconfig.Options{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ClientAuth: tls.NoClientCert}
+	opts := tlsconfig.Options{
+		CertFile: certFile(cfg.TLSCert, "cert.pem"), KeyFile: certFile(cfg.TLSKey, "key.pem"),
+		ClientAuth: tls.NoClientCert,
+	}
 	if cfg.TLSVerify != nil && *cfg.TLSVerify {
-		opts.CAFile = cfg.TLSCACert
+		opts.CAFile = certFile(cfg.TLSCACert, "ca.pem")
 		opts.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	c, err := tlsconfig.Server(opts)
 	if err != nil {
 		return nil, fmt.Errorf("invalid TLS configuration: %w", err)
 	}
+	if opts.ClientAuth == tls.RequireAndVerifyClientCert && c.ClientCAs == nil {
+		return nil, fmt.Errorf("invalid TLS configuration: --tlsverify needs a CA (--tlscacert) to verify client certificates against")
+	}
 	return c, nil
+}
+
+// certFile is path, or dockerd's default for name.
+func certFile(path, name string) string {
+	if path != "" {
+		return path
+	}
+	dir := os.Getenv("DOCKER_CERT_PATH")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".docker")
+	}
+	return filepath.Join(dir, name)
 }
 
 // fdListeners takes systemd-activated sockets: fd:// (or fd://*) all of them, fd://N only the one with fd N.

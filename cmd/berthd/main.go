@@ -100,6 +100,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	go handleReload(ctx, d, args)
 
 	srv := server.New(server.Config{ServerVersion: system.Version, Experimental: cfg.Experimental})
+	if err := setupAuthz(ctx, d, srv, cfg); err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		log.G(ctx).WithError(err).Error("failed to start daemon")
+		shutdown(ctx, d, srv)
+		return 1
+	}
 	srv.InitRouter(routers(d)...)
 
 	serveErr := make(chan error, 1)
@@ -222,6 +230,9 @@ func handleReload(ctx context.Context, d *daemon.Daemon, args []string) {
 		}
 		if err == nil {
 			err = o.cfg.Validate()
+		}
+		if err == nil {
+			err = reloadAuthz(ctx, o.cfg)
 		}
 		if err != nil {
 			log.G(ctx).WithError(err).Error("reload: configuration not applied")

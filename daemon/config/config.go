@@ -69,6 +69,7 @@ type Config struct {
 	Labels                    []string       `json:"labels,omitempty"`
 	Experimental              bool           `json:"experimental,omitempty"`
 	MetricsAddress            string         `json:"metrics-addr,omitempty"`
+	SecurityConfig
 }
 
 // New returns the defaults.
@@ -96,24 +97,33 @@ var ignoredKeys = map[string]bool{
 	"ip-forward": true, "ip-masq": true, "ipv6": true, "fixed-cidr": true, "fixed-cidr-v6": true, "mtu": true,
 	"dns": true, "dns-opts": true, "dns-search": true, "default-address-pools": true, "features": true,
 	"exec-opts": true, "default-ulimits": true, "runtimes": true, "default-runtime": true,
-	"userland-proxy": true, "cgroup-parent": true, "default-cgroupns-mode": true, "selinux-enabled": true,
-	"seccomp-profile": true, "no-new-privileges": true, "icc": true, "init": true, "init-path": true,
-	"default-shm-size": true, "log-format": true, "builder": true, "userns-remap": true,
-	"authorization-plugins": true, "oom-score-adjust": true, "raw-logs": true, "api-cors-header": true,
+	"userland-proxy": true, "cgroup-parent": true, "default-cgroupns-mode": true,
+	"icc": true, "init": true, "init-path": true,
+	"default-shm-size": true, "log-format": true, "builder": true,
+	"oom-score-adjust": true, "raw-logs": true, "api-cors-header": true,
 	"default-ipc-mode": true, "ip": true, "allow-nondistributable-artifacts": true, "proxies": true,
 }
 
 // KnownKeys lists every daemon.json key Config understands.
 func KnownKeys() map[string]bool {
 	keys := map[string]bool{}
-	t := reflect.TypeOf(Config{})
+	addKeys(keys, reflect.TypeOf(Config{}))
+	return keys
+}
+
+// addKeys adds the JSON keys of t's fields, descending into embedded structs (whose keys JSON flattens).
+func addKeys(keys map[string]bool, t reflect.Type) {
 	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			addKeys(keys, f.Type)
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name != "" && name != "-" {
 			keys[name] = true
 		}
 	}
-	return keys
 }
 
 // FileError is a configuration file problem; its message names the file.
@@ -232,7 +242,7 @@ func (c *Config) Validate() error {
 	if c.TLSVerify != nil && *c.TLSVerify && c.TLS != nil && !*c.TLS {
 		return fmt.Errorf("conflicting options: --tlsverify requires --tls")
 	}
-	return nil
+	return c.validateSecurity()
 }
 
 // TLSEnabled reports whether listeners use TLS: --tlsverify implies it, as in dockerd.
@@ -241,13 +251,14 @@ func (c *Config) TLSEnabled() bool {
 }
 
 // Reloadable lists the keys SIGHUP applies; others need a restart.
-var Reloadable = []string{"debug", "log-level", "live-restore", "shutdown-timeout", "labels"}
+var Reloadable = []string{"debug", "log-level", "live-restore", "shutdown-timeout", "labels", "authorization-plugins"}
 
 // ApplyReload copies the reloadable settings of next into c and returns them all as the attributes of the
 // `daemon reload` event (dockerd reports the whole reloadable set, not only what changed).
 func (c *Config) ApplyReload(next *Config) map[string]string {
 	c.Debug, c.LogLevel, c.LiveRestore = next.Debug, next.LogLevel, next.LiveRestore
 	c.ShutdownTimeout, c.Labels = next.ShutdownTimeout, next.Labels
+	c.AuthorizationPlugins = next.AuthorizationPlugins
 	return map[string]string{
 		"debug":            fmt.Sprint(c.Debug),
 		"log-level":        c.LogLevel,

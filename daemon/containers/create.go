@@ -193,6 +193,9 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err := validateHostConfig(hc); err != nil {
 		return CreateResult{}, err
 	}
+	if err := applySecurityOpts(s.cfg.Security, hc); err != nil {
+		return CreateResult{}, err
+	}
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}

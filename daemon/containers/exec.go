@@ -261,6 +261,10 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 	if cwd == "" {
 		cwd = "/"
 	}
+	sec, err := securityFor(s.cfg.Security, c.HostConfig)
+	if err != nil {
+		return nil, err
+	}
 	env := processEnv(c.Config)
 	env = mergeEnv(env, opts.Env)
 	if opts.Tty {
@@ -270,6 +274,8 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 		Terminal: opts.Tty, Args: opts.Cmd, Env: env, Cwd: cwd,
 		User:         specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids},
 		Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		// An exec'd process must not gain what the container's own process cannot.
+		NoNewPrivileges: sec.NoNewPrivileges, ApparmorProfile: sec.AppArmor,
 	}, nil
 }
 

@@ -84,6 +84,8 @@ type Config struct {
 	CgroupParent string
 	// DefaultStopTimeout is the stop timeout of containers without one (10 s when zero).
 	DefaultStopTimeout time.Duration
+	// Security is the daemon's confinement defaults (security.go).
+	Security SecurityConfig
 }
 
 // Service is the container service. It is safe for concurrent use.

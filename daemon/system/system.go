@@ -52,6 +52,8 @@ type Config struct {
 	Experimental  bool
 	CgroupVersion string
 	Warnings      []string
+	// SecurityOptions are the confinements every container gets ("name=seccomp,profile=builtin", ...).
+	SecurityOptions []string
 }
 
 // Service answers /version and /info.
@@ -225,7 +227,7 @@ func (s *Service) Info(ctx context.Context) system.Info {
 		InitBinary:         "docker-init",
 		RuncCommit:         system.Commit{ID: runcCommit},
 		InitCommit:         system.Commit{ID: initCommit},
-		SecurityOptions:    []string{},
+		SecurityOptions:    append([]string{}, s.cfg.SecurityOptions...),
 		Isolation:          "",
 		Warnings:           append([]string(nil), s.cfg.Warnings...),
 	}

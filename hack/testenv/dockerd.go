@@ -14,10 +14,12 @@ import (
 
 // dockerdScript runs Debian's dockerd isolated: a private mount namespace with empty tmpfs over the host's
 // plugin directories (dockerd has no flag for them and would call, and cache, every plugin socket on the
-// machine), no bridge and no iptables (nothing touches the host's network). $1 is the daemon's dir; the
-// rest are extra dockerd flags.
+// machine), no bridge and no iptables (nothing touches the host's network). Plugin sockets named in
+// $BENCH_PLUGIN_SOCKS (space-separated paths) are bind-mounted into its private /run/docker/plugins. $1 is
+// the daemon's dir; the rest are extra dockerd flags.
 const dockerdScript = `mount -t tmpfs refplugins /run/docker/plugins 2>/dev/null || { mkdir -p /run/docker/plugins; mount -t tmpfs refplugins /run/docker/plugins; }
 for d in /etc/docker/plugins /usr/lib/docker/plugins; do [ -d "$d" ] && mount -t tmpfs refspec "$d"; done
+for s in ${BENCH_PLUGIN_SOCKS:-}; do n=$(basename "$s"); touch "/run/docker/plugins/$n"; mount --bind "$s" "/run/docker/plugins/$n"; done
 dir=$1; shift
 exec dockerd -H "unix://$dir/docker.sock" --data-root "$dir/root" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
   --bridge=none --iptables=false --ip6tables=false "$@"`

@@ -61,6 +61,9 @@ func (m *Manager) Disable(ctx context.Context, name string, force bool) error {
 	if n := p.RefCount(); !force && n > 0 {
 		return m.inUse(ctx, p, n)
 	}
+	if err := checkAuthzDisable(ctx, m, p, force); err != nil {
+		return err
+	}
 	if err := m.stop(ctx, p); err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -97,6 +98,8 @@ type Manager struct {
 	reserved map[string]bool          // names being created
 	exits    map[string]chan struct{} // closed when the plugin's current task exits
 	crashes  map[string]crashState
+
+	authz atomic.Pointer[AuthzChain] // authz.go
 }
 
 // New opens the store under cfg.Root, builds the executor and reloads the plugins: every plugin that was

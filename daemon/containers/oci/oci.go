@@ -91,6 +91,9 @@ type Options struct {
 	// InitPath, when set, runs the process under an init (tini) bind-mounted from this host path at
 	// InitTarget.
 	InitPath string
+
+	// Security is seccomp, no_new_privs, AppArmor and the cgroup mount's mode (security.go).
+	Security Security
 }
 
 // Device is one device node of the container.
@@ -190,8 +193,22 @@ func Capabilities(privileged bool, add, drop []string, last int, bounding uint64
 	if err != nil {
 		return nil, err
 	}
-	if privileged || addAll {
+	if privileged {
 		return append([]string(nil), known...), nil
+	}
+	if addAll {
+		// dockerd: every capability except the ones dropped.
+		dropped := map[string]bool{}
+		for _, c := range drops {
+			dropped[c] = true
+		}
+		out := []string{}
+		for _, c := range known {
+			if !dropped[c] {
+				out = append(out, c)
+			}
+		}
+		return out, nil
 	}
 	set := map[string]bool{}
 	if !dropAll {
@@ -440,5 +457,8 @@ func Build(o Options) (*specs.Spec, error) {
 	}
 	sort.SliceStable(extra, func(i, j int) bool { return mountDepth(extra[i].Destination) < mountDepth(extra[j].Destination) })
 	s.Mounts = append(s.Mounts, extra...)
+	if err := applySecurity(s, &o); err != nil {
+		return nil, err
+	}
 	return s, nil
 }

@@ -73,7 +73,8 @@ func StartDockerd(extra ...string) (*Daemon, error) {
 	return StartDockerdAt(dir, extra...)
 }
 
-// StartDockerdAt starts dockerd on an existing dir.
+// StartDockerdAt starts dockerd on an existing dir. Plugin sockets named in $BENCH_PLUGIN_SOCKS (space
+// separated paths) are bind-mounted into its private /run/docker/plugins.
 func StartDockerdAt(dir string, extra ...string) (*Daemon, error) {
 	cmd, err := testenv.DockerdCommand(dir, extra...)
 	if err != nil {
