@@ -74,3 +74,71 @@ func FuzzApplyChanges(f *testing.F) {
 		_ = ApplyChanges(&c, []string{s})
 	})
 }
+
+// The wording of each refusal is dockerd's (checked against dockerd 20.10 through the API).
+func TestReferenceGrammar(t *testing.T) {
+	const hex = "0123456789012345678901234567890123456789012345678901234567890123"
+	for _, tc := range []struct{ repo, tag, want, err string }{
+		{repo: "busybox", want: "docker.io/library/busybox:latest"},
+		{repo: "x:y", tag: "z", want: "docker.io/library/x:z"},
+		{repo: "x", tag: "Upper", want: "docker.io/library/x:Upper"},
+		{repo: "x", tag: hex, want: "docker.io/library/x:" + hex},
+		{repo: "Example.com/x", tag: "1", want: "Example.com/x:1"},
+		{repo: "localhost/x", want: "localhost/x:latest"},
+		{repo: "UPPER/x", err: "invalid reference format: repository name must be lowercase"},
+		{repo: "Up", err: "invalid reference format: repository name must be lowercase"},
+		{repo: "Busybox:x", err: "invalid reference format: repository name must be lowercase"},
+		{repo: "localhost:5000/A/b", err: "invalid reference format: repository name must be lowercase"},
+		{repo: "x", tag: "sha256:" + hex, err: "invalid tag format"},
+		{repo: "x", tag: "-bad", err: "invalid tag format"},
+		{repo: "x", tag: "A@b", err: "invalid tag format"},
+		{repo: "x:-bad", err: "invalid reference format"},
+		{repo: "", err: "invalid reference format"},
+		{repo: "a//b", err: "invalid reference format"},
+		{repo: "sha256:" + hex, err: "refusing to create an ambiguous tag using digest algorithm as name"},
+		{repo: hex, err: "invalid repository name (" + hex + "), cannot specify 64-byte hexadecimal strings"},
+		{repo: "x@sha256:" + hex, tag: "t", err: "cannot combine a digest reference with a tag"},
+	} {
+		n, err := WithTag(tc.repo, tc.tag)
+		if tc.err != "" {
+			assert.Check(t, errdefs.IsInvalidArgument(err), "%q %q: %v", tc.repo, tc.tag, err)
+			if err != nil {
+				assert.Check(t, is.Equal(err.Error(), tc.err), "%q %q", tc.repo, tc.tag)
+			}
+			continue
+		}
+		if assert.Check(t, err, "%q %q", tc.repo, tc.tag) {
+			assert.Check(t, is.Equal(n.String(), tc.want))
+		}
+	}
+	// A pull's tag may be a digest; a name like "sha256" is the registry's business.
+	n, err := PullReference("x", "sha256:"+hex)
+	assert.NilError(t, err)
+	assert.Equal(t, n.String(), "docker.io/library/x@sha256:"+hex)
+	_, err = PullReference("x", "sha256:abc")
+	assert.Error(t, err, "invalid tag format")
+	_, err = PullReference("sha256", hex)
+	assert.NilError(t, err)
+	_, err = PullReference("UPPER/x", "latest")
+	assert.Error(t, err, "invalid reference format: repository name must be lowercase")
+}
+
+func TestMatchReference(t *testing.T) {
+	n, err := ParseNamed("localhost:5000/team/app:v1")
+	assert.NilError(t, err)
+	for p, want := range map[string]bool{
+		"localhost:5000/team/app": true, "localhost:5000/team/app:v1": true, "localhost:5000/*/app": true,
+		"localhost:5000/team/*": true, "*": false, "app": false, "localhost:5000/team/app:v2": false,
+	} {
+		ok, err := MatchReference(p, n)
+		assert.NilError(t, err)
+		assert.Check(t, ok == want, p)
+	}
+	bb, _ := ParseNamed("busybox:latest")
+	for p, want := range map[string]bool{"busybox": true, "bu*": true, "busybox:latest": true, "busybox:l*": true, "b": false} {
+		ok, _ := MatchReference(p, bb)
+		assert.Check(t, ok == want, p)
+	}
+	_, err = MatchReference("[", bb)
+	assert.Check(t, errdefs.IsInvalidArgument(err))
+}

@@ -235,7 +235,8 @@ func (s *Service) ImagesPrune(ctx context.Context, f filters.Args) (*imagetypes.
 	}
 	report := &imagetypes.PruneReport{ImagesDeleted: []imagetypes.DeleteResponse{}}
 	var deleted []*store.Image
-	for _, img := range cands {
+	for _, l := range cands {
+		img := l.img
 		if danglingOnly && img.Named() {
 			continue
 		}

@@ -308,7 +308,7 @@ func (s *Service) PullImage(ctx context.Context, name, tag, platform string, aut
 			return nil
 		}
 	}
-	ref, err := image.WithTag(name, tag)
+	ref, err := image.PullReference(name, tag)
 	if err != nil {
 		return err
 	}
