@@ -109,6 +109,12 @@ func (s *Service) plainHTTP(host string) (bool, error) {
 }
 
 func (s *Service) resolver(auth *imagetypes.AuthConfig) remotes.Resolver {
+	return s.resolverWith(auth, nil)
+}
+
+// resolverWith is resolver with the status tracker given (nil: the resolver's own), which is where a push
+// learns that a blob was mounted rather than uploaded.
+func (s *Service) resolverWith(auth *imagetypes.AuthConfig, tracker docker.StatusTracker) remotes.Resolver {
 	creds := func(host string) (string, string, error) {
 		if auth == nil {
 			return "", "", nil
@@ -129,7 +135,7 @@ func (s *Service) resolver(auth *imagetypes.AuthConfig) remotes.Resolver {
 	if s.cfg.UserAgent != "" {
 		hdr.Set("User-Agent", s.cfg.UserAgent)
 	}
-	return docker.NewResolver(docker.ResolverOptions{Hosts: s.hosts(authz), Headers: hdr})
+	return docker.NewResolver(docker.ResolverOptions{Hosts: s.hosts(authz), Headers: hdr, Tracker: tracker})
 }
 
 // familiar is the short form of a reference for messages.

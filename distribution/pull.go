@@ -10,7 +10,9 @@ import (
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/remotes"
+	"github.com/containerd/containerd/remotes/docker"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -105,7 +107,8 @@ func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, au
 		}
 		return keep, nil
 	})
-	h := images.Handlers(remotes.FetchHandler(cs, fetcher), setAside)
+	remember := s.sourceRecorder(ctx, ref)
+	h := images.Handlers(remotes.FetchHandler(cs, fetcher), remember, setAside)
 	if err := images.Dispatch(ctx, h, nil, r.Desc); err != nil {
 		return pullError(ref, err)
 	}
@@ -133,11 +136,27 @@ func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, au
 			return pullError(ref, err)
 		}
 	}
-	lh := images.Handlers(remotes.FetchHandler(ing, fetcher), pt.doneHandler())
+	lh := images.Handlers(remotes.FetchHandler(ing, fetcher), remember, pt.doneHandler())
 	if err := fetchInOrder(ctx, lh, pending); err != nil {
 		return pullError(ref, err)
 	}
 	return nil
+}
+
+// sourceRecorder remembers that fetched blobs exist in ref's repository, so that a later push to another
+// repository of the same registry mounts them (see push). It never fails a pull: a blob not (yet) in the
+// content store, say one an unpacking ingester still holds, is skipped.
+func (s *Service) sourceRecorder(ctx context.Context, ref reference.Named) images.HandlerFunc {
+	add, err := docker.AppendDistributionSourceLabel(s.client.ContentStore(), ref.String())
+	if err != nil {
+		return func(context.Context, ocispec.Descriptor) ([]ocispec.Descriptor, error) { return nil, nil }
+	}
+	return func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		if _, err := add(ctx, desc); err != nil {
+			log.G(ctx).WithError(err).WithField("digest", desc.Digest).Debug("pull: cannot record distribution source")
+		}
+		return nil, nil
+	}
 }
 
 // fetchInOrder runs h on each distinct layer, bottom first, at most MaxConcurrentDownloads at a time: a
