@@ -2,7 +2,6 @@ package distribution
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,17 +36,22 @@ func (s *Service) Resolve(ctx context.Context, ref reference.Named, auth *imaget
 	return Resolved{Name: name, Desc: desc}, nil
 }
 
+// pullError turns a registry client's error into what dockerd answers a pull with, by class: a missing
+// tag or manifest is NotFound "manifest for ... not found"; refused credentials are NotFound "pull access
+// denied ..." (dockerd's wording, which makes the CLI suggest `docker login`); an unreachable registry
+// is Unavailable.
 func pullError(ref reference.Named, err error) error {
-	msg := err.Error()
+	err = classify(err)
+	var re *RegistryError
 	switch {
-	case errdefs.IsNotFound(err):
-		return errdefs.ErrNotFound.WithMessage("manifest for " + familiar(ref) + " not found: manifest unknown: manifest unknown")
-	case strings.Contains(msg, "401 Unauthorized") || strings.Contains(msg, "403 Forbidden") || strings.Contains(msg, "no basic auth credentials") || strings.Contains(msg, "unauthorized"):
-		return errdefs.ErrNotFound.WithMessage("pull access denied for " + reference.FamiliarName(ref) + ", repository does not exist or may require 'docker login': " + msg)
 	case errdefs.IsCanceled(err) || errors.Is(err, context.Canceled):
 		return err
-	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "dial tcp"):
-		return errdefs.ErrUnavailable.WithMessage(msg)
+	case isAuthError(err) || errors.As(err, &re) && re.HasCode("DENIED"):
+		return errdefs.ErrNotFound.WithMessage("pull access denied for " + reference.FamiliarName(ref) + ", repository does not exist or may require 'docker login': " + err.Error())
+	case errdefs.IsNotFound(err):
+		return errdefs.ErrNotFound.WithMessage("manifest for " + familiar(ref) + " not found: manifest unknown: manifest unknown")
+	case errdefs.IsUnavailable(err):
+		return err
 	}
 	return errors.Wrapf(err, "pull %s", familiar(ref))
 }

@@ -127,15 +127,23 @@ func readManifestLayers(ctx context.Context, cs content.Provider, desc ocispec.D
 	return m.Layers, nil
 }
 
+// pushError is pullError's counterpart for pushes: refused credentials are Unauthenticated with the
+// registry's own words (dockerd's "unauthorized: authentication required" when it gave none).
 func pushError(ref reference.Named, err error) error {
-	msg := err.Error()
+	err = classify(err)
+	var re *RegistryError
 	switch {
-	case strings.Contains(msg, "401 Unauthorized") || strings.Contains(msg, "no basic auth credentials"):
+	case errdefs.IsCanceled(err) || errors.Is(err, context.Canceled):
+		return err
+	case isAuthError(err):
+		if errors.As(err, &re) && len(re.Codes) > 0 {
+			return errdefs.ErrUnauthenticated.WithMessage(re.Error())
+		}
 		return errdefs.ErrUnauthenticated.WithMessage("unauthorized: authentication required")
-	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "dial tcp"):
-		return errdefs.ErrUnavailable.WithMessage(msg)
+	case errdefs.IsUnavailable(err):
+		return err
 	case errdefs.IsNotFound(err):
-		return errdefs.ErrNotFound.WithMessage("push " + familiar(ref) + ": " + msg)
+		return errdefs.ErrNotFound.WithMessage("push " + familiar(ref) + ": " + err.Error())
 	}
 	return errors.Wrapf(err, "push %s", familiar(ref))
 }
