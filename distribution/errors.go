@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strings"
 
-	remoteserrors "github.com/containerd/containerd/remotes/errors"
 	"github.com/containerd/containerd/remotes/docker"
+	remoteserrors "github.com/containerd/containerd/remotes/errors"
 	"github.com/containerd/errdefs"
 )
 
