@@ -107,3 +107,20 @@ func TestRegistryErrorAnswers(t *testing.T) {
 	_, err = s.Login(ctx, &imagetypes.AuthConfig{Username: "u", Password: "p", ServerAddress: host})
 	assert.Check(t, errdefs.IsUnavailable(err), "%v", err)
 }
+
+// FuzzRegistryError: any error body a registry sends gives an error with a message and the status's class.
+func FuzzRegistryError(f *testing.F) {
+	f.Add(401, []byte(`{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`))
+	f.Add(404, []byte(`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}`))
+	f.Add(503, []byte(`<html>busy</html>`))
+	f.Add(403, []byte(`{"errors":null}`))
+	f.Fuzz(func(t *testing.T, code int, body []byte) {
+		err := classify(remoteserrors.ErrUnexpectedStatus{StatusCode: code, Status: http.StatusText(code), RequestMethod: "GET", RequestURL: "u", Body: body})
+		if err.Error() == "" {
+			t.Fatal("empty message")
+		}
+		if code == 401 && !errdefs.IsUnauthorized(err) || code == 404 && !errdefs.IsNotFound(err) || code >= 500 && !errdefs.IsUnavailable(err) {
+			t.Fatalf("%d: wrong class: %v", code, err)
+		}
+	})
+}

@@ -1,10 +1,12 @@
 package image
 
 import (
+	"strings"
 	"testing"
 
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -141,4 +143,27 @@ func TestMatchReference(t *testing.T) {
 	}
 	_, err = MatchReference("[", bb)
 	assert.Check(t, errdefs.IsInvalidArgument(err))
+}
+
+// FuzzWithTag: any repo and tag either give a valid reference that parses back to itself, or an
+// InvalidArgument; never a panic, never a name with an upper-case repository path.
+func FuzzWithTag(f *testing.F) {
+	for _, s := range [][2]string{{"busybox", ""}, {"UPPER/x", "1"}, {"localhost:5000/a/b", "v1"}, {"x@sha256:" + strings.Repeat("0", 64), ""}, {"sha256:abc", ""}, {"Example.com/x", "T"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, repo, tag string) {
+		for _, parse := range []func(string, string) (reference.Named, error){WithTag, PullReference} {
+			n, err := parse(repo, tag)
+			if err != nil {
+				if !errdefs.IsInvalidArgument(err) {
+					t.Fatalf("%q %q: %v is not InvalidArgument", repo, tag, err)
+				}
+				continue
+			}
+			back, err := ParseNamed(n.String())
+			if err != nil || back.String() != n.String() {
+				t.Fatalf("%q %q -> %q does not parse back: %v", repo, tag, n.String(), err)
+			}
+		}
+	})
 }
