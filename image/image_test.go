@@ -99,7 +99,8 @@ func TestReferenceGrammar(t *testing.T) {
 		{repo: "a//b", err: "invalid reference format"},
 		{repo: "sha256:" + hex, err: "refusing to create an ambiguous tag using digest algorithm as name"},
 		{repo: hex, err: "invalid repository name (" + hex + "), cannot specify 64-byte hexadecimal strings"},
-		{repo: "x@sha256:" + hex, tag: "t", err: "cannot combine a digest reference with a tag"},
+		{repo: "x@sha256:" + hex, tag: "t", err: "refusing to create a tag with a digest reference"},
+		{repo: "x@sha256:" + hex, err: "refusing to create a tag with a digest reference"},
 	} {
 		n, err := WithTag(tc.repo, tc.tag)
 		if tc.err != "" {

@@ -61,18 +61,16 @@ func ParseTagged(s string) (reference.Named, error) {
 // WithTag is the reference a new name is given by (tag, import, commit, push): repo, which may carry a
 // tag of its own, with tag replacing it when tag is not empty ("latest" when neither is given). tag must
 // be a tag: one that looks like a digest is refused ("invalid tag format"), as dockerd does. A digest
-// reference is returned as it is, for the caller to refuse in its own words. A repository named after
-// the digest algorithm ("sha256:<hex>") is refused as ambiguous.
+// reference is refused ("refusing to create a tag with a digest reference"; callers with other words for
+// it check first), and so is a repository named after the digest algorithm ("sha256:<hex>"), as
+// ambiguous.
 func WithTag(repo, tag string) (reference.Named, error) {
 	n, err := ParseNamed(repo)
 	if err != nil {
 		return nil, err
 	}
 	if _, ok := n.(reference.Digested); ok {
-		if tag != "" {
-			return nil, errdefs.ErrInvalidArgument.WithMessage("cannot combine a digest reference with a tag")
-		}
-		return n, nil
+		return nil, errdefs.ErrInvalidArgument.WithMessage("refusing to create a tag with a digest reference")
 	}
 	if reference.FamiliarName(n) == string(digest.Canonical) {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("refusing to create an ambiguous tag using digest algorithm as name")
