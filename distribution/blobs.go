@@ -139,7 +139,7 @@ func (r *verifiedReader) Close() error { return r.rc.Close() }
 // PushFiles is Push with the manifest and its blobs read from files instead of containerd's content
 // store (same progress messages, same errors).
 func (s *Service) PushFiles(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, files FileProvider, auth *imagetypes.AuthConfig, out ProgressFunc) error {
-	return s.push(ctx, ref, manifest, files, auth, out)
+	return s.push(ctx, ref, manifest, files, nil, auth, out)
 }
 
 // ApplyLayers downloads rm's layers in order and applies them to dir with containerd's archive.Apply

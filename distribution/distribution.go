@@ -2,7 +2,10 @@
 // containerd's remotes/docker resolver, with registry credentials from X-Registry-Auth, plain HTTP for
 // loopback registries (as dockerd allows by default), and progress reported as Docker JSON messages so the
 // CLI draws its bars. Content lands in containerd's content store under the caller's lease; naming and
-// unpacking are image/service's job.
+// unpacking are image/service's job. It also inspects remote references (/distribution/{name}/json) and
+// searches v1 search indexes. Blobs remember the repositories they came from or went to (containerd's
+// distribution-source labels), so pushes mount shared blobs across repositories. Registry errors are
+// classified here, where they are born (errors.go), from the HTTP status and the registry's error codes.
 //
 // It imports containerd and api/types/image; it must not import daemon, api/server or image/service.
 package distribution
@@ -109,6 +112,12 @@ func (s *Service) plainHTTP(host string) (bool, error) {
 }
 
 func (s *Service) resolver(auth *imagetypes.AuthConfig) remotes.Resolver {
+	return s.resolverWith(auth, nil)
+}
+
+// resolverWith is resolver with the status tracker given (nil: the resolver's own), which is where a push
+// learns that a blob was mounted rather than uploaded.
+func (s *Service) resolverWith(auth *imagetypes.AuthConfig, tracker docker.StatusTracker) remotes.Resolver {
 	creds := func(host string) (string, string, error) {
 		if auth == nil {
 			return "", "", nil
@@ -129,7 +138,7 @@ func (s *Service) resolver(auth *imagetypes.AuthConfig) remotes.Resolver {
 	if s.cfg.UserAgent != "" {
 		hdr.Set("User-Agent", s.cfg.UserAgent)
 	}
-	return docker.NewResolver(docker.ResolverOptions{Hosts: s.hosts(authz), Headers: hdr})
+	return docker.NewResolver(docker.ResolverOptions{Hosts: s.hosts(authz), Headers: hdr, Tracker: tracker})
 }
 
 // familiar is the short form of a reference for messages.

@@ -41,29 +41,43 @@ func (s *Service) Login(ctx context.Context, auth *imagetypes.AuthConfig) (strin
 		}
 		return hc.Do(req)
 	}
+	failed := func(err error) (string, error) {
+		err = classify(err)
+		if isAuthError(err) {
+			return "", errdefs.ErrUnauthenticated.WithMessage("login attempt to " + url + " failed: " + err.Error())
+		}
+		if errdefs.IsCanceled(err) {
+			return "", err
+		}
+		return "", errdefs.ErrUnavailable.WithMessage(err.Error())
+	}
 	resp, err := do()
 	if err != nil {
-		return "", errdefs.ErrUnavailable.WithMessage(err.Error())
+		return failed(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {
 		if err := authz.AddResponses(ctx, []*http.Response{resp}); err != nil {
-			return "", errdefs.ErrUnauthenticated.WithMessage("login attempt to " + url + " failed: " + err.Error())
+			return failed(err)
 		}
 		resp, err = do()
 		if err != nil {
-			if strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "unauthorized") {
-				return "", errdefs.ErrUnauthenticated.WithMessage("login attempt to " + url + " failed: " + err.Error())
-			}
-			return "", errdefs.ErrUnavailable.WithMessage(err.Error())
+			return failed(err)
 		}
 		resp.Body.Close()
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return "Login Succeeded", nil
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return "", errdefs.ErrUnauthenticated.WithMessage(fmt.Sprintf("login attempt to %s failed with status: %s", url, resp.Status))
+	// The endpoint dockerd names is the one that answered: http:// when a loopback or insecure
+	// registry does not speak TLS.
+	endpoint := url
+	if resp.Request != nil && resp.Request.URL != nil {
+		endpoint = resp.Request.URL.String()
 	}
-	return "", errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("login attempt to %s failed with status: %s", url, resp.Status))
+	if resp.StatusCode == http.StatusOK {
+		return "Login Succeeded", nil
+	}
+	msg := fmt.Sprintf("login attempt to %s failed with status: %s", endpoint, resp.Status)
+	if class := statusClass(resp.StatusCode); errdefs.IsUnauthorized(class) || errdefs.IsPermissionDenied(class) {
+		return "", errdefs.ErrUnauthenticated.WithMessage(msg)
+	}
+	return "", errdefs.ErrUnavailable.WithMessage(msg)
 }

@@ -9,6 +9,8 @@ import (
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -16,12 +18,24 @@ import (
 // call per read, and the HTTP body copy reads 32 KiB at a time) and reports each layer's progress.
 type pushProvider struct {
 	content.Provider
-	emit func(imagetypes.JSONMessage)
+	// sources answers Info (blobs' distribution-source labels, which containerd's pusher turns into
+	// cross-repository mounts); nil when blobs do not come from the content store.
+	sources content.InfoProvider
+	emit    func(imagetypes.JSONMessage)
 	// opened records the blobs actually read: a blob the registry already had is never opened.
 	opened *sync.Map
 }
 
 const readChunk = 4 << 20
+
+// Info makes the provider a content.InfoProvider, which remotes.PushContent needs to annotate
+// descriptors with their sources.
+func (p pushProvider) Info(ctx context.Context, dgst digest.Digest) (content.Info, error) {
+	if p.sources == nil {
+		return content.Info{}, errdefs.ErrNotFound
+	}
+	return p.sources.Info(ctx, dgst)
+}
 
 func (p pushProvider) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
 	ra, err := p.Provider.ReaderAt(ctx, desc)

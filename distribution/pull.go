@@ -2,7 +2,6 @@ package distribution
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -10,7 +9,9 @@ import (
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/remotes"
+	"github.com/containerd/containerd/remotes/docker"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -35,17 +36,22 @@ func (s *Service) Resolve(ctx context.Context, ref reference.Named, auth *imaget
 	return Resolved{Name: name, Desc: desc}, nil
 }
 
+// pullError turns a registry client's error into what dockerd answers a pull with, by class: a missing
+// tag or manifest is NotFound "manifest for ... not found"; refused credentials are NotFound "pull access
+// denied ..." (dockerd's wording, which makes the CLI suggest `docker login`); an unreachable registry
+// is Unavailable.
 func pullError(ref reference.Named, err error) error {
-	msg := err.Error()
+	err = classify(err)
+	var re *RegistryError
 	switch {
-	case errdefs.IsNotFound(err):
-		return errdefs.ErrNotFound.WithMessage("manifest for " + familiar(ref) + " not found: manifest unknown: manifest unknown")
-	case strings.Contains(msg, "401 Unauthorized") || strings.Contains(msg, "403 Forbidden") || strings.Contains(msg, "no basic auth credentials") || strings.Contains(msg, "unauthorized"):
-		return errdefs.ErrNotFound.WithMessage("pull access denied for " + reference.FamiliarName(ref) + ", repository does not exist or may require 'docker login': " + msg)
 	case errdefs.IsCanceled(err) || errors.Is(err, context.Canceled):
 		return err
-	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "dial tcp"):
-		return errdefs.ErrUnavailable.WithMessage(msg)
+	case isAuthError(err) || errors.As(err, &re) && re.HasCode("DENIED"):
+		return errdefs.ErrNotFound.WithMessage("pull access denied for " + reference.FamiliarName(ref) + ", repository does not exist or may require 'docker login': " + err.Error())
+	case errdefs.IsNotFound(err):
+		return errdefs.ErrNotFound.WithMessage("manifest for " + familiar(ref) + " not found: manifest unknown: manifest unknown")
+	case errdefs.IsUnavailable(err):
+		return err
 	}
 	return errors.Wrapf(err, "pull %s", familiar(ref))
 }
@@ -105,7 +111,8 @@ func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, au
 		}
 		return keep, nil
 	})
-	h := images.Handlers(remotes.FetchHandler(cs, fetcher), setAside)
+	remember := s.sourceRecorder(ctx, ref)
+	h := images.Handlers(remotes.FetchHandler(cs, fetcher), remember, setAside)
 	if err := images.Dispatch(ctx, h, nil, r.Desc); err != nil {
 		return pullError(ref, err)
 	}
@@ -133,11 +140,27 @@ func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, au
 			return pullError(ref, err)
 		}
 	}
-	lh := images.Handlers(remotes.FetchHandler(ing, fetcher), pt.doneHandler())
+	lh := images.Handlers(remotes.FetchHandler(ing, fetcher), remember, pt.doneHandler())
 	if err := fetchInOrder(ctx, lh, pending); err != nil {
 		return pullError(ref, err)
 	}
 	return nil
+}
+
+// sourceRecorder remembers that fetched blobs exist in ref's repository, so that a later push to another
+// repository of the same registry mounts them (see push). It never fails a pull: a blob not (yet) in the
+// content store, say one an unpacking ingester still holds, is skipped.
+func (s *Service) sourceRecorder(ctx context.Context, ref reference.Named) images.HandlerFunc {
+	add, err := docker.AppendDistributionSourceLabel(s.client.ContentStore(), ref.String())
+	if err != nil {
+		return func(context.Context, ocispec.Descriptor) ([]ocispec.Descriptor, error) { return nil, nil }
+	}
+	return func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		if _, err := add(ctx, desc); err != nil {
+			log.G(ctx).WithError(err).WithField("digest", desc.Digest).Debug("pull: cannot record distribution source")
+		}
+		return nil, nil
+	}
 }
 
 // fetchInOrder runs h on each distinct layer, bottom first, at most MaxConcurrentDownloads at a time: a

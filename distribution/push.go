@@ -11,7 +11,9 @@ import (
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/remotes"
+	"github.com/containerd/containerd/remotes/docker"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -22,10 +24,15 @@ import (
 // messages ("The push refers to repository [...]", per-layer "Preparing"/"Pushing"/"Pushed", the closing
 // "<tag>: digest: <d> size: <n>" and its aux result).
 func (s *Service) Push(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, auth *imagetypes.AuthConfig, out ProgressFunc) error {
-	return s.push(ctx, ref, manifest, s.client.ContentStore(), auth, out)
+	cs := s.client.ContentStore()
+	return s.push(ctx, ref, manifest, cs, cs, auth, out)
 }
 
-func (s *Service) push(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, cs content.Provider, auth *imagetypes.AuthConfig, out ProgressFunc) error {
+// push uploads manifest's tree read from cs. sources, when not nil, is where blobs' distribution sources
+// are remembered (containerd's "containerd.io/distribution.source.<registry>" labels, written on pull and
+// push as dockerd keeps its v2 metadata): a blob the registry has in another repository is mounted from
+// there ("Mounted from <repo>") instead of sent again, falling back to an upload when the mount is refused.
+func (s *Service) push(ctx context.Context, ref reference.Named, manifest ocispec.Descriptor, cs content.Provider, sources content.Manager, auth *imagetypes.AuthConfig, out ProgressFunc) error {
 	ctx = s.nsctx(ctx)
 	emit := func(m imagetypes.JSONMessage) {
 		if out != nil {
@@ -33,7 +40,8 @@ func (s *Service) push(ctx context.Context, ref reference.Named, manifest ocispe
 		}
 	}
 	emit(imagetypes.JSONMessage{Status: "The push refers to repository [" + ref.Name() + "]"})
-	pusher, err := s.resolver(auth).Pusher(ctx, ref.String())
+	tracker := docker.NewInMemoryTracker()
+	pusher, err := s.resolverWith(auth, tracker).Pusher(ctx, ref.String())
 	if err != nil {
 		return pushError(ref, err)
 	}
@@ -43,16 +51,30 @@ func (s *Service) push(ctx context.Context, ref reference.Named, manifest ocispe
 			emit(imagetypes.JSONMessage{Status: "Preparing", ID: shortID(b[i].Digest.String())})
 		}
 	}
+	var remember images.HandlerFunc
+	if sources != nil {
+		if remember, err = docker.AppendDistributionSourceLabel(sources, ref.String()); err != nil {
+			return pushError(ref, err)
+		}
+	}
 	var mu sync.Mutex
 	opened := &sync.Map{}
 	wrapper := func(h images.Handler) images.Handler {
 		return images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 			layer := images.IsLayerType(desc.MediaType)
 			children, err := h.Handle(ctx, desc)
+			if err == nil && remember != nil && !isIndexOrManifest(desc.MediaType) {
+				// Only a hint for later mounts: a failure costs an upload, not this push.
+				if _, lerr := remember(ctx, desc); lerr != nil {
+					log.G(ctx).WithError(lerr).WithField("digest", desc.Digest).Debug("push: cannot record distribution source")
+				}
+			}
 			if err == nil && layer {
 				status := "Layer already exists"
 				if _, ok := opened.Load(desc.Digest); ok {
 					status = "Pushed"
+				} else if st, serr := tracker.GetStatus(remotes.MakeRefKey(ctx, desc)); serr == nil && st.MountedFrom != "" {
+					status = "Mounted from " + mountedRepo(st.MountedFrom)
 				}
 				mu.Lock()
 				emit(imagetypes.JSONMessage{Status: status, ID: shortID(desc.Digest.String())})
@@ -66,7 +88,7 @@ func (s *Service) push(ctx context.Context, ref reference.Named, manifest ocispe
 		emit(m)
 		mu.Unlock()
 	}
-	if err := remotes.PushContent(ctx, pusher, manifest, pushProvider{Provider: cs, emit: locked, opened: opened}, nil, platforms.All, wrapper); err != nil {
+	if err := remotes.PushContent(ctx, pusher, manifest, pushProvider{Provider: cs, sources: sources, emit: locked, opened: opened}, nil, platforms.All, wrapper); err != nil {
 		return pushError(ref, err)
 	}
 	tag := "latest"
@@ -80,6 +102,23 @@ func (s *Service) push(ctx context.Context, ref reference.Named, manifest ocispe
 	return nil
 }
 
+// mountedRepo turns containerd's "<host>/<repo>" into the repository path dockerd names.
+func mountedRepo(from string) string {
+	if _, repo, ok := strings.Cut(from, "/"); ok {
+		return repo
+	}
+	return from
+}
+
+func isIndexOrManifest(mt string) bool {
+	switch mt {
+	case images.MediaTypeDockerSchema2Manifest, images.MediaTypeDockerSchema2ManifestList,
+		ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex:
+		return true
+	}
+	return false
+}
+
 func readManifestLayers(ctx context.Context, cs content.Provider, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	m, err := images.Manifest(ctx, cs, desc, platforms.All)
 	if err != nil {
@@ -88,15 +127,23 @@ func readManifestLayers(ctx context.Context, cs content.Provider, desc ocispec.D
 	return m.Layers, nil
 }
 
+// pushError is pullError's counterpart for pushes: refused credentials are Unauthenticated with the
+// registry's own words (dockerd's "unauthorized: authentication required" when it gave none).
 func pushError(ref reference.Named, err error) error {
-	msg := err.Error()
+	err = classify(err)
+	var re *RegistryError
 	switch {
-	case strings.Contains(msg, "401 Unauthorized") || strings.Contains(msg, "no basic auth credentials"):
+	case errdefs.IsCanceled(err) || errors.Is(err, context.Canceled):
+		return err
+	case isAuthError(err):
+		if errors.As(err, &re) && len(re.Codes) > 0 {
+			return errdefs.ErrUnauthenticated.WithMessage(re.Error())
+		}
 		return errdefs.ErrUnauthenticated.WithMessage("unauthorized: authentication required")
-	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "dial tcp"):
-		return errdefs.ErrUnavailable.WithMessage(msg)
+	case errdefs.IsUnavailable(err):
+		return err
 	case errdefs.IsNotFound(err):
-		return errdefs.ErrNotFound.WithMessage("push " + familiar(ref) + ": " + msg)
+		return errdefs.ErrNotFound.WithMessage("push " + familiar(ref) + ": " + err.Error())
 	}
 	return errors.Wrapf(err, "push %s", familiar(ref))
 }

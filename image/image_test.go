@@ -1,10 +1,12 @@
 package image
 
 import (
+	"strings"
 	"testing"
 
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -72,5 +74,97 @@ func FuzzApplyChanges(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		var c imagetypes.ContainerConfig
 		_ = ApplyChanges(&c, []string{s})
+	})
+}
+
+// The wording of each refusal is dockerd's (checked against dockerd 20.10 through the API).
+func TestReferenceGrammar(t *testing.T) {
+	const hex = "0123456789012345678901234567890123456789012345678901234567890123"
+	for _, tc := range []struct{ repo, tag, want, err string }{
+		{repo: "busybox", want: "docker.io/library/busybox:latest"},
+		{repo: "x:y", tag: "z", want: "docker.io/library/x:z"},
+		{repo: "x", tag: "Upper", want: "docker.io/library/x:Upper"},
+		{repo: "x", tag: hex, want: "docker.io/library/x:" + hex},
+		{repo: "Example.com/x", tag: "1", want: "Example.com/x:1"},
+		{repo: "localhost/x", want: "localhost/x:latest"},
+		{repo: "UPPER/x", err: "invalid reference format: repository name must be lowercase"},
+		{repo: "Up", err: "invalid reference format: repository name must be lowercase"},
+		{repo: "Busybox:x", err: "invalid reference format: repository name must be lowercase"},
+		{repo: "localhost:5000/A/b", err: "invalid reference format: repository name must be lowercase"},
+		{repo: "x", tag: "sha256:" + hex, err: "invalid tag format"},
+		{repo: "x", tag: "-bad", err: "invalid tag format"},
+		{repo: "x", tag: "A@b", err: "invalid tag format"},
+		{repo: "x:-bad", err: "invalid reference format"},
+		{repo: "", err: "invalid reference format"},
+		{repo: "a//b", err: "invalid reference format"},
+		{repo: "sha256:" + hex, err: "refusing to create an ambiguous tag using digest algorithm as name"},
+		{repo: hex, err: "invalid repository name (" + hex + "), cannot specify 64-byte hexadecimal strings"},
+		{repo: "x@sha256:" + hex, tag: "t", err: "refusing to create a tag with a digest reference"},
+		{repo: "x@sha256:" + hex, err: "refusing to create a tag with a digest reference"},
+	} {
+		n, err := WithTag(tc.repo, tc.tag)
+		if tc.err != "" {
+			assert.Check(t, errdefs.IsInvalidArgument(err), "%q %q: %v", tc.repo, tc.tag, err)
+			if err != nil {
+				assert.Check(t, is.Equal(err.Error(), tc.err), "%q %q", tc.repo, tc.tag)
+			}
+			continue
+		}
+		if assert.Check(t, err, "%q %q", tc.repo, tc.tag) {
+			assert.Check(t, is.Equal(n.String(), tc.want))
+		}
+	}
+	// A pull's tag may be a digest; a name like "sha256" is the registry's business.
+	n, err := PullReference("x", "sha256:"+hex)
+	assert.NilError(t, err)
+	assert.Equal(t, n.String(), "docker.io/library/x@sha256:"+hex)
+	_, err = PullReference("x", "sha256:abc")
+	assert.Error(t, err, "invalid tag format")
+	_, err = PullReference("sha256", hex)
+	assert.NilError(t, err)
+	_, err = PullReference("UPPER/x", "latest")
+	assert.Error(t, err, "invalid reference format: repository name must be lowercase")
+}
+
+func TestMatchReference(t *testing.T) {
+	n, err := ParseNamed("localhost:5000/team/app:v1")
+	assert.NilError(t, err)
+	for p, want := range map[string]bool{
+		"localhost:5000/team/app": true, "localhost:5000/team/app:v1": true, "localhost:5000/*/app": true,
+		"localhost:5000/team/*": true, "*": false, "app": false, "localhost:5000/team/app:v2": false,
+	} {
+		ok, err := MatchReference(p, n)
+		assert.NilError(t, err)
+		assert.Check(t, ok == want, p)
+	}
+	bb, _ := ParseNamed("busybox:latest")
+	for p, want := range map[string]bool{"busybox": true, "bu*": true, "busybox:latest": true, "busybox:l*": true, "b": false} {
+		ok, _ := MatchReference(p, bb)
+		assert.Check(t, ok == want, p)
+	}
+	_, err = MatchReference("[", bb)
+	assert.Check(t, errdefs.IsInvalidArgument(err))
+}
+
+// FuzzWithTag: any repo and tag either give a valid reference that parses back to itself, or an
+// InvalidArgument; never a panic, never a name with an upper-case repository path.
+func FuzzWithTag(f *testing.F) {
+	for _, s := range [][2]string{{"busybox", ""}, {"UPPER/x", "1"}, {"localhost:5000/a/b", "v1"}, {"x@sha256:" + strings.Repeat("0", 64), ""}, {"sha256:abc", ""}, {"Example.com/x", "T"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, repo, tag string) {
+		for _, parse := range []func(string, string) (reference.Named, error){WithTag, PullReference} {
+			n, err := parse(repo, tag)
+			if err != nil {
+				if !errdefs.IsInvalidArgument(err) {
+					t.Fatalf("%q %q: %v is not InvalidArgument", repo, tag, err)
+				}
+				continue
+			}
+			back, err := ParseNamed(n.String())
+			if err != nil || back.String() != n.String() {
+				t.Fatalf("%q %q -> %q does not parse back: %v", repo, tag, n.String(), err)
+			}
+		}
 	})
 }

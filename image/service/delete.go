@@ -20,9 +20,6 @@ func (s *Service) TagImage(ctx context.Context, name, repo, tag string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := ref.(reference.Digested); ok {
-		return errdefs.ErrInvalidArgument.WithMessage("refusing to create a tag with a digest reference")
-	}
 	img, err := s.store.Get(ctx, name)
 	if err != nil {
 		return err
@@ -235,7 +232,8 @@ func (s *Service) ImagesPrune(ctx context.Context, f filters.Args) (*imagetypes.
 	}
 	report := &imagetypes.PruneReport{ImagesDeleted: []imagetypes.DeleteResponse{}}
 	var deleted []*store.Image
-	for _, img := range cands {
+	for _, l := range cands {
+		img := l.img
 		if danglingOnly && img.Named() {
 			continue
 		}

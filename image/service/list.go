@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -40,8 +39,18 @@ func (s *Service) Images(ctx context.Context, opts ListOptions) ([]*imagetypes.S
 	if opts.SharedSize {
 		layerUse = chainUse(imgs)
 	}
-	for _, img := range keep {
+	for _, l := range keep {
+		img := l.img
 		sum := s.summary(ctx, img)
+		if l.filtered {
+			sum.RepoTags, sum.RepoDigests = l.tags, l.digests
+			if sum.RepoTags == nil {
+				sum.RepoTags = []string{}
+			}
+			if sum.RepoDigests == nil {
+				sum.RepoDigests = []string{}
+			}
+		}
 		if opts.ContainerCount {
 			r, st := s.usedBy(ctx, img.ID)
 			sum.Containers = int64(len(r) + len(st))
@@ -94,7 +103,14 @@ func (s *Service) summary(ctx context.Context, img *store.Image) *imagetypes.Sum
 	}
 }
 
-func (s *Service) filter(ctx context.Context, imgs []*store.Image, f filters.Args) ([]*store.Image, error) {
+// listed is an image the filters kept; with a reference filter, only the names that matched are shown.
+type listed struct {
+	img           *store.Image
+	tags, digests []string
+	filtered      bool
+}
+
+func (s *Service) filter(ctx context.Context, imgs []*store.Image, f filters.Args) ([]listed, error) {
 	var (
 		before, since time.Time
 		hasBefore     bool
@@ -128,7 +144,7 @@ func (s *Service) filter(ctx context.Context, imgs []*store.Image, f filters.Arg
 		return nil, err
 	}
 	hasDangling := f.Contains("dangling")
-	var out []*store.Image
+	var out []listed
 	for _, img := range imgs {
 		c := createdAt(img)
 		if hasBefore && !c.Before(before) || hasSince && !c.After(since) || hasUntil && !c.Before(until) {
@@ -140,33 +156,56 @@ func (s *Service) filter(ctx context.Context, imgs []*store.Image, f filters.Arg
 		if f.Contains("label") && !f.MatchKVList("label", img.Config.Labels()) {
 			continue
 		}
-		if f.Contains("reference") && !matchReference(img, f.Get("reference")) {
+		if f.Contains("reference") {
+			tags, digests, err := matchReference(img, f.Get("reference"))
+			if err != nil {
+				return nil, err
+			}
+			if len(tags) == 0 && len(digests) == 0 {
+				continue
+			}
+			out = append(out, listed{img: img, tags: tags, digests: digests, filtered: true})
 			continue
 		}
-		out = append(out, img)
+		out = append(out, listed{img: img})
 	}
 	return out, nil
 }
 
-func matchReference(img *store.Image, patterns []string) bool {
+// matchReference is dockerd's reference filter: the image's names matching any of patterns, split into
+// tags and digests; an image none of whose names matches is left out.
+func matchReference(img *store.Image, patterns []string) (tags, digests []string, err error) {
 	for _, r := range img.Records {
 		if store.IsDanglingName(r.Name) {
 			continue
 		}
-		n, err := reference.ParseNormalizedNamed(r.Name)
-		if err != nil {
+		n, perr := reference.ParseNormalizedNamed(r.Name)
+		if perr != nil {
 			continue
 		}
+		found := false
 		for _, p := range patterns {
-			if ok, _ := path.Match(p, reference.FamiliarName(n)); ok {
-				return true
+			ok, err := image.MatchReference(p, n)
+			if err != nil {
+				return nil, nil, err
 			}
-			if ok, _ := path.Match(p, reference.FamiliarString(n)); ok {
-				return true
+			if ok {
+				found = true
+				break
 			}
 		}
+		if !found {
+			continue
+		}
+		if _, ok := n.(reference.Digested); ok {
+			digests = append(digests, reference.FamiliarString(n))
+		} else {
+			tags = append(tags, reference.FamiliarString(n))
+		}
 	}
-	return false
+	sort.Strings(tags)
+	sort.Strings(digests)
+	return tags, digests, nil
 }
 
 func createdAt(img *store.Image) time.Time {

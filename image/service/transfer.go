@@ -36,12 +36,14 @@ func emit(p Progress, m imagetypes.JSONMessage) {
 func (s *Service) ImportImage(ctx context.Context, src io.Reader, srcURL, repo, tag, msg string, changes []string, platform string, progress Progress) (string, error) {
 	var ref reference.Named
 	if repo != "" {
+		if n, err := image.ParseNamed(repo); err == nil {
+			if _, ok := n.(reference.Digested); ok {
+				return "", errdefs.ErrInvalidArgument.WithMessage("cannot import digest reference")
+			}
+		}
 		r, err := image.WithTag(repo, tag)
 		if err != nil {
 			return "", err
-		}
-		if _, ok := r.(reference.Digested); ok {
-			return "", errdefs.ErrInvalidArgument.WithMessage("cannot import digest reference")
 		}
 		ref = r
 	}
@@ -308,7 +310,7 @@ func (s *Service) PullImage(ctx context.Context, name, tag, platform string, aut
 			return nil
 		}
 	}
-	ref, err := image.WithTag(name, tag)
+	ref, err := image.PullReference(name, tag)
 	if err != nil {
 		return err
 	}
@@ -399,6 +401,9 @@ func (s *Service) PushImage(ctx context.Context, name, tag string, auth *imagety
 	n, err := image.ParseNamed(name)
 	if err != nil {
 		return err
+	}
+	if _, ok := n.(reference.Digested); ok {
+		return errdefs.ErrInvalidArgument.WithMessage("cannot push a digest reference")
 	}
 	var refs []reference.Named
 	if tag != "" || !reference.IsNameOnly(n) {

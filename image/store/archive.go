@@ -131,10 +131,20 @@ func checkTar(r io.Reader) error {
 	}
 }
 
+// traversalError is an archive entry (or hard link target) that leads out of the directory it is
+// extracted in. Its class is InvalidArgument; its type is what tells it from a merely broken archive.
+type traversalError struct{ name string }
+
+func (e *traversalError) Error() string {
+	return fmt.Sprintf("invalid tar archive: entry %q escapes the root filesystem", e.name)
+}
+
+func (e *traversalError) Unwrap() error { return errdefs.ErrInvalidArgument }
+
 func checkEntryPath(name string) error {
 	for _, part := range strings.Split(strings.ReplaceAll(name, "\\", "/"), "/") {
 		if part == ".." {
-			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid tar archive: entry %q escapes the root filesystem", name))
+			return &traversalError{name: name}
 		}
 	}
 	return nil

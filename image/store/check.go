@@ -360,8 +360,9 @@ func (c *checkingStore) settle(ctx context.Context, r inspected, stored bool, si
 
 // pathProblem reports a traversal entry in r if r is a tar stream; anything else is not its business.
 func pathProblem(r *bufio.Reader) string {
-	if err := checkTar(skipReader{r}); err != nil && strings.Contains(err.Error(), "escapes the root filesystem") {
-		return err.Error()
+	var te *traversalError
+	if err := checkTar(skipReader{r}); errors.As(err, &te) {
+		return te.Error()
 	}
 	return ""
 }

@@ -329,7 +329,8 @@ func Find(imgs []*Image, ref string) (*Image, error) {
 		}
 		return nil, notFound
 	}
-	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
+	n, perr := image.ParseNamed(ref)
+	if perr == nil {
 		name := reference.TagNameOnly(n).String()
 		for _, i := range imgs {
 			for _, r := range i.Records {
@@ -353,6 +354,10 @@ func Find(imgs []*Image, ref string) (*Image, error) {
 		if found != nil {
 			return found, nil
 		}
+	}
+	if perr != nil {
+		// Neither a name nor an ID: dockerd answers 400 with the grammar's reason, not 404.
+		return nil, perr
 	}
 	return nil, notFound
 }

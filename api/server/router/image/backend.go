@@ -33,6 +33,10 @@ type Backend interface {
 	// PullImage and PushImage talk to a registry with the client's credentials (nil: anonymous).
 	PullImage(ctx context.Context, name, tag, platform string, auth *image.AuthConfig, progress func(image.JSONMessage)) error
 	PushImage(ctx context.Context, name, tag string, auth *image.AuthConfig, progress func(image.JSONMessage)) error
+	// DistributionInspect asks name's registry what name points at (GET /distribution/{name}/json).
+	DistributionInspect(ctx context.Context, name string, auth *image.AuthConfig) (*image.DistributionInspect, error)
+	// SearchImages searches a registry (GET /images/search); options are checked before it is asked.
+	SearchImages(ctx context.Context, opts image.SearchOptions, auth *image.AuthConfig) ([]image.SearchResult, error)
 	// AuthenticateToRegistry checks credentials for `docker login`.
 	AuthenticateToRegistry(ctx context.Context, auth *image.AuthConfig) (*image.AuthResponse, error)
 }

@@ -1,5 +1,5 @@
 // Package image is the Engine API router for /images: import, load, save, list, inspect, history, tag,
-// delete, prune, pull and push. It decodes requests (registry credentials from X-Registry-Auth), streams
+// delete, prune, pull, push and search, and for /distribution/{name}/json (registry inspect). It decodes requests (registry credentials from X-Registry-Auth), streams
 // progress as JSON messages, and applies API-version shims. It imports only api/types and
 // api/server/{router,httputils}; the work is done by a Backend.
 package image
@@ -29,6 +29,8 @@ func (r *imageRouter) Routes() []router.Route {
 		router.Post("/images/create", r.postImagesCreate),
 		router.Post("/images/load", r.postImagesLoad),
 		router.Post("/images/prune", r.postImagesPrune),
+		router.Get("/images/search", r.getImagesSearch),
+		router.Get("/distribution/{rest...}", r.getDistributionInfo),
 		router.Get("/images/{rest...}", r.getImageByName),
 		router.Post("/images/{rest...}", r.postImageByName),
 		router.Delete("/images/{rest...}", r.deleteImages),

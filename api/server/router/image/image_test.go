@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,6 +80,16 @@ func (f *fakeBackend) PushImage(ctx context.Context, name, tag string, auth *ima
 	return nil
 }
 
+func (f *fakeBackend) DistributionInspect(ctx context.Context, name string, auth *image.AuthConfig) (*image.DistributionInspect, error) {
+	f.calls = append(f.calls, "distribution "+name)
+	return &image.DistributionInspect{Descriptor: image.Descriptor{Digest: "sha256:abc"}, Platforms: []image.Platform{}}, nil
+}
+
+func (f *fakeBackend) SearchImages(ctx context.Context, opts image.SearchOptions, auth *image.AuthConfig) ([]image.SearchResult, error) {
+	f.calls = append(f.calls, "search "+opts.Term+" "+strconv.Itoa(opts.Limit)+" "+strings.Join(opts.Filters.Get("stars"), ","))
+	return []image.SearchResult{}, nil
+}
+
 func (f *fakeBackend) AuthenticateToRegistry(ctx context.Context, auth *image.AuthConfig) (*image.AuthResponse, error) {
 	return &image.AuthResponse{Status: "Login Succeeded"}, nil
 }
@@ -133,4 +144,23 @@ func TestRoutes(t *testing.T) {
 	rec = do(t, s, "POST", "/v1.45/images/create?fromImage=x&tag=1", "", nil)
 	assert.Equal(t, rec.Code, 200)
 	assert.Assert(t, strings.Contains(rec.Body.String(), `"errorDetail":{"message":"unexpected EOF"}`), rec.Body.String())
+}
+
+func TestRegistryRoutes(t *testing.T) {
+	fb := &fakeBackend{}
+	s := server.New(server.Config{ServerVersion: "test"})
+	s.InitRouter(NewRouter(fb))
+	rec := do(t, s, "GET", "/v1.45/distribution/localhost:5000/a/b:1/json", "", nil)
+	assert.Equal(t, rec.Code, 200)
+	assert.Equal(t, rec.Body.String(), `{"Descriptor":{"mediaType":"","digest":"sha256:abc","size":0},"Platforms":[]}`+"\n")
+	rec = do(t, s, "GET", "/v1.45/distribution/busybox/other", "", nil)
+	assert.Equal(t, rec.Code, 404)
+	rec = do(t, s, "GET", "/v1.45/images/search?term=bb", "", nil)
+	assert.Equal(t, rec.Code, 200)
+	assert.Equal(t, rec.Body.String(), "[]\n")
+	rec = do(t, s, "GET", `/v1.45/images/search?term=bb&limit=7&filters={"stars":{"3":true}}`, "", nil)
+	assert.Equal(t, rec.Code, 200)
+	rec = do(t, s, "GET", "/v1.45/images/search?term=bb&limit=x", "", nil)
+	assert.Equal(t, rec.Code, 400)
+	assert.DeepEqual(t, fb.calls, []string{"distribution localhost:5000/a/b:1", "search bb 25 ", "search bb 7 3"})
 }
