@@ -55,6 +55,8 @@ type Container struct {
 	restartDelay  time.Duration
 	// exited is closed when the current run's exit has been handled (nil when not running).
 	exited chan struct{}
+	// freezes counts the copies (cp, export) that hold the container frozen; guarded by mu.
+	freezes int
 }
 
 // record is config.v2.json.
