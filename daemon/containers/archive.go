@@ -147,6 +147,9 @@ func resolveTarget(root *os.File, p, containerName string) (*target, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, notFound
 		}
+		if errors.Is(err, unix.ENOTDIR) {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("lstat " + p + ": not a directory")
+		}
 		return nil, errors.Wrapf(err, "lstat %s in container %s", p, containerName)
 	}
 	if name == "" && !t.fi.IsDir() {

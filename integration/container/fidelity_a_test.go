@@ -2,6 +2,7 @@ package container
 
 import (
 	"archive/tar"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/berthd/berthd/integration/internal/daemon"
+	cerrdefs "github.com/containerd/errdefs"
+	containertypes "github.com/docker/docker/api/types/container"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -93,4 +96,66 @@ func exportEntries(t *testing.T, d *daemon.Daemon, name string) map[string]strin
 	assert.NilError(t, err)
 	defer f.Close()
 	return tarEntries(t, f)
+}
+
+// docker cp follows symlinks in the middle of a path inside the container, copies in and out of volumes
+// and bind mounts, and answers bad paths as dockerd.
+func TestCopyPaths(t *testing.T) {
+	d := newDaemon(t)
+	c := d.Client(t)
+	ctx := context.Background()
+	bind := t.TempDir()
+	assert.NilError(t, os.WriteFile(filepath.Join(bind, "b"), []byte("bind"), 0o644))
+	mustDocker(t, d, "run", "-d", "--name", "cp", "-v", "cpvol:/vol", "-v", bind+":/bind", "busybox", "sh", "-c",
+		"mkdir -p /usr/lbin && echo tool > /usr/lbin/tool && ln -s usr/lbin /lbin && ln -s /usr/lbin /abs && echo v > /vol/v && sleep 1000")
+	waitFor(t, 30*1e9, "the set-up", func() bool { return d.Docker(t, "exec", "cp", "test", "-e", "/vol/v").ExitCode == 0 })
+	dir := t.TempDir()
+	for _, tc := range []struct{ src, want string }{
+		{"/lbin/tool", "tool\n"}, {"/abs/tool", "tool\n"}, {"/vol/v", "v\n"}, {"/bind/b", "bind"},
+	} {
+		dst := filepath.Join(dir, strings.ReplaceAll(tc.src, "/", "_"))
+		mustDocker(t, d, "cp", "cp:"+tc.src, dst)
+		b, err := os.ReadFile(dst)
+		assert.NilError(t, err)
+		assert.Equal(t, string(b), tc.want, tc.src)
+	}
+	// A directory reached through a symlink with a trailing slash is copied under the requested name.
+	mustDocker(t, d, "cp", "cp:/lbin/", filepath.Join(dir, "lb"))
+	b, err := os.ReadFile(filepath.Join(dir, "lb", "tool"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "tool\n")
+
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "in"), []byte("in"), 0o644))
+	for _, dst := range []string{"/vol", "/bind", "/lbin", "/abs/"} {
+		mustDocker(t, d, "cp", filepath.Join(dir, "in"), "cp:"+dst)
+	}
+	assert.Equal(t, mustDocker(t, d, "exec", "cp", "cat", "/vol/in", "/bind/in", "/usr/lbin/in"), "ininin")
+	b, err = os.ReadFile(filepath.Join(bind, "in"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "in")
+
+	_, _, err = c.CopyFromContainer(ctx, "cp", "/nonexist")
+	assert.Assert(t, cerrdefs.IsNotFound(err), "%v", err)
+	assert.ErrorContains(t, err, "Could not find the file /nonexist in container cp")
+	_, _, err = c.CopyFromContainer(ctx, "cp", "/nonexist/x")
+	assert.ErrorContains(t, err, "Could not find the file /nonexist/x in container cp")
+	for _, p := range []string{"/etc/passwd/", "/etc/passwd/."} {
+		_, _, err = c.CopyFromContainer(ctx, "cp", p)
+		assert.Assert(t, cerrdefs.IsInvalidArgument(err), "%s: %v", p, err)
+		assert.ErrorContains(t, err, "not a directory")
+	}
+	err = c.CopyToContainer(ctx, "cp", "/etc/passwd", strings.NewReader(""), containertypes.CopyToContainerOptions{})
+	assert.ErrorContains(t, err, "extraction point is not a directory")
+
+	// A stopped container: the layer, symlinks in the middle still followed.
+	mustDocker(t, d, "stop", "-t", "0", "cp")
+	mustDocker(t, d, "cp", "cp:/lbin/tool", filepath.Join(dir, "stopped"))
+	b, err = os.ReadFile(filepath.Join(dir, "stopped"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "tool\n")
+	mustDocker(t, d, "cp", filepath.Join(dir, "in"), "cp:/abs/in2")
+	mustDocker(t, d, "cp", "cp:/usr/lbin/in2", filepath.Join(dir, "in2"))
+	b, err = os.ReadFile(filepath.Join(dir, "in2"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "in")
 }
