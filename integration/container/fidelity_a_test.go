@@ -2,6 +2,7 @@ package container
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -158,4 +159,51 @@ func TestCopyPaths(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(dir, "in2"))
 	assert.NilError(t, err)
 	assert.Equal(t, string(b), "in")
+}
+
+// A process in the container swapping a directory and a symlink to / while the host copies in and out
+// never steers a copy to the host's files (the CVE-2018-15664 class).
+func TestCopyRaceStaysInContainer(t *testing.T) {
+	d := newDaemon(t)
+	c := d.Client(t)
+	ctx := context.Background()
+	hostDir := t.TempDir()
+	canary := filepath.Join(hostDir, "canary")
+	assert.NilError(t, os.WriteFile(canary, []byte("HOST-SECRET"), 0o600))
+	// Inside, /w/d is either a directory with the same layout (and a harmless canary) or a link to /.
+	mustDocker(t, d, "run", "-d", "--name", "race", "busybox", "sh", "-c",
+		"mkdir -p /w/d"+hostDir+" && echo inside > /w/d"+hostDir+"/canary && "+
+			"while true; do mv /w/d /w/x; ln -s / /w/d; rm /w/d; mv /w/x /w/d; done")
+	const rounds = 300 // each round freezes and thaws the container twice: ~0.15 s on 2 busy cores
+	var in, out int
+	for i := 0; i < rounds; i++ {
+		rc, _, err := c.CopyFromContainer(ctx, "race", "/w/d"+hostDir+"/canary")
+		if err == nil {
+			for name, body := range tarEntries(t, rc) {
+				assert.Assert(t, !strings.Contains(body, "HOST-SECRET"), "host file read through %s", name)
+			}
+			rc.Close()
+			out++
+		}
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "written", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg}))
+		_, _ = tw.Write([]byte("x"))
+		assert.NilError(t, tw.Close())
+		if c.CopyToContainer(ctx, "race", "/w/d"+hostDir, &buf, containertypes.CopyToContainerOptions{}) == nil {
+			in++
+		}
+	}
+	t.Logf("%d copies out and %d in succeeded of %d each", out, in, rounds)
+	b, err := os.ReadFile(canary)
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "HOST-SECRET")
+	ents, err := os.ReadDir(hostDir)
+	assert.NilError(t, err)
+	assert.Equal(t, len(ents), 1, "a copy into the container wrote on the host")
+	_, err = os.Stat("/written")
+	assert.Assert(t, os.IsNotExist(err), "a copy into the container wrote /written on the host")
+	// The container was thawed after every copy.
+	assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.State.Status}}", "race"), "running")
+	mustDocker(t, d, "exec", "race", "true")
 }
