@@ -241,18 +241,18 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 	defer func() {
 		if retErr != nil {
 			code := 128
-			msg := retErr.Error()
-			lower := strings.ToLower(msg)
-			switch {
-			case strings.Contains(lower, "executable file not found") || strings.Contains(lower, "no such file or directory"):
-				code = 127
-				retErr = errdefs.ErrInvalidArgument.WithMessage(msg)
-			case strings.Contains(lower, "permission denied"):
-				code = 126
-				retErr = errdefs.ErrInvalidArgument.WithMessage(msg)
-			case strings.Contains(lower, "not a directory"):
-				code = 127
-				retErr = errdefs.ErrInvalidArgument.WithMessage(msg + ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type")
+			var pse *ltypes.ProcessStartError
+			if errors.As(retErr, &pse) {
+				// dockerd's exit codes for a command that cannot run: 127 not found, 126 not invokable.
+				switch pse.Reason {
+				case ltypes.CommandNotFound:
+					code = 127
+				case ltypes.CommandNotInvokable:
+					code = 126
+				case ltypes.MountTypeMismatch:
+					code = 127
+					retErr = errdefs.ErrInvalidArgument.WithMessage(pse.Msg + ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type")
+				}
 			}
 			c.State.SetError(retErr, code)
 			c.State.SetStopped(code, time.Now())

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -206,4 +207,49 @@ func TestCopyRaceStaysInContainer(t *testing.T) {
 	// The container was thawed after every copy.
 	assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.State.Status}}", "race"), "running")
 	mustDocker(t, d, "exec", "race", "true")
+}
+
+// A command that cannot run: dockerd's exit codes, statuses and runc's message, for exec and run.
+func TestCommandCannotRun(t *testing.T) {
+	d := newDaemon(t)
+	c := d.Client(t)
+	ctx := context.Background()
+	mustDocker(t, d, "run", "-d", "--name", "ex", "busybox", "sleep", "1000")
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"exec", "ex", "nosuchbin"}, `OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchbin": executable file not found in $PATH`},
+		{[]string{"exec", "ex", "/etc/passwd"}, `exec: "/etc/passwd": permission denied`},
+		{[]string{"exec", "-u", "nosuch", "ex", "true"}, "unable to find user nosuch: no matching entries in passwd file"},
+	} {
+		res := d.Docker(t, tc.args...)
+		assert.Equal(t, res.ExitCode, 126, "%v: %s", tc.args, res.Combined())
+		assert.Assert(t, is.Contains(res.Combined(), tc.msg), "%v", tc.args)
+		assert.Assert(t, !strings.Contains(res.Combined(), "start exec"), "berthd's own wrapping leaked: %s", res.Combined())
+	}
+	// Detached: the error is the answer, 400, and the exec's exit code is 126.
+	id, err := c.ContainerExecCreate(ctx, "ex", containertypes.ExecOptions{Cmd: []string{"nosuchbin"}})
+	assert.NilError(t, err)
+	err = c.ContainerExecStart(ctx, id.ID, containertypes.ExecStartOptions{Detach: true})
+	assert.Assert(t, cerrdefs.IsInvalidArgument(err), "%v", err)
+	ins, err := c.ContainerExecInspect(ctx, id.ID)
+	assert.NilError(t, err)
+	assert.Equal(t, ins.ExitCode, 126)
+
+	for _, tc := range []struct {
+		name, cmd string
+		code      int
+		msg       string
+	}{
+		{"rnotfound", "nosuchbin", 127, `exec: "nosuchbin": executable file not found in $PATH`},
+		{"rnotexec", "/etc/passwd", 126, `exec: "/etc/passwd": permission denied`},
+	} {
+		res := d.Docker(t, "run", "--name", tc.name, "busybox", tc.cmd)
+		assert.Equal(t, res.ExitCode, tc.code, res.Combined())
+		assert.Assert(t, is.Contains(res.Combined(), "failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: "+tc.msg), res.Combined())
+		assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.State.ExitCode}}", tc.name), strconv.Itoa(tc.code))
+		err := c.ContainerStart(ctx, tc.name, containertypes.StartOptions{})
+		assert.Assert(t, cerrdefs.IsInvalidArgument(err), "%v", err)
+	}
 }
