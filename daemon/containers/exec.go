@@ -267,33 +267,15 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 		cwd = "/"
 	}
 	env := processEnv(c.Config)
-	env = mergeEnv(env, opts.Env)
+	env = replaceOrAppendEnv(env, opts.Env)
 	if opts.Tty {
-		env = mergeEnv(env, []string{"TERM=xterm"})
+		env = replaceOrAppendEnv(env, []string{"TERM=xterm"})
 	}
 	return &specs.Process{
 		Terminal: opts.Tty, Args: opts.Cmd, Env: env, Cwd: cwd,
 		User:         specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids},
 		Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
 	}, nil
-}
-
-func mergeEnv(base, over []string) []string {
-	out := append([]string(nil), base...)
-	for _, e := range over {
-		k, _, _ := strings.Cut(e, "=")
-		replaced := false
-		for i, b := range out {
-			if bk, _, _ := strings.Cut(b, "="); bk == k {
-				out[i], replaced = e, true
-				break
-			}
-		}
-		if !replaced {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // ExecInspect is GET /exec/{id}/json.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,25 +57,34 @@ func signalFromString(s string) (syscall.Signal, error) {
 	return sig, nil
 }
 
-// processEnv is dockerd's container environment: PATH and HOSTNAME (and TERM with a TTY) before the
-// config's own variables, which override them.
+// processEnv is dockerd's container environment: PATH and HOSTNAME (and TERM with a TTY) overridden by
+// the config's own variables. An entry without "=" (docker run -e NAME with NAME unset on the client)
+// unsets NAME, as in dockerd: runc refuses such an entry.
 func processEnv(cfg *ctypes.Config) []string {
-	env := []string{}
-	has := map[string]bool{}
-	for _, e := range cfg.Env {
-		k, _, _ := strings.Cut(e, "=")
-		has[k] = true
-	}
-	if !has["PATH"] {
-		env = append(env, "PATH="+defaultPath)
-	}
-	if !has["HOSTNAME"] {
-		env = append(env, "HOSTNAME="+cfg.Hostname)
-	}
-	if cfg.Tty && !has["TERM"] {
+	env := []string{"PATH=" + defaultPath, "HOSTNAME=" + cfg.Hostname}
+	if cfg.Tty {
 		env = append(env, "TERM=xterm")
 	}
-	return append(env, cfg.Env...)
+	return replaceOrAppendEnv(env, cfg.Env)
+}
+
+// replaceOrAppendEnv applies overrides to base: NAME=value replaces or appends, a bare NAME removes.
+func replaceOrAppendEnv(base, overrides []string) []string {
+	out := append([]string(nil), base...)
+	for _, e := range overrides {
+		k, _, hasValue := strings.Cut(e, "=")
+		i := slices.IndexFunc(out, func(b string) bool { bk, _, _ := strings.Cut(b, "="); return bk == k })
+		switch {
+		case !hasValue && i >= 0:
+			out = slices.Delete(out, i, i+1)
+		case !hasValue:
+		case i >= 0:
+			out[i] = e
+		default:
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // mountVolumes mounts the container's volumes (driver Mount with mount ID = container ID) and returns

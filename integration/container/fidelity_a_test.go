@@ -253,3 +253,23 @@ func TestCommandCannotRun(t *testing.T) {
 		assert.Assert(t, cerrdefs.IsInvalidArgument(err), "%v", err)
 	}
 }
+
+// docker run -e NAME with NAME unset on the client runs, without NAME, as dockerd (runc refuses an entry
+// without "="); exec -e too. --ipc host runs on a host without /dev/mqueue.
+func TestUnsetEnvAndHostIPC(t *testing.T) {
+	d := newDaemon(t)
+	os.Unsetenv("BERTHD_SURELY_UNSET")
+	out := mustDocker(t, d, "run", "--name", "envt", "-e", "BERTHD_SURELY_UNSET", "-e", "HOSTNAME", "-e", "KEPT=1", "busybox", "env")
+	assert.Assert(t, !strings.Contains(out, "BERTHD_SURELY_UNSET"), out)
+	assert.Assert(t, !strings.Contains(out, "HOSTNAME="), out)
+	assert.Assert(t, is.Contains(out, "KEPT=1"))
+	// The config keeps what the client sent, as dockerd's inspect shows it.
+	assert.Assert(t, is.Contains(mustDocker(t, d, "inspect", "-f", "{{json .Config.Env}}", "envt"), `"BERTHD_SURELY_UNSET"`))
+	mustDocker(t, d, "run", "-d", "--name", "envx", "-e", "KEPT=1", "busybox", "sleep", "1000")
+	out = mustDocker(t, d, "exec", "-e", "BERTHD_SURELY_UNSET", "-e", "KEPT", "envx", "env")
+	assert.Assert(t, !strings.Contains(out, "BERTHD_SURELY_UNSET"), out)
+	assert.Assert(t, !strings.Contains(out, "KEPT"), out)
+
+	out = mustDocker(t, d, "run", "--rm", "--ipc", "host", "busybox", "sh", "-c", "grep -E ' /dev/(mqueue|shm) ' /proc/mounts")
+	assert.Assert(t, is.Contains(out, "mqueue /dev/mqueue mqueue"), out)
+}
