@@ -57,6 +57,8 @@ type Container struct {
 	exited chan struct{}
 	// freezes counts the copies (cp, export) that hold the container frozen; guarded by mu.
 	freezes int
+	// restartingByUser is set while a user's restart stops the container, so --rm does not remove it.
+	restartingByUser bool
 }
 
 // record is config.v2.json.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthd/berthd/integration/internal/daemon"
 	cerrdefs "github.com/containerd/errdefs"
@@ -48,7 +49,7 @@ func TestExecUserByNameKeepsLayerWritable(t *testing.T) {
 	assert.Equal(t, mustDocker(t, d, "exec", "eu", "id", "-u"), "65534")
 	assert.Equal(t, mustDocker(t, d, "exec", "-u", "root", "eu", "id", "-u"), "0")
 	assert.Equal(t, mustDocker(t, d, "exec", "-u", "nobody:nogroup", "eu", "id", "-g"), "65534")
-	waitFor(t, 30*1e9, "a healthcheck", func() bool {
+	waitFor(t, 30*time.Second, "a healthcheck", func() bool {
 		return mustDocker(t, d, "inspect", "-f", "{{.State.Health.Status}}", "eu") == "healthy"
 	})
 
@@ -74,7 +75,7 @@ func TestExportRunning(t *testing.T) {
 	d := newDaemon(t)
 	mustDocker(t, d, "run", "-d", "--name", "ex", "-v", "exvol:/data", "busybox", "sh", "-c",
 		"echo runtime > /tmp/written && echo vol > /data/v && sleep 1000")
-	waitFor(t, 30*1e9, "the runtime file", func() bool {
+	waitFor(t, 30*time.Second, "the runtime file", func() bool {
 		return d.Docker(t, "exec", "ex", "test", "-e", "/data/v").ExitCode == 0
 	})
 	entries := exportEntries(t, d, "ex")
@@ -110,7 +111,7 @@ func TestCopyPaths(t *testing.T) {
 	assert.NilError(t, os.WriteFile(filepath.Join(bind, "b"), []byte("bind"), 0o644))
 	mustDocker(t, d, "run", "-d", "--name", "cp", "-v", "cpvol:/vol", "-v", bind+":/bind", "busybox", "sh", "-c",
 		"mkdir -p /usr/lbin && echo tool > /usr/lbin/tool && ln -s usr/lbin /lbin && ln -s /usr/lbin /abs && echo v > /vol/v && sleep 1000")
-	waitFor(t, 30*1e9, "the set-up", func() bool { return d.Docker(t, "exec", "cp", "test", "-e", "/vol/v").ExitCode == 0 })
+	waitFor(t, 30*time.Second, "the set-up", func() bool { return d.Docker(t, "exec", "cp", "test", "-e", "/vol/v").ExitCode == 0 })
 	dir := t.TempDir()
 	for _, tc := range []struct{ src, want string }{
 		{"/lbin/tool", "tool\n"}, {"/abs/tool", "tool\n"}, {"/vol/v", "v\n"}, {"/bind/b", "bind"},
@@ -272,4 +273,55 @@ func TestUnsetEnvAndHostIPC(t *testing.T) {
 
 	out = mustDocker(t, d, "run", "--rm", "--ipc", "host", "busybox", "sh", "-c", "grep -E ' /dev/(mqueue|shm) ' /proc/mounts")
 	assert.Assert(t, is.Contains(out, "mqueue /dev/mqueue mqueue"), out)
+}
+
+// Lifecycle as dockerd: kill returns once the container has exited; stop and restart finish when the
+// client hangs up; restart of a --rm container keeps it.
+func TestLifecycleFidelity(t *testing.T) {
+	d := newDaemon(t)
+	c := d.Client(t)
+	ctx := context.Background()
+	const ignoreTerm = `trap "" TERM; while true; do sleep 1; done`
+	for i := 0; i < 3; i++ {
+		name := "k" + strconv.Itoa(i)
+		mustDocker(t, d, "run", "-d", "--name", name, "busybox", "sh", "-c", ignoreTerm)
+		assert.NilError(t, c.ContainerKill(ctx, name, "KILL"))
+		ins, err := c.ContainerInspect(ctx, name)
+		assert.NilError(t, err)
+		assert.Equal(t, ins.State.Status, "exited", "kill returned before the exit")
+		assert.Equal(t, ins.State.ExitCode, 137)
+	}
+
+	// The client gives up during the stop timeout; the stop still ends with SIGKILL.
+	mustDocker(t, d, "run", "-d", "--name", "hang", "busybox", "sh", "-c", ignoreTerm)
+	timeout := 2
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err := c.ContainerStop(cctx, "hang", containertypes.StopOptions{Timeout: &timeout})
+	cancel()
+	assert.Assert(t, err != nil)
+	waitFor(t, 30*time.Second, "the abandoned stop to finish", func() bool {
+		return mustDocker(t, d, "inspect", "-f", "{{.State.Status}}", "hang") == "exited"
+	})
+
+	// The same for restart: the container ends up running again, a new process.
+	mustDocker(t, d, "run", "-d", "--name", "hangr", "busybox", "sh", "-c", ignoreTerm)
+	before := mustDocker(t, d, "inspect", "-f", "{{.State.StartedAt}}", "hangr")
+	cctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	err = c.ContainerRestart(cctx, "hangr", containertypes.StopOptions{Timeout: &timeout})
+	cancel()
+	assert.Assert(t, err != nil)
+	waitFor(t, 30*time.Second, "the abandoned restart to finish", func() bool {
+		out := mustDocker(t, d, "inspect", "-f", "{{.State.Status}} {{.State.StartedAt}}", "hangr")
+		return out != "running "+before && strings.HasPrefix(out, "running ")
+	})
+
+	// docker restart of a --rm container restarts it (dockerd does not remove it on the way); stop
+	// and kill of one remove it.
+	mustDocker(t, d, "run", "-d", "--rm", "--name", "rmr", "busybox", "sleep", "1000")
+	mustDocker(t, d, "restart", "-t", "0", "rmr")
+	assert.Equal(t, mustDocker(t, d, "inspect", "-f", "{{.State.Status}}", "rmr"), "running")
+	mustDocker(t, d, "kill", "rmr")
+	waitFor(t, 30*time.Second, "the --rm container to be removed", func() bool {
+		return d.Docker(t, "inspect", "rmr").ExitCode != 0
+	})
 }
