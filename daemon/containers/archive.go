@@ -6,82 +6,175 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
 	"github.com/containerd/containerd/archive"
-	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
 )
 
-// withRootfs runs fn on the container's root: a running container's own root (through its init's
-// /proc/<pid>/root, so volumes and binds are seen), else its RW layer mounted on a temp dir.
-func (s fsOps) withRootfs(ctx context.Context, c *Container, fn func(root string) error) error {
-	st := c.State.snapshot()
-	if st.Running && st.Pid > 0 {
-		return fn(filepath.Join("/proc", strconv.Itoa(st.Pid), "root"))
+// Copies in and out of a container (docker cp, export) never act on a path a process in the container
+// can change underneath them: a running container is frozen for the copy, as dockerd does, and every
+// client path is resolved inside the container's root through file handles (symlinks included, an
+// absolute link or ".." never leaves the root), so a racing swap of a directory for a symlink to / cannot
+// steer the daemon to host files (the CVE-2018-15664 class).
+
+// freeze pauses a running container for a copy; release undoes it. Copies share one freeze; a container
+// the user paused stays paused, and one the user pauses during the copy is left paused.
+func (s fsOps) freeze(ctx context.Context, c *Container) (release func(), err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.task == nil || !c.State.IsRunning() || c.State.IsPaused() {
+		return func() {}, nil
+	}
+	if c.freezes == 0 {
+		if err := c.task.Pause(ctx); err != nil {
+			return nil, errors.Wrapf(err, "freeze container %s for the copy", c.ID)
+		}
+	}
+	c.freezes++
+	task := c.task
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.freezes--
+		if c.freezes > 0 || c.State.IsPaused() || c.task != task {
+			return
+		}
+		if err := task.Resume(context.WithoutCancel(ctx)); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.ID).Warn("thaw container after a copy")
+		}
+	}, nil
+}
+
+// withCopyRoot runs fn with a handle on the container's root as its processes see it (volumes and binds
+// included) for a running container, frozen meanwhile; for a stopped one, its layer (read-write only when
+// write).
+func (s fsOps) withCopyRoot(ctx context.Context, c *Container, write bool, fn func(root *os.File) error) error {
+	if st := c.State.snapshot(); st.Running && st.Pid > 0 {
+		release, err := s.freeze(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer release()
+		root, err := os.OpenFile("/proc/"+strconv.Itoa(st.Pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			defer root.Close()
+			if now := c.State.snapshot(); now.Running && now.Pid == st.Pid {
+				return fn(root)
+			}
+		}
+		if c.State.IsRunning() {
+			return errors.Wrapf(err, "open the root of container %s", c.ID)
+		}
 	}
 	tmp, err := os.MkdirTemp(s.cfg.ExecRoot, "rootfs-")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp)
-	if err := s.layers.Mount(ctx, c.ID, tmp); err != nil {
+	if write {
+		err = s.layers.Mount(ctx, c.ID, tmp)
+	} else {
+		err = s.layers.MountReadOnly(ctx, c.ID, tmp)
+	}
+	if err != nil {
 		return err
 	}
 	defer s.layers.Unmount(context.WithoutCancel(ctx), tmp)
-	return fn(tmp)
-}
-
-// resolve maps a container path into root without following any symlink on the way (a client path
-// never leads outside the container); the last element is not followed either.
-func resolve(root, p string) (string, error) {
-	clean := path.Clean("/" + p)
-	cur := root
-	parts := strings.Split(clean, "/")
-	for i, part := range parts {
-		if part == "" {
-			continue
-		}
-		cur = filepath.Join(cur, part)
-		if i == len(parts)-1 {
-			break
-		}
-		fi, err := os.Lstat(cur)
-		if err != nil || !fi.IsDir() {
-			return "", errdefs.ErrNotFound.WithMessage("Could not find the file " + p + " in container")
-		}
+	root, err := os.OpenFile(tmp, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
 	}
-	return cur, nil
+	defer root.Close()
+	return fn(root)
 }
 
-func (s fsOps) getForArchive(ref string) (*Container, error) {
-	return s.get(ref)
+// fdPath names an open handle as a path the daemon can walk from (the kernel resolves it to the handle's
+// file, whatever happens to the names above it).
+func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
+
+// target is a client path resolved inside a container root: the directory holding it and its name there
+// (name "" when the path is the root itself).
+type target struct {
+	dir  *os.File
+	name string
+	fi   os.FileInfo
+}
+
+func (t *target) Close() { t.dir.Close() }
+
+// path is the target as a path through its directory's handle.
+func (t *target) path() string {
+	if t.name == "" {
+		return fdPath(t.dir) + "/."
+	}
+	return fdPath(t.dir) + "/" + t.name
+}
+
+// resolveTarget resolves p inside root as dockerd resolves a copy's path: symlinks in every component
+// but the last are followed inside the root; the last is followed too when p ends in "/" or "/.", which
+// then must name a directory. A missing path is NotFound "Could not find the file … in container …".
+func resolveTarget(root *os.File, p, containerName string) (*target, error) {
+	notFound := errdefs.ErrNotFound.WithMessage("Could not find the file " + p + " in container " + containerName)
+	clean := path.Clean("/" + p)
+	follow := strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.")
+	dirPath, name := path.Dir(clean), path.Base(clean)
+	if clean == "/" || follow {
+		dirPath, name = clean, ""
+	}
+	dir, err := pathrs.OpenatInRoot(root, dirPath)
+	if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil, notFound
+		case errors.Is(err, unix.ENOTDIR):
+			return nil, errdefs.ErrInvalidArgument.WithMessage("lstat " + p + ": not a directory")
+		case errors.Is(err, unix.ELOOP):
+			return nil, errdefs.ErrInvalidArgument.WithMessage("lstat " + p + ": too many levels of symbolic links")
+		}
+		return nil, errors.Wrapf(err, "resolve %s in container %s", p, containerName)
+	}
+	t := &target{dir: dir, name: name}
+	if t.fi, err = os.Lstat(t.path()); err != nil {
+		dir.Close()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, notFound
+		}
+		if errors.Is(err, unix.ENOTDIR) {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("lstat " + p + ": not a directory")
+		}
+		return nil, errors.Wrapf(err, "lstat %s in container %s", p, containerName)
+	}
+	if name == "" && !t.fi.IsDir() {
+		dir.Close()
+		return nil, errdefs.ErrInvalidArgument.WithMessage("lstat " + p + ": not a directory")
+	}
+	return t, nil
 }
 
 // ArchiveStat is HEAD /containers/{id}/archive.
 func (s fsOps) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat, error) {
-	c, err := s.getForArchive(ref)
+	c, err := s.get(ref)
 	if err != nil {
 		return nil, err
 	}
 	var st *ctypes.PathStat
-	err = s.withRootfs(ctx, c, func(root string) error {
-		full, err := resolve(root, p)
+	err = s.withCopyRoot(ctx, c, false, func(root *os.File) error {
+		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
 		if err != nil {
 			return err
 		}
-		fi, err := os.Lstat(full)
-		if err != nil {
-			return errdefs.ErrNotFound.WithMessage("Could not find the file " + p + " in container " + strings.TrimPrefix(c.Name, "/"))
-		}
-		st = &ctypes.PathStat{Name: fi.Name(), Size: fi.Size(), Mode: uint32(fi.Mode()), Mtime: fi.ModTime().UTC().Format(time.RFC3339Nano)}
-		if fi.Mode()&os.ModeSymlink != 0 {
-			st.LinkTarget, _ = os.Readlink(full)
+		defer t.Close()
+		st = &ctypes.PathStat{Name: path.Base(path.Clean("/" + p)), Size: t.fi.Size(), Mode: uint32(t.fi.Mode()), Mtime: t.fi.ModTime().UTC().Format(time.RFC3339Nano)}
+		if t.fi.Mode()&os.ModeSymlink != 0 {
+			st.LinkTarget, _ = os.Readlink(t.path())
 		}
 		return nil
 	})
@@ -90,76 +183,59 @@ func (s fsOps) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat
 
 // Archive is GET /containers/{id}/archive: a tar of path, named by its base name.
 func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
-	c, err := s.getForArchive(ref)
+	c, err := s.get(ref)
 	if err != nil {
 		return err
 	}
-	return s.withRootfs(ctx, c, func(root string) error {
-		full, err := resolve(root, p)
+	return s.withCopyRoot(ctx, c, false, func(root *os.File) error {
+		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
 		if err != nil {
 			return err
 		}
-		if _, err := os.Lstat(full); err != nil {
-			return errdefs.ErrNotFound.WithMessage("Could not find the file " + p + " in container " + strings.TrimPrefix(c.Name, "/"))
-		}
-		base := filepath.Base(full)
-		if path.Clean("/"+p) == "/" {
+		defer t.Close()
+		base := path.Base(path.Clean("/" + p))
+		if base == "/" {
 			base = "."
 		}
-		return writeTar(w, full, base)
+		return writeTar(w, t, base)
 	})
 }
 
-// Export is GET /containers/{id}/export: the whole filesystem as a tar.
+// Export is GET /containers/{id}/export: the container's filesystem (its layers, not its volumes nor the
+// kernel's pseudo-filesystems) as a tar, from a read-only view of the layer; a running container is
+// frozen meanwhile so that nothing changes under the walk.
 func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
 	}
-	return s.withRootfs(ctx, c, func(root string) error {
-		// containerd's archive writer against an empty base is a full tar of root that keeps what a
-		// hand-written walk loses: hard links, device nodes, xattrs.
-		empty, err := os.MkdirTemp("", "export-base")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(empty)
-		return archive.WriteDiff(ctx, w, empty, root)
-	})
-}
-
-// writeTar writes src as a tar whose entries are named under name, through containerd's change writer
-// (hard links, devices and xattrs kept). Sockets cannot go in a tar and are left out, as dockerd does.
-func writeTar(w io.Writer, src, name string) error {
-	parent, prefix := filepath.Dir(src), "/"+name
-	if name == "." {
-		parent, prefix = src, "/"
+	release, err := s.freeze(ctx, c)
+	if err != nil {
+		return err
 	}
-	cw := archive.NewChangeWriter(w, parent)
-	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			if p == src {
-				return err
-			}
-			return nil
-		}
-		if fi.Mode()&os.ModeSocket != 0 || (name == "." && p == src) {
-			return nil
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		return cw.HandleChange(fs.ChangeKindAdd, filepath.Join(prefix, rel), fi, nil)
-	})
-	if cerr := cw.Close(); err == nil {
-		err = cerr
+	defer release()
+	tmp, err := os.MkdirTemp(s.cfg.ExecRoot, "rootfs-")
+	if err != nil {
+		return err
 	}
-	return err
+	defer os.Remove(tmp)
+	if err := s.layers.MountReadOnly(ctx, c.ID, tmp); err != nil {
+		return err
+	}
+	defer s.layers.Unmount(context.WithoutCancel(ctx), tmp)
+	// containerd's archive writer against an empty base is a full tar of root that keeps what a
+	// hand-written walk loses: hard links, device nodes, xattrs.
+	empty, err := os.MkdirTemp(s.cfg.ExecRoot, "export-base")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(empty)
+	return archive.WriteDiff(ctx, w, empty, tmp)
 }
 
 // ExtractToDir is PUT /containers/{id}/archive: the tar's entries are written under path, which must be
-// a directory; entries never land outside it: "..", absolute names and symlinks all resolve inside it.
+// a directory (symlinks on the way followed inside the container); entries never land outside it: "..",
+// absolute names and symlinks all resolve inside it.
 func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) error {
 	c, err := s.get(ref)
 	if err != nil {
@@ -168,17 +244,20 @@ func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) err
 	if c.HostConfig.ReadonlyRootfs {
 		return errdefs.ErrFailedPrecondition.WithMessage("container rootfs is marked read-only")
 	}
-	return s.withRootfs(ctx, c, func(root string) error {
-		dst, err := resolve(root, p)
+	return s.withCopyRoot(ctx, c, true, func(root *os.File) error {
+		dst, err := pathrs.OpenatInRoot(root, path.Clean("/"+p))
 		if err != nil {
-			return err
-		}
-		if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
+			if errors.Is(err, os.ErrNotExist) {
+				return errdefs.ErrNotFound.WithMessage("Could not find the file " + p + " in container " + strings.TrimPrefix(c.Name, "/"))
+			}
 			return errdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
 		}
-		// Entries resolve inside dst, symlinks included, so nothing lands outside it. A ".wh." name is
-		// an ordinary file here: `docker cp` copies files, it does not apply a layer.
-		_, err = archive.Apply(ctx, dst, r, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
+		defer dst.Close()
+		if fi, err := dst.Stat(); err != nil || !fi.IsDir() {
+			return errdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
+		}
+		// A ".wh." name is an ordinary file here: `docker cp` copies files, it does not apply a layer.
+		_, err = archive.Apply(ctx, fdPath(dst), r, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
 		switch {
 		case err == nil:
 			return nil

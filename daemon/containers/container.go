@@ -55,6 +55,10 @@ type Container struct {
 	restartDelay  time.Duration
 	// exited is closed when the current run's exit has been handled (nil when not running).
 	exited chan struct{}
+	// freezes counts the copies (cp, export) that hold the container frozen; guarded by mu.
+	freezes int
+	// restartingByUser is set while a user's restart stops the container, so --rm does not remove it.
+	restartingByUser bool
 }
 
 // record is config.v2.json.

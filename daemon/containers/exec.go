@@ -77,7 +77,7 @@ func (s execOps) getExec(id string) (*execConfig, error) {
 
 // ExecStart starts an exec and, unless detached, copies its stdio to a until it exits. attach may be nil
 // (detached).
-func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig, consoleSize *[2]uint) error {
+func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig, consoleSize *[2]uint) (retErr error) {
 	e, err := s.getExec(id)
 	if err != nil {
 		return err
@@ -89,17 +89,23 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 	}
 	e.started = true
 	e.mu.Unlock()
+	// As dockerd: an exec that could not be started has exit code 126, whatever the reason.
+	defer func() {
+		if retErr != nil {
+			code := 126
+			e.mu.Lock()
+			if e.exitCode == nil {
+				e.exitCode = &code
+			}
+			e.mu.Unlock()
+		}
+	}()
 	c := e.container
 	c.mu.Lock()
 	task := c.task
 	c.mu.Unlock()
 	if task == nil {
 		return errNotRunning(c.ID)
-	}
-	spec, err := task.Status(ctx)
-	_ = spec
-	if err != nil {
-		return err
 	}
 	proc, err := s.execProcessSpec(ctx, c, e.opts)
 	if err != nil {
@@ -157,15 +163,14 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 	}
 	setProc(p)
 	if err := p.Start(ctx); err != nil {
-		_, _ = p.Delete(context.WithoutCancel(ctx))
+		// The runtime's own refusal (missing or non-executable command) is a ProcessStartError of class
+		// InvalidArgument with runc's message; anything else keeps the class it was born with.
 		code := 126
-		if strings.Contains(err.Error(), "executable file not found") || strings.Contains(err.Error(), "no such file") {
-			code = 127
-		}
 		e.mu.Lock()
 		e.exitCode = &code
 		e.mu.Unlock()
-		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+		_, _ = p.Delete(context.WithoutCancel(ctx))
+		return err
 	}
 	e.mu.Lock()
 	e.process, e.running, e.pid = p, true, int(p.Pid())
@@ -266,9 +271,9 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 		return nil, err
 	}
 	env := processEnv(c.Config)
-	env = mergeEnv(env, opts.Env)
+	env = replaceOrAppendEnv(env, opts.Env)
 	if opts.Tty {
-		env = mergeEnv(env, []string{"TERM=xterm"})
+		env = replaceOrAppendEnv(env, []string{"TERM=xterm"})
 	}
 	return &specs.Process{
 		Terminal: opts.Tty, Args: opts.Cmd, Env: env, Cwd: cwd,
@@ -277,24 +282,6 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 		// An exec'd process must not gain what the container's own process cannot.
 		NoNewPrivileges: sec.NoNewPrivileges, ApparmorProfile: sec.AppArmor,
 	}, nil
-}
-
-func mergeEnv(base, over []string) []string {
-	out := append([]string(nil), base...)
-	for _, e := range over {
-		k, _, _ := strings.Cut(e, "=")
-		replaced := false
-		for i, b := range out {
-			if bk, _, _ := strings.Cut(b, "="); bk == k {
-				out[i], replaced = e, true
-				break
-			}
-		}
-		if !replaced {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // ExecInspect is GET /exec/{id}/json.

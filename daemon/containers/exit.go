@@ -121,7 +121,7 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 	if restart {
 		(policy{s}).scheduleRestart(ctx, c, time.Since(started))
 	}
-	autoRemove := c.HostConfig.AutoRemove && !restart
+	autoRemove := c.HostConfig.AutoRemove && !restart && !c.restartingByUser
 	c.mu.Unlock()
 	if autoRemove {
 		if err := s.remove(ctx, c, true, true); err != nil {

@@ -41,6 +41,9 @@ func (c *Container) stopSignal() syscall.Signal {
 // Stop stops a container (POST /containers/{id}/stop): its stop signal, then SIGKILL after the timeout.
 // NotModified when it is not running. A stopped-by-user container is not restarted by its policy.
 func (s *Service) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
+	// A stop, once asked, finishes even if the client hangs up: an abandoned stop would leave a
+	// container that ignores its stop signal running, marked as stopped by the user.
+	ctx = context.WithoutCancel(ctx)
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -137,7 +140,7 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 		}
 	}
 	c.mu.Lock()
-	task := c.task
+	task, exited := c.task, c.exited
 	if task == nil || !c.State.IsRunning() {
 		c.mu.Unlock()
 		return errNotRunning(c.ID)
@@ -154,11 +157,26 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 		return err
 	}
 	s.logEvent(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
+	if sig == syscall.SIGKILL && exited != nil {
+		// As dockerd: a SIGKILL returns once the container has exited (bounded, as dockerd's 10 s), so
+		// that the next command sees it stopped.
+		t := time.NewTimer(killWaitTimeout)
+		defer t.Stop()
+		select {
+		case <-exited:
+		case <-t.C:
+			log.G(ctx).WithField("container", c.ID).Warn("container did not exit within 10s of SIGKILL")
+		}
+	}
 	return nil
 }
 
+// killWaitTimeout is how long Kill waits for the exit after a SIGKILL (dockerd's).
+const killWaitTimeout = 10 * time.Second
+
 // Restart stops (if running) and starts a container.
 func (s *Service) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
+	ctx = context.WithoutCancel(ctx) // finishes even if the client hangs up, as Stop
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -172,8 +190,14 @@ func (s *Service) Restart(ctx context.Context, ref string, timeout *int, signal 
 		}
 		c.mu.Lock()
 		c.HasBeenManuallyStopped = true
+		// As dockerd: a restart of a --rm container does not remove it on the way.
+		c.restartingByUser = true
 		c.mu.Unlock()
-		if err := s.stop(ctx, c, sig, s.stopTimeout(c, timeout)); err != nil {
+		err := s.stop(ctx, c, sig, s.stopTimeout(c, timeout))
+		c.mu.Lock()
+		c.restartingByUser = false
+		c.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}

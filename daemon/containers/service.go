@@ -44,6 +44,7 @@ type LayerStore interface {
 	Prepare(ctx context.Context, key string, parent digest.Digest, labels map[string]string) ([]layer.Mount, error)
 	Remove(ctx context.Context, key string) error
 	Mount(ctx context.Context, key, target string) error
+	MountReadOnly(ctx context.Context, key, target string) error
 	Unmount(ctx context.Context, target string) error
 	Size(ctx context.Context, key string) (int64, error)
 	Mounts(ctx context.Context, key string) ([]layer.Mount, error)

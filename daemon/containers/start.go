@@ -1,12 +1,12 @@
 package containers
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,154 +57,34 @@ func signalFromString(s string) (syscall.Signal, error) {
 	return sig, nil
 }
 
-// processEnv is dockerd's container environment: PATH and HOSTNAME (and TERM with a TTY) before the
-// config's own variables, which override them.
+// processEnv is dockerd's container environment: PATH and HOSTNAME (and TERM with a TTY) overridden by
+// the config's own variables. An entry without "=" (docker run -e NAME with NAME unset on the client)
+// unsets NAME, as in dockerd: runc refuses such an entry.
 func processEnv(cfg *ctypes.Config) []string {
-	env := []string{}
-	has := map[string]bool{}
-	for _, e := range cfg.Env {
-		k, _, _ := strings.Cut(e, "=")
-		has[k] = true
-	}
-	if !has["PATH"] {
-		env = append(env, "PATH="+defaultPath)
-	}
-	if !has["HOSTNAME"] {
-		env = append(env, "HOSTNAME="+cfg.Hostname)
-	}
-	if cfg.Tty && !has["TERM"] {
+	env := []string{"PATH=" + defaultPath, "HOSTNAME=" + cfg.Hostname}
+	if cfg.Tty {
 		env = append(env, "TERM=xterm")
 	}
-	return append(env, cfg.Env...)
+	return replaceOrAppendEnv(env, cfg.Env)
 }
 
-// resolveUser turns "user[:group]" into IDs; names are looked up in the container's /etc/passwd and
-// /etc/group, which needs the RW layer mounted (only then is it mounted).
-func (s *Service) resolveUser(ctx context.Context, c *Container, spec string, groupAdd []string) (oci.User, error) {
-	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
-	uid, uerr := strconv.ParseUint(userPart, 10, 32)
-	gid, gerr := strconv.ParseUint(groupPart, 10, 32)
-	numeric := (userPart == "" || uerr == nil) && (!hasGroup || gerr == nil)
-	for _, g := range groupAdd {
-		if _, err := strconv.ParseUint(g, 10, 32); err != nil {
-			numeric = false
+// replaceOrAppendEnv applies overrides to base: NAME=value replaces or appends, a bare NAME removes.
+func replaceOrAppendEnv(base, overrides []string) []string {
+	out := append([]string(nil), base...)
+	for _, e := range overrides {
+		k, _, hasValue := strings.Cut(e, "=")
+		i := slices.IndexFunc(out, func(b string) bool { bk, _, _ := strings.Cut(b, "="); return bk == k })
+		switch {
+		case !hasValue && i >= 0:
+			out = slices.Delete(out, i, i+1)
+		case !hasValue:
+		case i >= 0:
+			out[i] = e
+		default:
+			out = append(out, e)
 		}
-	}
-	if numeric {
-		u := oci.User{UID: uint32(uid)}
-		if hasGroup {
-			u.GID = uint32(gid)
-		}
-		for _, g := range groupAdd {
-			n, _ := strconv.ParseUint(g, 10, 32)
-			u.AdditionalGids = append(u.AdditionalGids, uint32(n))
-		}
-		return u, nil
-	}
-	tmp, err := os.MkdirTemp(s.cfg.ExecRoot, "rootfs-")
-	if err != nil {
-		return oci.User{}, err
-	}
-	defer os.Remove(tmp)
-	if err := s.layers.Mount(ctx, c.ID, tmp); err != nil {
-		return oci.User{}, err
-	}
-	defer s.layers.Unmount(ctx, tmp)
-	return lookupUser(tmp, userPart, groupPart, hasGroup, groupAdd)
-}
-
-func readColonFile(root, name string) [][]string {
-	p := filepath.Join(root, "etc", name)
-	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
-		return nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out [][]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out = append(out, strings.Split(line, ":"))
 	}
 	return out
-}
-
-func lookupUser(root, userPart, groupPart string, hasGroup bool, groupAdd []string) (oci.User, error) {
-	var u oci.User
-	passwd := readColonFile(root, "passwd")
-	groups := readColonFile(root, "group")
-	userName := ""
-	if n, err := strconv.ParseUint(userPart, 10, 32); err == nil || userPart == "" {
-		u.UID = uint32(n)
-		for _, p := range passwd {
-			if len(p) >= 4 && p[2] == strconv.FormatUint(n, 10) {
-				userName = p[0]
-				g, _ := strconv.ParseUint(p[3], 10, 32)
-				u.GID = uint32(g)
-				break
-			}
-		}
-	} else {
-		found := false
-		for _, p := range passwd {
-			if len(p) >= 4 && p[0] == userPart {
-				n, _ := strconv.ParseUint(p[2], 10, 32)
-				g, _ := strconv.ParseUint(p[3], 10, 32)
-				u.UID, u.GID, userName, found = uint32(n), uint32(g), p[0], true
-				break
-			}
-		}
-		if !found {
-			return u, invalidf("unable to find user %s: no matching entries in passwd file", userPart)
-		}
-	}
-	findGroup := func(g string) (uint32, error) {
-		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-			return uint32(n), nil
-		}
-		for _, e := range groups {
-			if len(e) >= 3 && e[0] == g {
-				n, _ := strconv.ParseUint(e[2], 10, 32)
-				return uint32(n), nil
-			}
-		}
-		return 0, invalidf("unable to find group %s: no matching entries in group file", g)
-	}
-	if hasGroup {
-		g, err := findGroup(groupPart)
-		if err != nil {
-			return u, err
-		}
-		u.GID = g
-	}
-	if userName != "" {
-		for _, e := range groups {
-			if len(e) >= 4 {
-				for _, m := range strings.Split(e[3], ",") {
-					if m == userName {
-						n, _ := strconv.ParseUint(e[2], 10, 32)
-						if uint32(n) != u.GID {
-							u.AdditionalGids = append(u.AdditionalGids, uint32(n))
-						}
-					}
-				}
-			}
-		}
-	}
-	for _, g := range groupAdd {
-		n, err := findGroup(g)
-		if err != nil {
-			return u, err
-		}
-		u.AdditionalGids = append(u.AdditionalGids, n)
-	}
-	return u, nil
 }
 
 // mountVolumes mounts the container's volumes (driver Mount with mount ID = container ID) and returns
@@ -374,18 +254,18 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 	defer func() {
 		if retErr != nil {
 			code := 128
-			msg := retErr.Error()
-			lower := strings.ToLower(msg)
-			switch {
-			case strings.Contains(lower, "executable file not found") || strings.Contains(lower, "no such file or directory"):
-				code = 127
-				retErr = errdefs.ErrInvalidArgument.WithMessage(msg)
-			case strings.Contains(lower, "permission denied"):
-				code = 126
-				retErr = errdefs.ErrInvalidArgument.WithMessage(msg)
-			case strings.Contains(lower, "not a directory"):
-				code = 127
-				retErr = errdefs.ErrInvalidArgument.WithMessage(msg + ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type")
+			var pse *ltypes.ProcessStartError
+			if errors.As(retErr, &pse) {
+				// dockerd's exit codes for a command that cannot run: 127 not found, 126 not invokable.
+				switch pse.Reason {
+				case ltypes.CommandNotFound:
+					code = 127
+				case ltypes.CommandNotInvokable:
+					code = 126
+				case ltypes.MountTypeMismatch:
+					code = 127
+					retErr = errdefs.ErrInvalidArgument.WithMessage(pse.Msg + ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type")
+				}
 			}
 			c.State.SetError(retErr, code)
 			c.State.SetStopped(code, time.Now())

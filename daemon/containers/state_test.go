@@ -103,7 +103,9 @@ func TestSignalsAndEnv(t *testing.T) {
 		_, err := signalFromString(bad)
 		assert.ErrorContains(t, err, "Invalid signal")
 	}
-	assert.DeepEqual(t, mergeEnv([]string{"A=1", "B=2"}, []string{"B=3", "C=4"}), []string{"A=1", "B=3", "C=4"})
+	assert.DeepEqual(t, replaceOrAppendEnv([]string{"A=1", "B=2"}, []string{"B=3", "C=4"}), []string{"A=1", "B=3", "C=4"})
+	// A bare NAME unsets it (docker run -e NAME with NAME unset on the client); runc refuses it as is.
+	assert.DeepEqual(t, replaceOrAppendEnv([]string{"A=1", "B=2"}, []string{"A", "UNSET", "C=", "D=x=y"}), []string{"B=2", "C=", "D=x=y"})
 	assert.Equal(t, withDefaultTag("busybox"), "busybox:latest")
 	assert.Equal(t, withDefaultTag("localhost:5000/x"), "localhost:5000/x:latest")
 	assert.Equal(t, withDefaultTag("x:1"), "x:1")

@@ -30,7 +30,7 @@ func (s fsOps) copyImageContent(ctx context.Context, c *Container) error {
 		return err
 	}
 	defer os.Remove(tmp)
-	if err := s.layers.Mount(ctx, c.ID, tmp); err != nil {
+	if err := s.layers.MountReadOnly(ctx, c.ID, tmp); err != nil {
 		return err
 	}
 	defer s.layers.Unmount(context.WithoutCancel(ctx), tmp)

@@ -90,6 +90,9 @@ func (ct *container) NewTask(ctx context.Context, cfg types.TaskConfig) (types.T
 	}
 	t, err := ct.ctr.NewTask(ctx, newIOCreator(ctx, cfg.IOConfig), opts...)
 	if err != nil {
+		if serr := startError(err); errors.As(serr, new(*types.ProcessStartError)) {
+			return nil, serr
+		}
 		return nil, errors.Wrapf(classify(err), "create task for container %s", ct.ID())
 	}
 	return &task{c: ct.c, t: t}, nil

@@ -37,6 +37,9 @@ func (t *task) ctx(ctx context.Context) context.Context { return t.c.nsCtx(ctx) 
 
 func (t *task) Start(ctx context.Context) error {
 	if err := t.t.Start(t.ctx(ctx)); err != nil {
+		if serr := startError(err); errors.As(serr, new(*types.ProcessStartError)) {
+			return serr
+		}
 		return errors.Wrapf(classify(err), "start task %s", t.ID())
 	}
 	return nil
@@ -198,6 +201,9 @@ func (p *process) ctx(ctx context.Context) context.Context { return p.c.nsCtx(ct
 
 func (p *process) Start(ctx context.Context) error {
 	if err := p.p.Start(p.ctx(ctx)); err != nil {
+		if serr := startError(err); errors.As(serr, new(*types.ProcessStartError)) {
+			return serr
+		}
 		return errors.Wrapf(classify(err), "start exec %s in task %s", p.ID(), p.taskID)
 	}
 	return nil

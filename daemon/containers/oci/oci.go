@@ -433,7 +433,9 @@ func Build(o Options) (*specs.Spec, error) {
 		if user[m.Destination] {
 			continue
 		}
-		if o.HostIPC && (m.Destination == "/dev/shm" || m.Destination == "/dev/mqueue") {
+		// With the host's IPC namespace dockerd binds the host's /dev/shm but mounts a new mqueue
+		// filesystem, which shows that namespace's queues: the host need not have /dev/mqueue mounted.
+		if o.HostIPC && m.Destination == "/dev/shm" {
 			m = specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Destination, Options: []string{"rbind", "rprivate"}}
 		}
 		s.Mounts = append(s.Mounts, m)

@@ -146,6 +146,7 @@ func TestBuild(t *testing.T) {
 		}, ""},
 		{"shm size and host ipc", func(o *Options) { o.ShmSize = 1 << 20; o.HostIPC = true }, func(t *testing.T, s *specs.Spec) {
 			assert.Equal(t, mountAt(s, "/dev/shm").Type, "bind")
+			assert.Equal(t, mountAt(s, "/dev/mqueue").Type, "mqueue")
 			assert.Assert(t, !hasNS(s, specs.IPCNamespace))
 		}, ""},
 	}

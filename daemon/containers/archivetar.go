@@ -1,0 +1,107 @@
+package containers
+
+import (
+	"archive/tar"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/containerd/archive"
+	"github.com/containerd/continuity/fs"
+)
+
+// writeTar writes the target t as a tar whose entries are named under name, through containerd's change
+// writer (hard links, devices and xattrs kept). Sockets cannot go in a tar and are left out, as dockerd
+// does. A directory is named by name even when it was reached through a symlink of another name (dockerd
+// rebases the entries the same way); name "." is the root's content without a top entry.
+func writeTar(w io.Writer, t *target, name string) error {
+	if !t.fi.IsDir() {
+		if t.fi.Mode()&os.ModeSocket != 0 {
+			return tar.NewWriter(w).Close()
+		}
+		cw := archive.NewChangeWriter(w, fdPath(t.dir))
+		err := cw.HandleChange(fs.ChangeKindAdd, "/"+t.name, t.fi, nil)
+		if cerr := cw.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	src := t.path()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := rebase(w, pr, name, t.fi)
+		if err != nil {
+			// Unblock the walk's writes: the client went away or the stream broke.
+			pr.CloseWithError(err)
+		}
+		done <- err
+	}()
+	cw := archive.NewChangeWriter(pw, src)
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			if p == src {
+				return err
+			}
+			return nil
+		}
+		if fi.Mode()&os.ModeSocket != 0 || p == src {
+			return nil
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		return cw.HandleChange(fs.ChangeKindAdd, "/"+rel, fi, nil)
+	})
+	if cerr := cw.Close(); err == nil {
+		err = cerr
+	}
+	pw.CloseWithError(err)
+	if rerr := <-done; err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// rebase copies the tar r to w with every name (and hard-link target) put under name, after an entry for
+// the directory itself (fi); name "." leaves the names as they are and adds no entry.
+func rebase(w io.Writer, r io.Reader, name string, fi os.FileInfo) error {
+	tw := tar.NewWriter(w)
+	tr := tar.NewReader(r)
+	prefix := ""
+	if name != "." {
+		prefix = name + "/"
+		h, err := tar.FileInfoHeader(fi, "")
+		if err != nil {
+			return err
+		}
+		h.Name, h.Uname, h.Gname = prefix, "", ""
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+	}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		h.Name = prefix + h.Name
+		if h.Typeflag == tar.TypeLink {
+			h.Linkname = prefix + h.Linkname
+		}
+		delete(h.PAXRecords, "path")
+		delete(h.PAXRecords, "linkpath")
+		h.Format = tar.FormatUnknown
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
