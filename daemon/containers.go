@@ -33,11 +33,12 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 			break
 		}
 	}
-	sec, secOpts, err := containerSecurity(d.cfg)
+	sec, secOpts, secWarnings, err := containerSecurity(d.cfg)
 	if err != nil {
 		return err
 	}
 	d.securityOptions = secOpts
+	d.warnings = append(d.warnings, secWarnings...)
 	svc, err := containers.New(containers.Config{
 		Security:    sec,
 		Root:        filepath.Join(d.cfg.Root, "containers"),

@@ -12,15 +12,17 @@ import (
 
 // containerSecurity resolves the daemon's confinement defaults once at start: the seccomp profile file is
 // read and checked now, so a bad one stops the daemon instead of every container start. It also returns
-// /info's SecurityOptions, which list only what is enforced.
-func containerSecurity(cfg *config.Config) (containers.SecurityConfig, []string, error) {
+// /info's SecurityOptions, which list only what is enforced, and warnings for /info.
+func containerSecurity(cfg *config.Config) (containers.SecurityConfig, []string, []string, error) {
 	sc := containers.SecurityConfig{
 		NoNewPrivileges: cfg.NoNewPrivileges,
 		Host:            oci.HostSecurity{AppArmor: appArmorEnabled()},
 	}
-	var opts []string
+	var opts, warnings []string
 	if sc.Host.AppArmor {
-		opts = append(opts, "name=apparmor")
+		// dockerd loads and applies its docker-default profile here; berthd does not, so it says so
+		// rather than listing name=apparmor.
+		warnings = append(warnings, "WARNING: AppArmor is enabled on this host but berthd does not apply dockerd's docker-default profile; containers run without AppArmor confinement unless --security-opt apparmor=<loaded profile> is given")
 	}
 	switch p := cfg.SeccompProfile; p {
 	case "", config.SeccompProfileBuiltin:
@@ -31,10 +33,10 @@ func containerSecurity(cfg *config.Config) (containers.SecurityConfig, []string,
 	default:
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return sc, nil, fmt.Errorf("opening seccomp profile (%s) failed: %w", p, err)
+			return sc, nil, nil, fmt.Errorf("opening seccomp profile (%s) failed: %w", p, err)
 		}
 		if err := oci.ValidateSeccompProfile(string(b)); err != nil {
-			return sc, nil, fmt.Errorf("seccomp profile (%s): %w", p, err)
+			return sc, nil, nil, fmt.Errorf("seccomp profile (%s): %w", p, err)
 		}
 		sc.SeccompProfile = string(b)
 		opts = append(opts, "name=seccomp,profile="+p)
@@ -42,7 +44,7 @@ func containerSecurity(cfg *config.Config) (containers.SecurityConfig, []string,
 	if cfg.NoNewPrivileges {
 		opts = append(opts, "name=no-new-privileges")
 	}
-	return sc, opts, nil
+	return sc, opts, warnings, nil
 }
 
 func appArmorEnabled() bool {

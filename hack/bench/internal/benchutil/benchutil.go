@@ -71,13 +71,15 @@ func StartDockerd(extra ...string) (*Daemon, error) {
 	return StartDockerdAt(dir, extra...)
 }
 
-// StartDockerdAt starts dockerd on an existing dir.
+// StartDockerdAt starts dockerd on an existing dir. Plugin sockets named in $BENCH_PLUGIN_SOCKS (space
+// separated paths) are bind-mounted into its private /run/docker/plugins.
 func StartDockerdAt(dir string, extra ...string) (*Daemon, error) {
 	if _, err := exec.LookPath("dockerd"); err != nil {
 		return nil, fmt.Errorf("dockerd not installed (Debian package docker.io)")
 	}
 	script := `mount -t tmpfs refplugins /run/docker/plugins 2>/dev/null || { mkdir -p /run/docker/plugins; mount -t tmpfs refplugins /run/docker/plugins; }
 for d in /etc/docker/plugins /usr/lib/docker/plugins; do [ -d "$d" ] && mount -t tmpfs refspec "$d"; done
+for s in ${BENCH_PLUGIN_SOCKS:-}; do n=$(basename "$s"); touch "/run/docker/plugins/$n"; mount --bind "$s" "/run/docker/plugins/$n"; done
 dir=$1; shift
 exec dockerd -H "unix://$dir/docker.sock" --data-root "$dir/root" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
   --bridge=none --iptables=false --ip6tables=false "$@"`
