@@ -8,6 +8,7 @@ import (
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/daemon/containers"
 	"github.com/berthd/berthd/daemon/containers/oci"
+	"github.com/berthd/berthd/plugin/manager"
 )
 
 // containerSecurity resolves the daemon's confinement defaults once at start: the seccomp profile file is
@@ -50,4 +51,12 @@ func containerSecurity(cfg *config.Config) (containers.SecurityConfig, []string,
 func appArmorEnabled() bool {
 	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
 	return err == nil && bytes.HasPrefix(b, []byte("Y"))
+}
+
+// SetAuthzChain tells the plugin manager which plugins guard the API (api/server/authz), so that taking
+// one of them away is deliberate.
+func (d *Daemon) SetAuthzChain(c manager.AuthzChain) {
+	if d.plugins != nil && d.plugins.manager != nil {
+		manager.SetAuthzChain(d.plugins.manager, c)
+	}
 }
