@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/berthd/berthd/api/server"
 	"github.com/berthd/berthd/api/server/authz"
@@ -19,6 +20,10 @@ var authzMiddleware atomic.Pointer[authz.Middleware]
 // fail open.
 func setupAuthz(ctx context.Context, d *daemon.Daemon, srv *server.Server, cfg *config.Config) error {
 	mw := authz.New(d.PluginGetter(), nil)
+	if s := cfg.PluginTimeouts.Default; s > 0 {
+		// plugin-timeouts.default bounds every plugin call but volume Create/Mount; authz calls too.
+		mw.SetTimeout(time.Duration(s) * time.Second)
+	}
 	if err := mw.Validate(ctx, cfg.AuthorizationPlugins); err != nil {
 		return err
 	}
