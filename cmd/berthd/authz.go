@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/berthd/berthd/api/server"
 	"github.com/berthd/berthd/api/server/authz"
 	"github.com/berthd/berthd/api/server/router"
 	"github.com/berthd/berthd/daemon"
 	"github.com/berthd/berthd/daemon/config"
-	"github.com/berthd/berthd/plugin/manager"
 )
 
 // authzMiddleware is the running daemon's authorization chain, for SIGHUP.
@@ -20,14 +20,16 @@ var authzMiddleware atomic.Pointer[authz.Middleware]
 // fail open.
 func setupAuthz(ctx context.Context, d *daemon.Daemon, srv *server.Server, cfg *config.Config) error {
 	mw := authz.New(d.PluginGetter(), nil)
+	if s := cfg.PluginTimeouts.Default; s > 0 {
+		// plugin-timeouts.default bounds every plugin call but volume Create/Mount; authz calls too.
+		mw.SetTimeout(time.Duration(s) * time.Second)
+	}
 	if err := mw.Validate(ctx, cfg.AuthorizationPlugins); err != nil {
 		return err
 	}
 	mw.SetPlugins(cfg.AuthorizationPlugins)
 	srv.Use(func(h router.HandlerFunc) router.HandlerFunc { return mw.Wrap(h) })
-	if pm := d.PluginManager(); pm != nil {
-		manager.SetAuthzChain(pm, mw)
-	}
+	d.SetAuthzChain(mw)
 	authzMiddleware.Store(mw)
 	return nil
 }

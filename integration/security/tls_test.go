@@ -1,10 +1,12 @@
 package security
 
 import (
+	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/berthd/berthd/integration/internal/daemon"
@@ -34,6 +36,17 @@ func TestTLSVerifyNeedsCA(t *testing.T) {
 	assert.Check(t, is.Contains(d.Log(), filepath.Join(certDir, "ca.pem")))
 
 	// --tls without verification starts, with dockerd's warning.
-	d.Start(t, "-H", "tcp://127.0.0.1:"+freePort(t), "--tls")
+	port := freePort(t)
+	d.Start(t, "-H", "tcp://127.0.0.1:"+port, "--tls")
 	assert.Check(t, is.Contains(d.Log(), "Binding to IP address without --tlsverify is insecure"))
+	// docker info says so too, as dockerd's does.
+	info, err := d.Client(t).Info(context.Background())
+	assert.NilError(t, err)
+	found := false
+	for _, w := range info.Warnings {
+		if strings.Contains(w, "WARNING: API is accessible on https://127.0.0.1:"+port+" without TLS client verification.") {
+			found = true
+		}
+	}
+	assert.Check(t, found, "%q", info.Warnings)
 }

@@ -31,6 +31,13 @@ func TestDisableAuthzPluginInChain(t *testing.T) {
 	// Not in the chain: disabled as any plugin.
 	assert.NilError(t, m.Enable(ctx, "authzp", 0))
 	assert.NilError(t, m.Disable(ctx, "authzp", false))
+
+	// rm -f of an enabled authz plugin also takes it out of the chain, so the API is not locked out.
+	assert.NilError(t, m.Enable(ctx, "authzp", 0))
+	chain.names = []string{"authzp:latest"}
+	assert.Check(t, errdefs.IsConflict(m.Remove(ctx, "authzp", false)))
+	assert.NilError(t, m.Remove(ctx, "authzp", true))
+	assert.Check(t, is.Len(chain.names, 0))
 }
 
 type fakeChain struct{ names []string }

@@ -116,6 +116,9 @@ func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
 		}
 	}
 	if p.IsEnabled() {
+		if err := checkAuthzDisable(ctx, m, p, force); err != nil {
+			return err
+		}
 		if err := m.stop(ctx, p); err != nil {
 			return err
 		}

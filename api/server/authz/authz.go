@@ -90,7 +90,8 @@ func New(g getter.PluginGetter, names []string) *Middleware {
 	return m
 }
 
-// SetTimeout changes the deadline of one plugin call (tests).
+// SetTimeout changes the deadline of one plugin call (daemon.json plugin-timeouts.default; tests). Call
+// before serving.
 func (m *Middleware) SetTimeout(d time.Duration) { m.timeout = d }
 
 // SetPlugins replaces the list of plugins.

@@ -312,3 +312,27 @@ func TestTLSUser(t *testing.T) {
 	assert.Assert(t, is.Len(r.RequestPeerCertificates, 1))
 	assert.Check(t, is.Equal(r.RequestPeerCertificates[0].Subject.CommonName, "alice"))
 }
+
+// TestLargeResponseIsStreamed: a response over MaxBodySize (docker save, export) is passed through rather
+// than held in memory; it arrives whole.
+func TestLargeResponseIsStreamed(t *testing.T) {
+	m, pols, _ := setup(t, "p")
+	chunk := strings.Repeat("x", 64<<10)
+	n := MaxBodySize/len(chunk) + 4
+	h := func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/x-tar")
+		for i := 0; i < n; i++ {
+			if _, err := w.Write([]byte(chunk)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	rec, err := serve(m, h, httptest.NewRequest("GET", "/v1.47/images/get", nil))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(rec.Body.Len(), n*len(chunk)))
+	assert.Check(t, is.Equal(rec.Header().Get("Content-Type"), "application/x-tar"))
+	p := pols["p"]
+	assert.Check(t, is.Len(p.seen, 2))
+	assert.Check(t, is.Len(p.seen[1].ResponseBody, 0))
+}

@@ -9,8 +9,9 @@ import (
 )
 
 // bufferedWriter holds a response until the plugins have seen it. A handler that flushes (a stream:
-// events, logs -f, pull progress) or hijacks the connection (attach, exec) turns it into a pass-through
-// from then on: such a response cannot be held back, so only its start was authorized (as in dockerd).
+// events, logs -f, pull progress), hijacks the connection (attach, exec) or writes more than MaxBodySize
+// (save, export) turns it into a pass-through from then on: such a response cannot be held back, so only
+// its start was authorized (as in dockerd for streams).
 type bufferedWriter struct {
 	under    http.ResponseWriter
 	header   http.Header
@@ -37,11 +38,19 @@ func (w *bufferedWriter) WriteHeader(code int) {
 }
 
 func (w *bufferedWriter) Write(p []byte) (int, error) {
+	if w.status == 0 && !w.streamed {
+		w.status = http.StatusOK
+	}
+	if !w.streamed && w.body.Len()+len(p) > MaxBodySize {
+		// Plugins are never sent a body this large, and holding a `docker save` or `export` stream in
+		// memory would let one request exhaust the daemon (dockerd's middleware does hold it all): the
+		// response is passed through from here, as a stream is.
+		if err := w.flushAll(); err != nil {
+			return 0, err
+		}
+	}
 	if w.streamed {
 		return w.under.Write(p)
-	}
-	if w.status == 0 {
-		w.status = http.StatusOK
 	}
 	return w.body.Write(p)
 }

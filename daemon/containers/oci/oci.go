@@ -1,7 +1,9 @@
 // Package oci builds the OCI runtime spec of a container from what the container service resolved: the
 // process (args, env, user, cwd, terminal), its mounts, namespaces, capabilities, cgroup limits and the
-// read-only/masked paths. It is pure (no I/O, no containerd): every decision is table-tested here, and the
-// container service only gathers inputs. It imports the runtime-spec and errdefs only.
+// read-only/masked paths, and the confinement (seccomp, no_new_privs; security.go). It is pure (no
+// containerd; the only I/O is the seccomp library's kernel-version check for its conditional rules): every
+// decision is table-tested here, and the container service only gathers inputs. It imports the
+// runtime-spec, errdefs and github.com/moby/profiles/seccomp (dockerd's default profile) only.
 package oci
 
 import (
