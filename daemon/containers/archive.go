@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/volume/mounts"
 	"github.com/containerd/containerd/archive"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -53,9 +55,10 @@ func (s fsOps) freeze(ctx context.Context, c *Container) (release func(), err er
 	}, nil
 }
 
-// withCopyRoot runs fn with a handle on the container's root as its processes see it (volumes and binds
-// included) for a running container, frozen meanwhile; for a stopped one, its layer (read-write only when
-// write).
+// withCopyRoot runs fn with a handle on the container's root as its processes see it, volumes and binds
+// included: a running container's own root, the container frozen meanwhile; for a stopped one, its layer
+// (read-write only when write) with its volumes and binds mounted on it, the container locked meanwhile
+// (as dockerd) so that a start cannot mount the layer at the same time.
 func (s fsOps) withCopyRoot(ctx context.Context, c *Container, write bool, fn func(root *os.File) error) error {
 	if st := c.State.snapshot(); st.Running && st.Pid > 0 {
 		release, err := s.freeze(ctx, c)
@@ -74,6 +77,11 @@ func (s fsOps) withCopyRoot(ctx context.Context, c *Container, write bool, fn fu
 			return errors.Wrapf(err, "open the root of container %s", c.ID)
 		}
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.State.IsRunning() {
+		return errdefs.ErrConflict.WithMessage("container " + c.ID + " started during the copy; try again")
+	}
 	tmp, err := os.MkdirTemp(s.cfg.ExecRoot, "rootfs-")
 	if err != nil {
 		return err
@@ -87,13 +95,80 @@ func (s fsOps) withCopyRoot(ctx context.Context, c *Container, write bool, fn fu
 	if err != nil {
 		return err
 	}
-	defer s.layers.Unmount(context.WithoutCancel(ctx), tmp)
+	// Detaching the top mount takes the volumes mounted below it along.
+	defer func() {
+		if err := unix.Unmount(tmp, unix.MNT_DETACH); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.ID).Warn("unmount the copy's root")
+		}
+	}()
 	root, err := os.OpenFile(tmp, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
+	unmount, err := s.mountForCopy(ctx, c, root, write)
+	if err != nil {
+		return err
+	}
+	defer unmount()
 	return fn(root)
+}
+
+// mountForCopy mounts a stopped container's volumes and binds on root (its layer), parents first, each
+// mount point resolved inside root. A mount point the layer lacks is created when write, else left out
+// (a read-only view cannot have it). unmount releases the volumes (the mounts go with root's).
+func (s fsOps) mountForCopy(ctx context.Context, c *Container, root *os.File, write bool) (unmount func(), err error) {
+	mountID := "cp-" + c.ID
+	var mounted []string
+	unmount = func() {
+		for _, name := range mounted {
+			if err := s.volumes.Unmount(context.WithoutCancel(ctx), name, mountID, nil); err != nil {
+				log.G(ctx).WithError(err).WithField("volume", name).Warn("unmount volume after a copy")
+			}
+		}
+	}
+	defer func() {
+		if err != nil {
+			unmount()
+		}
+	}()
+	mps := make([]*mounts.MountPoint, 0, len(c.MountPoints))
+	for _, mp := range c.MountPoints {
+		if mp.Type == ctypes.MountTypeVolume || mp.Type == ctypes.MountTypeBind {
+			mps = append(mps, mp)
+		}
+	}
+	depth := func(p string) int { return strings.Count(path.Clean(p), "/") }
+	sort.Slice(mps, func(i, j int) bool { return depth(mps[i].Destination) < depth(mps[j].Destination) })
+	for _, mp := range mps {
+		src := mp.Source
+		if mp.Type == ctypes.MountTypeVolume {
+			if src, err = s.volumes.Mount(ctx, mp.Name, mountID, nil); err != nil {
+				return unmount, err
+			}
+			mounted = append(mounted, mp.Name)
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			continue
+		}
+		var dst *os.File
+		if fi.IsDir() && write {
+			dst, err = pathrs.MkdirAllHandle(root, mp.Destination, 0o755)
+		} else {
+			dst, err = pathrs.OpenatInRoot(root, mp.Destination)
+		}
+		if err != nil {
+			continue
+		}
+		err = unix.Mount(src, fdPath(dst), "", unix.MS_BIND|unix.MS_REC, "")
+		dst.Close()
+		if err != nil {
+			// A file onto a directory or the reverse: the start would fail the same way.
+			log.G(ctx).WithError(err).WithField("destination", mp.Destination).Debug("mount point left out of the copy")
+		}
+	}
+	return unmount, nil
 }
 
 // fdPath names an open handle as a path the daemon can walk from (the kernel resolves it to the handle's
