@@ -55,17 +55,31 @@ func (s fsOps) freeze(ctx context.Context, c *Container) (release func(), err er
 	}, nil
 }
 
+// copyMode says what a copy does with the container's files.
+type copyMode int
+
+const (
+	// copyStat only looks at one name through a handle on its directory (lstat, readlink: neither
+	// follows the name), which no racing process can redirect: the container need not be frozen.
+	copyStat copyMode = iota
+	copyRead
+	copyWrite
+)
+
 // withCopyRoot runs fn with a handle on the container's root as its processes see it, volumes and binds
 // included: a running container's own root, the container frozen meanwhile; for a stopped one, its layer
 // (read-write only when write) with its volumes and binds mounted on it, the container locked meanwhile
 // (as dockerd) so that a start cannot mount the layer at the same time.
-func (s fsOps) withCopyRoot(ctx context.Context, c *Container, write bool, fn func(root *os.File) error) error {
+func (s fsOps) withCopyRoot(ctx context.Context, c *Container, mode copyMode, fn func(root *os.File) error) error {
+	write := mode == copyWrite
 	if st := c.State.snapshot(); st.Running && st.Pid > 0 {
-		release, err := s.freeze(ctx, c)
-		if err != nil {
-			return err
+		if mode != copyStat {
+			release, err := s.freeze(ctx, c)
+			if err != nil {
+				return err
+			}
+			defer release()
 		}
-		defer release()
 		root, err := os.OpenFile("/proc/"+strconv.Itoa(st.Pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err == nil {
 			defer root.Close()
@@ -241,7 +255,7 @@ func (s fsOps) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat
 		return nil, err
 	}
 	var st *ctypes.PathStat
-	err = s.withCopyRoot(ctx, c, false, func(root *os.File) error {
+	err = s.withCopyRoot(ctx, c, copyStat, func(root *os.File) error {
 		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
 		if err != nil {
 			return err
@@ -262,16 +276,34 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return s.withCopyRoot(ctx, c, false, func(root *os.File) error {
+	base := path.Base(path.Clean("/" + p))
+	if base == "/" {
+		base = "."
+	}
+	// A single file or symlink is read through handles alone (no name is followed after the lookup), so
+	// the container need not be frozen; anything else is walked by name, frozen.
+	single := false
+	err = s.withCopyRoot(ctx, c, copyStat, func(root *os.File) error {
 		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
 		if err != nil {
 			return err
 		}
 		defer t.Close()
-		base := path.Base(path.Clean("/" + p))
-		if base == "/" {
-			base = "."
+		if single, err = writeSingleTar(w, t, base); errors.Is(err, unix.ELOOP) {
+			// The file became a symlink since the lookup: take the frozen path.
+			single, err = false, nil
 		}
+		return err
+	})
+	if err != nil || single {
+		return err
+	}
+	return s.withCopyRoot(ctx, c, copyRead, func(root *os.File) error {
+		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
+		if err != nil {
+			return err
+		}
+		defer t.Close()
 		return writeTar(w, t, base)
 	})
 }
@@ -319,7 +351,7 @@ func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) err
 	if c.HostConfig.ReadonlyRootfs {
 		return errdefs.ErrFailedPrecondition.WithMessage("container rootfs is marked read-only")
 	}
-	return s.withCopyRoot(ctx, c, true, func(root *os.File) error {
+	return s.withCopyRoot(ctx, c, copyWrite, func(root *os.File) error {
 		dst, err := pathrs.OpenatInRoot(root, path.Clean("/"+p))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {

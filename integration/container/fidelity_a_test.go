@@ -137,6 +137,17 @@ func TestCopyPaths(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, string(b), "in")
 
+	// A symlink itself (no trailing slash): one entry, the link.
+	rc, _, err := c.CopyFromContainer(ctx, "cp", "/lbin")
+	assert.NilError(t, err)
+	tr := tar.NewReader(rc)
+	h, err := tr.Next()
+	assert.NilError(t, err)
+	assert.Check(t, h.Typeflag == tar.TypeSymlink && h.Name == "lbin" && h.Linkname == "usr/lbin", "%+v", h)
+	_, err = tr.Next()
+	assert.Equal(t, err, io.EOF)
+	rc.Close()
+
 	_, _, err = c.CopyFromContainer(ctx, "cp", "/nonexist")
 	assert.Assert(t, cerrdefs.IsNotFound(err), "%v", err)
 	assert.ErrorContains(t, err, "Could not find the file /nonexist in container cp")
