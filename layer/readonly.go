@@ -76,6 +76,13 @@ func readOnly(m mount.Mount) (mount.Mount, error) {
 		out.Options = append(out.Options, "ro")
 		return out, nil
 	default:
-		return out, errdefs.ErrNotImplemented.WithMessage("no read-only view of a " + m.Type + " mount")
+		// Snapshotters without a work directory (btrfs, zfs subvolumes): the same mount, read-only.
+		for _, o := range m.Options {
+			if o != "rw" && o != "ro" {
+				out.Options = append(out.Options, o)
+			}
+		}
+		out.Options = append(out.Options, "ro")
+		return out, nil
 	}
 }

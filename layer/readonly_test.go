@@ -22,6 +22,7 @@ func TestReadOnlyView(t *testing.T) {
 	assert.Check(t, is.Equal(v.Type, "bind"))
 	assert.Check(t, is.DeepEqual(v.Options, []string{"rbind", "ro"}))
 
-	_, err = readOnly(mount.Mount{Type: "btrfs"})
-	assert.Check(t, err != nil)
+	v, err = readOnly(mount.Mount{Type: "btrfs", Source: "/dev/x", Options: []string{"subvolid=5", "rw"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(v.Options, []string{"subvolid=5", "ro"}))
 }

@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/volume/mounts"
 	"github.com/containerd/containerd/archive"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -53,16 +55,31 @@ func (s fsOps) freeze(ctx context.Context, c *Container) (release func(), err er
 	}, nil
 }
 
-// withCopyRoot runs fn with a handle on the container's root as its processes see it (volumes and binds
-// included) for a running container, frozen meanwhile; for a stopped one, its layer (read-write only when
-// write).
-func (s fsOps) withCopyRoot(ctx context.Context, c *Container, write bool, fn func(root *os.File) error) error {
+// copyMode says what a copy does with the container's files.
+type copyMode int
+
+const (
+	// copyStat only looks at one name through a handle on its directory (lstat, readlink: neither
+	// follows the name), which no racing process can redirect: the container need not be frozen.
+	copyStat copyMode = iota
+	copyRead
+	copyWrite
+)
+
+// withCopyRoot runs fn with a handle on the container's root as its processes see it, volumes and binds
+// included: a running container's own root, the container frozen meanwhile; for a stopped one, its layer
+// (read-write only when write) with its volumes and binds mounted on it, the container locked meanwhile
+// (as dockerd) so that a start cannot mount the layer at the same time.
+func (s fsOps) withCopyRoot(ctx context.Context, c *Container, mode copyMode, fn func(root *os.File) error) error {
+	write := mode == copyWrite
 	if st := c.State.snapshot(); st.Running && st.Pid > 0 {
-		release, err := s.freeze(ctx, c)
-		if err != nil {
-			return err
+		if mode != copyStat {
+			release, err := s.freeze(ctx, c)
+			if err != nil {
+				return err
+			}
+			defer release()
 		}
-		defer release()
 		root, err := os.OpenFile("/proc/"+strconv.Itoa(st.Pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err == nil {
 			defer root.Close()
@@ -73,6 +90,11 @@ func (s fsOps) withCopyRoot(ctx context.Context, c *Container, write bool, fn fu
 		if c.State.IsRunning() {
 			return errors.Wrapf(err, "open the root of container %s", c.ID)
 		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.State.IsRunning() {
+		return errdefs.ErrConflict.WithMessage("container " + c.ID + " started during the copy; try again")
 	}
 	tmp, err := os.MkdirTemp(s.cfg.ExecRoot, "rootfs-")
 	if err != nil {
@@ -87,13 +109,80 @@ func (s fsOps) withCopyRoot(ctx context.Context, c *Container, write bool, fn fu
 	if err != nil {
 		return err
 	}
-	defer s.layers.Unmount(context.WithoutCancel(ctx), tmp)
+	// Detaching the top mount takes the volumes mounted below it along.
+	defer func() {
+		if err := unix.Unmount(tmp, unix.MNT_DETACH); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.ID).Warn("unmount the copy's root")
+		}
+	}()
 	root, err := os.OpenFile(tmp, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
+	unmount, err := s.mountForCopy(ctx, c, root, write)
+	if err != nil {
+		return err
+	}
+	defer unmount()
 	return fn(root)
+}
+
+// mountForCopy mounts a stopped container's volumes and binds on root (its layer), parents first, each
+// mount point resolved inside root. A mount point the layer lacks is created when write, else left out
+// (a read-only view cannot have it). unmount releases the volumes (the mounts go with root's).
+func (s fsOps) mountForCopy(ctx context.Context, c *Container, root *os.File, write bool) (unmount func(), err error) {
+	mountID := "cp-" + c.ID
+	var mounted []string
+	unmount = func() {
+		for _, name := range mounted {
+			if err := s.volumes.Unmount(context.WithoutCancel(ctx), name, mountID, nil); err != nil {
+				log.G(ctx).WithError(err).WithField("volume", name).Warn("unmount volume after a copy")
+			}
+		}
+	}
+	defer func() {
+		if err != nil {
+			unmount()
+		}
+	}()
+	mps := make([]*mounts.MountPoint, 0, len(c.MountPoints))
+	for _, mp := range c.MountPoints {
+		if mp.Type == ctypes.MountTypeVolume || mp.Type == ctypes.MountTypeBind {
+			mps = append(mps, mp)
+		}
+	}
+	depth := func(p string) int { return strings.Count(path.Clean(p), "/") }
+	sort.Slice(mps, func(i, j int) bool { return depth(mps[i].Destination) < depth(mps[j].Destination) })
+	for _, mp := range mps {
+		src := mp.Source
+		if mp.Type == ctypes.MountTypeVolume {
+			if src, err = s.volumes.Mount(ctx, mp.Name, mountID, nil); err != nil {
+				return unmount, err
+			}
+			mounted = append(mounted, mp.Name)
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			continue
+		}
+		var dst *os.File
+		if fi.IsDir() && write {
+			dst, err = pathrs.MkdirAllHandle(root, mp.Destination, 0o755)
+		} else {
+			dst, err = pathrs.OpenatInRoot(root, mp.Destination)
+		}
+		if err != nil {
+			continue
+		}
+		err = unix.Mount(src, fdPath(dst), "", unix.MS_BIND|unix.MS_REC, "")
+		dst.Close()
+		if err != nil {
+			// A file onto a directory or the reverse: the start would fail the same way.
+			log.G(ctx).WithError(err).WithField("destination", mp.Destination).Debug("mount point left out of the copy")
+		}
+	}
+	return unmount, nil
 }
 
 // fdPath names an open handle as a path the daemon can walk from (the kernel resolves it to the handle's
@@ -166,7 +255,7 @@ func (s fsOps) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat
 		return nil, err
 	}
 	var st *ctypes.PathStat
-	err = s.withCopyRoot(ctx, c, false, func(root *os.File) error {
+	err = s.withCopyRoot(ctx, c, copyStat, func(root *os.File) error {
 		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
 		if err != nil {
 			return err
@@ -187,16 +276,34 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return s.withCopyRoot(ctx, c, false, func(root *os.File) error {
+	base := path.Base(path.Clean("/" + p))
+	if base == "/" {
+		base = "."
+	}
+	// A single file or symlink is read through handles alone (no name is followed after the lookup), so
+	// the container need not be frozen; anything else is walked by name, frozen.
+	single := false
+	err = s.withCopyRoot(ctx, c, copyStat, func(root *os.File) error {
 		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
 		if err != nil {
 			return err
 		}
 		defer t.Close()
-		base := path.Base(path.Clean("/" + p))
-		if base == "/" {
-			base = "."
+		if single, err = writeSingleTar(w, t, base); errors.Is(err, unix.ELOOP) {
+			// The file became a symlink since the lookup: take the frozen path.
+			single, err = false, nil
 		}
+		return err
+	})
+	if err != nil || single {
+		return err
+	}
+	return s.withCopyRoot(ctx, c, copyRead, func(root *os.File) error {
+		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
+		if err != nil {
+			return err
+		}
+		defer t.Close()
 		return writeTar(w, t, base)
 	})
 }
@@ -244,7 +351,7 @@ func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) err
 	if c.HostConfig.ReadonlyRootfs {
 		return errdefs.ErrFailedPrecondition.WithMessage("container rootfs is marked read-only")
 	}
-	return s.withCopyRoot(ctx, c, true, func(root *os.File) error {
+	return s.withCopyRoot(ctx, c, copyWrite, func(root *os.File) error {
 		dst, err := pathrs.OpenatInRoot(root, path.Clean("/"+p))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {

@@ -137,6 +137,17 @@ func TestCopyPaths(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, string(b), "in")
 
+	// A symlink itself (no trailing slash): one entry, the link.
+	rc, _, err := c.CopyFromContainer(ctx, "cp", "/lbin")
+	assert.NilError(t, err)
+	tr := tar.NewReader(rc)
+	h, err := tr.Next()
+	assert.NilError(t, err)
+	assert.Check(t, h.Typeflag == tar.TypeSymlink && h.Name == "lbin" && h.Linkname == "usr/lbin", "%+v", h)
+	_, err = tr.Next()
+	assert.Equal(t, err, io.EOF)
+	rc.Close()
+
 	_, _, err = c.CopyFromContainer(ctx, "cp", "/nonexist")
 	assert.Assert(t, cerrdefs.IsNotFound(err), "%v", err)
 	assert.ErrorContains(t, err, "Could not find the file /nonexist in container cp")
@@ -161,6 +172,22 @@ func TestCopyPaths(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(dir, "in2"))
 	assert.NilError(t, err)
 	assert.Equal(t, string(b), "in")
+	// ... and its volumes and binds, out and in, as dockerd.
+	for _, tc := range []struct{ src, want string }{{"/vol/v", "v\n"}, {"/bind/b", "bind"}} {
+		dst := filepath.Join(dir, "stopped"+strings.ReplaceAll(tc.src, "/", "_"))
+		mustDocker(t, d, "cp", "cp:"+tc.src, dst)
+		b, err := os.ReadFile(dst)
+		assert.NilError(t, err)
+		assert.Equal(t, string(b), tc.want, tc.src)
+	}
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "in3"), []byte("in3"), 0o644))
+	mustDocker(t, d, "cp", filepath.Join(dir, "in3"), "cp:/vol/")
+	mustDocker(t, d, "cp", filepath.Join(dir, "in3"), "cp:/bind/")
+	b, err = os.ReadFile(filepath.Join(bind, "in3"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "in3")
+	out := mustDocker(t, d, "run", "--rm", "-v", "cpvol:/vol", "busybox", "cat", "/vol/in3")
+	assert.Equal(t, out, "in3")
 }
 
 // A process in the container swapping a directory and a symlink to / while the host copies in and out

@@ -9,6 +9,9 @@
 // process), AlreadyExists (container or exec ID in use), FailedPrecondition (wrong state, e.g. deleting a
 // running task), InvalidArgument, Unavailable (containerd unreachable), NotImplemented. Implementations
 // classify containerd's errors once, so callers test classes with errdefs.IsXxx and never inspect gRPC codes.
+// A process the runtime refuses to start because of its own configuration (command not found or not
+// executable, missing cwd, a file mounted onto a directory) is a *ProcessStartError (InvalidArgument) from
+// Container.NewTask, Task.Start and Process.Start, with the reason typed so callers never read its text.
 //
 // Concurrency: all methods are safe for concurrent use. Handles (Container, Task, Process) are cheap views
 // on containerd state, not caches: two handles on the same task see the same task.
