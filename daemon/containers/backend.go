@@ -87,8 +87,8 @@ func (b *Backend) ContainerLogs(ctx context.Context, ref string, opts ctypes.Log
 	return (ioOps{b.s}).Logs(ctx, ref, opts)
 }
 
-func (b *Backend) ContainerAttachCheck(ctx context.Context, ref string) (bool, error) {
-	return (ioOps{b.s}).AttachCheck(ctx, ref)
+func (b *Backend) ContainerAttachCheck(ctx context.Context, ref, detachKeys string) (bool, error) {
+	return (ioOps{b.s}).AttachCheck(ctx, ref, detachKeys)
 }
 
 func (b *Backend) ContainerAttach(ctx context.Context, ref string, opts ctypes.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error {

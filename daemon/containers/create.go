@@ -79,14 +79,33 @@ func validateHostConfig(hc *ctypes.HostConfig) error {
 	if _, err := network.ParseMode(hc.NetworkMode); err != nil {
 		return err
 	}
-	for _, m := range []string{hc.PidMode, hc.IpcMode, hc.UTSMode} {
+	for _, m := range []string{hc.IpcMode, hc.UTSMode} {
 		switch m {
 		case "", "host", "private", "shareable", "none":
 		default:
 			return invalidf("invalid namespace mode: %s (only host and private are supported)", m)
 		}
 	}
-	return nil
+	if err := validatePidMode(hc.PidMode); err != nil {
+		return err
+	}
+	if err := validateCgroupns(hc); err != nil {
+		return err
+	}
+	if err := validateTmpfs(hc.Tmpfs); err != nil {
+		return err
+	}
+	if err := validateDeviceCgroupRules(hc.DeviceCgroupRules); err != nil {
+		return err
+	}
+	if err := validateRuntime(hc); err != nil {
+		return err
+	}
+	if hc.IpcMode == "" {
+		// The daemon's default IPC mode, as dockerd records it (old clients get theirs in the router).
+		hc.IpcMode = "private"
+	}
+	return refuseUnsupported(hc)
 }
 
 // mergeImage fills the container config from the image's defaults, as dockerd's merge.
@@ -187,11 +206,20 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if cfg.Image == "" {
 		return CreateResult{}, invalidf("No image specified")
 	}
-	if name != "" && !validContainerName.MatchString(name) {
-		return CreateResult{}, invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	if name != "" {
+		if err := validateName(name); err != nil {
+			return CreateResult{}, err
+		}
+	}
+	if err := validateConfig(&cfg); err != nil {
+		return CreateResult{}, err
+	}
+	if err := s.checkReferences(hc); err != nil {
+		return CreateResult{}, err
 	}
 	if err := validateHostConfig(hc); err != nil {
-		return CreateResult{}, err
+		// Only a missing image may be a 404 here: the CLI takes any 404 of create for one and pulls.
+		return CreateResult{}, notFoundAsInvalid(err)
 	}
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
@@ -210,12 +238,18 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 		}
 		return CreateResult{}, err
 	}
+	if err := checkPlatform(cfg.Image, req.Platform, rc); err != nil {
+		return CreateResult{}, err
+	}
 	mergeImage(&cfg, rc)
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
 		return CreateResult{}, invalidf("No command specified")
 	}
 	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
 		return CreateResult{}, invalidf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	if cfg.WorkingDir != "" {
+		cfg.WorkingDir = path.Clean(cfg.WorkingDir)
 	}
 	if _, err := signalFromString(cfg.StopSignal); cfg.StopSignal != "" && err != nil {
 		return CreateResult{}, err
@@ -253,7 +287,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 
 	mps, err := s.parseMounts(c)
 	if err != nil {
-		return CreateResult{}, err
+		return CreateResult{}, notFoundAsInvalid(err)
 	}
 	if err := os.Mkdir(c.dir, 0o710); err != nil {
 		return CreateResult{}, err
@@ -326,7 +360,7 @@ func (s *Service) parseMounts(c *Container) (map[string]*mounts.MountPoint, erro
 		}
 		src, err := s.get(ref)
 		if err != nil {
-			return nil, err
+			return nil, notFoundAsInvalid(err)
 		}
 		src.mu.Lock()
 		for _, mp := range src.MountPoints {

@@ -44,6 +44,9 @@ func (s execOps) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOpt
 	if len(opts.Cmd) == 0 {
 		return "", invalidf("No exec command specified")
 	}
+	if _, err := parseDetachKeys(opts.DetachKeys); err != nil {
+		return "", invalidf("Invalid escape keys (%s) provided", opts.DetachKeys)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.task == nil || !c.State.IsRunning() {

@@ -305,6 +305,9 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 		return nil, err
 	}
 	o.Rlimits = rlimitsFor(hc)
+	if o.Extra, err = s.extraSpec(c); err != nil {
+		return nil, err
+	}
 	if hc.Init != nil && *hc.Init {
 		if s.cfg.InitPath == "" {
 			return nil, errdefs.ErrFailedPrecondition.WithMessage("no init binary configured (docker-init)")

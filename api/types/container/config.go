@@ -108,6 +108,34 @@ type Resources struct {
 	CPUPercent         int64           `json:"CpuPercent"`
 	IOMaximumIOps      uint64          `json:"IOMaximumIOps"`
 	IOMaximumBandwidth uint64          `json:"IOMaximumBandwidth"`
+
+	BlkioWeightDevice    []*WeightDevice   `json:"BlkioWeightDevice"`
+	BlkioDeviceReadBps   []*ThrottleDevice `json:"BlkioDeviceReadBps"`
+	BlkioDeviceWriteBps  []*ThrottleDevice `json:"BlkioDeviceWriteBps"`
+	BlkioDeviceReadIOps  []*ThrottleDevice `json:"BlkioDeviceReadIOps"`
+	BlkioDeviceWriteIOps []*ThrottleDevice `json:"BlkioDeviceWriteIOps"`
+	DeviceRequests       []DeviceRequest   `json:"DeviceRequests"`
+}
+
+// WeightDevice is one --blkio-weight-device entry.
+type WeightDevice struct {
+	Path   string `json:"Path"`
+	Weight uint16 `json:"Weight"`
+}
+
+// ThrottleDevice is one --device-read-bps (and friends) entry.
+type ThrottleDevice struct {
+	Path string `json:"Path"`
+	Rate uint64 `json:"Rate"`
+}
+
+// DeviceRequest is one --gpus (or CDI) device request.
+type DeviceRequest struct {
+	Driver       string            `json:"Driver"`
+	Count        int               `json:"Count"`
+	DeviceIDs    []string          `json:"DeviceIDs"`
+	Capabilities [][]string        `json:"Capabilities"`
+	Options      map[string]string `json:"Options"`
 }
 
 // HostConfig is the non-portable part of a container's configuration.
@@ -206,6 +234,9 @@ type CreateRequest struct {
 	Config
 	HostConfig       *HostConfig       `json:"HostConfig,omitempty"`
 	NetworkingConfig *NetworkingConfig `json:"NetworkingConfig,omitempty"`
+	// Platform is the create request's `platform` query parameter ("os[/arch[/variant]]"), not part of the
+	// body.
+	Platform string `json:"-"`
 }
 
 // NetworkingConfig is the create request's per-network endpoint configuration.

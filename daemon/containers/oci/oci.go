@@ -91,6 +91,9 @@ type Options struct {
 	// InitPath, when set, runs the process under an init (tini) bind-mounted from this host path at
 	// InitTarget.
 	InitPath string
+
+	// Extra holds the settings applied by applyExtra (separate from the rest of Build).
+	Extra Extra
 }
 
 // Device is one device node of the container.
@@ -440,5 +443,8 @@ func Build(o Options) (*specs.Spec, error) {
 	}
 	sort.SliceStable(extra, func(i, j int) bool { return mountDepth(extra[i].Destination) < mountDepth(extra[j].Destination) })
 	s.Mounts = append(s.Mounts, extra...)
+	if err := applyExtra(s, o.Extra); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
