@@ -227,8 +227,8 @@ func (s ioOps) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneRepo
 	return rep, nil
 }
 
-func (b *Backend) ContainerStats(ctx context.Context, ref string, stream bool, emit func(ctypes.StatsResponse) error) error {
-	return (ioOps{b.s}).Stats(ctx, ref, stream, emit)
+func (b *Backend) ContainerStats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
+	return (ioOps{b.s}).Stats(ctx, ref, stream, oneShot, emit)
 }
 
 func (b *Backend) ContainerExport(ctx context.Context, ref string, w io.Writer) error {

@@ -230,6 +230,10 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "default"
 	}
+	if hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
+		// 0 and -1 (any negative value) mean no limit, which dockerd records as none.
+		hc.PidsLimit = nil
+	}
 	rc, err := s.images.RunConfig(ctx, cfg.Image)
 	if err != nil {
 		if errdefs.IsNotFound(err) {

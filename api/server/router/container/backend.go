@@ -35,8 +35,9 @@ type Backend interface {
 	ContainerAttach(ctx context.Context, ref string, opts container.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error
 	ContainerTop(ctx context.Context, ref, psArgs string) (*container.TopResponse, error)
 	ContainersPrune(ctx context.Context, filtersJSON string) (*container.PruneReport, error)
-	// ContainerStats emits one sample, or one a second until ctx ends when stream is set.
-	ContainerStats(ctx context.Context, ref string, stream bool, emit func(container.StatsResponse) error) error
+	// ContainerStats emits one sample, or one a second until ctx ends when stream is set. A one-shot sample
+	// has no baseline (PreCPUStats zero), as dockerd's.
+	ContainerStats(ctx context.Context, ref string, stream, oneShot bool, emit func(container.StatsResponse) error) error
 	// ContainerCommit makes an image of the container's changes and returns its ID.
 	ContainerCommit(ctx context.Context, ref string, opts container.CommitOptions) (string, error)
 	// ContainerUpdate changes resources and the restart policy; it returns warnings.
