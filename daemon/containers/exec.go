@@ -108,6 +108,7 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 	if err != nil {
 		return err
 	}
+	consoleSize = execConsoleSize(proc, e.opts, consoleSize)
 	useStdin := attach != nil && attach.Stdin != nil && e.opts.AttachStdin
 	var stdout, stderr io.Writer
 	if attach != nil {
@@ -253,6 +254,7 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 	if err != nil {
 		return nil, err
 	}
+	u = withPrimaryGroup(u)
 	caps, err := oci.Capabilities(c.HostConfig.Privileged || opts.Privileged, c.HostConfig.CapAdd, c.HostConfig.CapDrop, s.lastCap, s.bounding)
 	if err != nil {
 		return nil, err

@@ -287,7 +287,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 		return nil, err
 	}
 	o := &oci.Options{
-		Args: append([]string{c.Path}, c.Args...), Env: processEnv(cfg), Cwd: cfg.WorkingDir, User: user,
+		Args: append([]string{c.Path}, c.Args...), Env: processEnv(cfg), Cwd: cfg.WorkingDir, User: withPrimaryGroup(user),
 		Terminal: cfg.Tty, Hostname: cfg.Hostname, Domainname: cfg.Domainname,
 		ReadonlyRootfs: hc.ReadonlyRootfs, Mounts: ms, Tmpfs: hc.Tmpfs, ShmSize: hc.ShmSize,
 		HostNetwork: mode == network.Host, HostPID: hc.PidMode == "host", HostIPC: hc.IpcMode == "host",
