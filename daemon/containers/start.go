@@ -233,7 +233,11 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 			mp.ID = c.ID
 			mp.Source = p
 			c.mpMu.Unlock()
-			out = append(out, oci.Mount{Destination: mp.Destination, Type: "bind", Source: p, Options: mp.BindOptions()})
+			src, err := s.volumeSource(c, mp, p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, oci.Mount{Destination: mp.Destination, Type: "bind", Source: src, Options: mp.BindOptions()})
 		case ctypes.MountTypeBind:
 			if mp.Spec != nil && mp.Spec.BindOptions != nil && mp.Spec.BindOptions.CreateMountpoint {
 				_ = os.MkdirAll(mp.Source, 0o755)
@@ -263,6 +267,7 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 
 // unmountVolumes undoes mountVolumes: exactly one Unmount per successful Mount (mp.ID says which).
 func (s *Service) unmountVolumes(ctx context.Context, c *Container) {
+	s.releaseSubpaths(c)
 	for _, mp := range c.MountPoints {
 		if mp.Type != ctypes.MountTypeVolume || mp.ID == "" {
 			continue

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -117,6 +119,18 @@ func TestContainerFeaturesB(t *testing.T) {
 	assert.Assert(t, *insp.SizeRootFs > *insp.SizeRw && *insp.SizeRootFs > 1<<20, "%d %d", *insp.SizeRootFs, *insp.SizeRw)
 	out = mustDocker(t, d, "ps", "-as", "--filter", "name=^cm$", "--format", "{{.Size}}")
 	assert.Assert(t, is.Contains(out, "(virtual "), out)
+
+	// Volume subpaths (API 1.45): resolved inside the volume, links included; nothing pinned is left.
+	mustDocker(t, d, "run", "--rm", "-v", "sv:/v", "busybox", "sh", "-c", "mkdir /v/sub && echo hi > /v/sub/f && echo top > /v/top && ln -s / /v/root && ln -s ../../../../etc /v/up")
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "--mount", "type=volume,src=sv,dst=/x,volume-subpath=sub", "busybox", "cat", "/x/f"), "hi")
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "--mount", "type=volume,src=sv,dst=/x/t,volume-subpath=top", "busybox", "cat", "/x/t"), "top")
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "--mount", "type=volume,src=sv,dst=/x,volume-subpath=root", "busybox", "ls", "/x"), "root\nsub\ntop\nup")
+	for _, bad := range []string{"up", "nosuch", "../x", "/abs"} {
+		res := d.Docker(t, "run", "--rm", "--mount", "type=volume,src=sv,dst=/x,volume-subpath="+bad, "busybox", "ls", "/x")
+		assert.Assert(t, res.ExitCode != 0, "%s: %s", bad, res.Combined())
+	}
+	ents, err := os.ReadDir(filepath.Join(d.ExecRoot, "subpaths"))
+	assert.Assert(t, err != nil || len(ents) == 0, "pinned subpaths left: %v", ents)
 
 	// /info says whether swap can be limited; when it says so, a swap limit is applied.
 	info, err := c.Info(ctx)
