@@ -214,7 +214,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err := validateConfig(&cfg); err != nil {
 		return CreateResult{}, err
 	}
-	if err := s.checkReferences(hc); err != nil {
+	if err := (specOps{s}).checkReferences(hc); err != nil {
 		return CreateResult{}, err
 	}
 	if err := validateHostConfig(hc); err != nil {

@@ -11,13 +11,17 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// specOps is the service seen from what a container's spec takes beyond the basics: other containers it
+// names (checked at create, joined at start) and pinned volume subpaths.
+type specOps struct{ *Service }
+
 // extraSpec gathers the spec settings of oci.Extra: another container's PID namespace to join, device
 // cgroup rules and the cgroup knobs not covered by the rest of buildSpec.
-func (s *Service) extraSpec(c *Container) (oci.Extra, error) {
+func (s specOps) extraSpec(c *Container) (oci.Extra, error) {
 	hc := c.HostConfig
 	e := oci.Extra{
 		DeviceCgroupRules: hc.DeviceCgroupRules, MemoryReservation: hc.MemoryReservation,
-		CpusetMems: hc.CpusetMems, Annotations: hc.Annotations,
+		CpusetMems: hc.CpusetMems, Annotations: hc.Annotations, NoShm: hc.IpcMode == "none",
 	}
 	if ref, ok := strings.CutPrefix(hc.PidMode, "container:"); ok {
 		p, err := s.runningPid(ref, "PID")
@@ -30,7 +34,7 @@ func (s *Service) extraSpec(c *Container) (oci.Extra, error) {
 }
 
 // runningPid is the pid of the running container ref whose namespace (what) another one joins.
-func (s *Service) runningPid(ref, what string) (int, error) {
+func (s specOps) runningPid(ref, what string) (int, error) {
 	t, err := s.get(ref)
 	if err != nil {
 		return 0, err

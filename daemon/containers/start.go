@@ -233,7 +233,7 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 			mp.ID = c.ID
 			mp.Source = p
 			c.mpMu.Unlock()
-			src, err := s.volumeSource(c, mp, p)
+			src, err := (specOps{s}).volumeSource(c, mp, p)
 			if err != nil {
 				return nil, err
 			}
@@ -267,7 +267,7 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 
 // unmountVolumes undoes mountVolumes: exactly one Unmount per successful Mount (mp.ID says which).
 func (s *Service) unmountVolumes(ctx context.Context, c *Container) {
-	s.releaseSubpaths(c)
+	(specOps{s}).releaseSubpaths(c)
 	for _, mp := range c.MountPoints {
 		if mp.Type != ctypes.MountTypeVolume || mp.ID == "" {
 			continue
@@ -310,7 +310,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 		return nil, err
 	}
 	o.Rlimits = rlimitsFor(hc)
-	if o.Extra, err = s.extraSpec(c); err != nil {
+	if o.Extra, err = (specOps{s}).extraSpec(c); err != nil {
 		return nil, err
 	}
 	if hc.Init != nil && *hc.Init {

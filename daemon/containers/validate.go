@@ -117,6 +117,7 @@ func refuseUnsupported(hc *ctypes.HostConfig) error {
 		{r.CPURealtimePeriod != 0, "--cpu-rt-period (HostConfig.CpuRealtimePeriod)"},
 		{r.CPURealtimeRuntime != 0, "--cpu-rt-runtime (HostConfig.CpuRealtimeRuntime)"},
 		{r.KernelMemory != 0, "--kernel-memory (HostConfig.KernelMemory)"},
+		{r.KernelMemoryTCP != 0, "HostConfig.KernelMemoryTCP"},
 		{r.MemorySwappiness != nil && *r.MemorySwappiness != -1, "--memory-swappiness (HostConfig.MemorySwappiness)"},
 		{r.OomKillDisable != nil && *r.OomKillDisable, "--oom-kill-disable (HostConfig.OomKillDisable)"},
 		{r.CPUCount != 0, "--cpu-count (HostConfig.CpuCount)"},
@@ -143,7 +144,7 @@ func notFoundAsInvalid(err error) error {
 
 // checkReferences resolves the containers the request names (--link, --pid container:), as dockerd does at
 // create: a missing one is a 400.
-func (s *Service) checkReferences(hc *ctypes.HostConfig) error {
+func (s specOps) checkReferences(hc *ctypes.HostConfig) error {
 	for _, l := range hc.Links {
 		name, _, _ := strings.Cut(l, ":")
 		if _, err := s.get(name); err != nil {

@@ -38,6 +38,9 @@ func TestContainerFeaturesB(t *testing.T) {
 	// --domainname is the UTS domain name.
 	assert.Equal(t, mustDocker(t, d, "run", "--rm", "--domainname", "example.com", "busybox", "cat", "/proc/sys/kernel/domainname"), "example.com")
 
+	// --ipc none: no /dev/shm, as dockerd.
+	assert.Equal(t, mustDocker(t, d, "run", "--rm", "--ipc", "none", "busybox", "sh", "-c", "mount | grep /dev/shm || echo none"), "none")
+
 	// What create records, as dockerd: WorkingDir cleaned, IpcMode private (shareable for API < 1.40),
 	// runtime runc, PidsLimit unset for 0/-1.
 	mustDocker(t, d, "create", "--name", "rec", "-w", "/tmp/", "--pids-limit", "-1", "--runtime", "io.containerd.runc.v2", "busybox", "true")

@@ -98,6 +98,7 @@ type Resources struct {
 	Devices            []DeviceMapping `json:"Devices"`
 	DeviceCgroupRules  []string        `json:"DeviceCgroupRules"`
 	KernelMemory       int64           `json:"KernelMemory,omitempty"`
+	KernelMemoryTCP    int64           `json:"KernelMemoryTCP,omitempty"`
 	MemoryReservation  int64           `json:"MemoryReservation"`
 	MemorySwap         int64           `json:"MemorySwap"`
 	MemorySwappiness   *int64          `json:"MemorySwappiness"`

@@ -22,6 +22,8 @@ type Extra struct {
 	CpusetMems string
 	// Annotations go into the spec as they are.
 	Annotations map[string]string
+	// NoShm is --ipc none: a private IPC namespace without the default /dev/shm.
+	NoShm bool
 }
 
 // domainnameSysctl sets the UTS domain name: runc before 1.2 ignores the spec's domainname field, so
@@ -48,6 +50,15 @@ func domainnameSysctl(s *specs.Spec) {
 
 func applyExtra(s *specs.Spec, e Extra) error {
 	domainnameSysctl(s)
+	if e.NoShm {
+		ms := s.Mounts[:0]
+		for _, m := range s.Mounts {
+			if !(m.Destination == "/dev/shm" && m.Source == "shm") {
+				ms = append(ms, m)
+			}
+		}
+		s.Mounts = ms
+	}
 	if e.PIDNSPath != "" {
 		found := false
 		for i, ns := range s.Linux.Namespaces {

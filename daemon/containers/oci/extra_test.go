@@ -65,3 +65,12 @@ func TestExtraInSpec(t *testing.T) {
 	assert.Equal(t, *s.Linux.Resources.Memory.Reservation, int64(1<<20))
 	assert.Equal(t, s.Linux.Resources.CPU.Mems, "0")
 }
+
+func TestIpcNoneHasNoShm(t *testing.T) {
+	s, err := Build(Options{Args: []string{"true"}, Mounts: []Mount{{Destination: "/data", Type: "bind", Source: "/x"}}, Extra: Extra{NoShm: true}})
+	assert.NilError(t, err)
+	for _, m := range s.Mounts {
+		assert.Assert(t, m.Destination != "/dev/shm")
+	}
+	assert.Equal(t, s.Mounts[len(s.Mounts)-1].Destination, "/data")
+}
