@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"strings"
 	"testing"
 
 	"gotest.tools/v3/assert"
@@ -22,4 +23,17 @@ func TestExpandChange(t *testing.T) {
 	} {
 		assert.Equal(t, expandChange(tc.in, env), tc.want, tc.in)
 	}
+}
+
+func FuzzExpandChange(f *testing.F) {
+	for _, s := range []string{"ENV A=$B", "ENV A=${B:-x}", "LABEL a='$b' c=\\$d", "WORKDIR ${", "ENV $"} {
+		f.Add(s)
+	}
+	env := []string{"B=1", "EMPTY="}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := expandChange(s, env)
+		if !strings.Contains(s, "$") && out != s {
+			t.Fatalf("%q changed without a variable: %q", s, out)
+		}
+	})
 }

@@ -101,7 +101,14 @@ func refuseUnsupported(hc *ctypes.HostConfig) error {
 		name string
 	}
 	r := hc.Resources
+	forceRRO := false
+	for _, m := range hc.Mounts {
+		if m.BindOptions != nil && m.BindOptions.ReadOnlyForceRecursive {
+			forceRRO = true
+		}
+	}
 	for _, o := range []opt{
+		{forceRRO, "--mount bind-recursive=readonly (BindOptions.ReadOnlyForceRecursive)"},
 		{len(hc.Links) > 0, "--link (HostConfig.Links)"},
 		{len(hc.DeviceRequests) > 0, "--gpus (HostConfig.DeviceRequests)"},
 		{len(hc.StorageOpt) > 0, "--storage-opt (HostConfig.StorageOpt)"},

@@ -208,6 +208,9 @@ type BindOptions struct {
 	Propagation      string `json:"Propagation,omitempty"`
 	NonRecursive     bool   `json:"NonRecursive,omitempty"`
 	CreateMountpoint bool   `json:"CreateMountpoint,omitempty"`
+	// ReadOnlyNonRecursive and ReadOnlyForceRecursive are API 1.44's read-only recursion controls.
+	ReadOnlyNonRecursive   bool `json:"ReadOnlyNonRecursive,omitempty"`
+	ReadOnlyForceRecursive bool `json:"ReadOnlyForceRecursive,omitempty"`
 }
 
 // Driver is a volume driver and its options.
