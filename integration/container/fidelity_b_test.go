@@ -67,7 +67,7 @@ func TestUnsupportedOptionsRefused(t *testing.T) {
 		{[]string{"--oom-kill-disable"}, "--oom-kill-disable"},
 		{[]string{"--memory-swappiness", "10"}, "--memory-swappiness"},
 		{[]string{"--cpu-rt-runtime", "100"}, "--cpu-rt-runtime"},
-		{[]string{"--mount", "type=bind,src=" + t.TempDir() + ",dst=/x,readonly,bind-recursive=readonly"}, "--mount bind-recursive=readonly"},
+		{[]string{"--mount", "type=bind,src=" + t.TempDir() + ",dst=/x,readonly,bind-propagation=rprivate,bind-recursive=readonly"}, "--mount bind-recursive=readonly"},
 	} {
 		res := d.Docker(t, append(append([]string{"run", "--rm"}, tc.args...), "busybox", "true")...)
 		assert.Equal(t, res.ExitCode, 125, "%v: %s", tc.args, res.Combined())
