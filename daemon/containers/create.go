@@ -198,6 +198,14 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if req == nil {
 		return CreateResult{}, invalidf("config cannot be empty in order to create a container")
 	}
+	// Only a missing image may be a 404 at create: the CLI answers any 404 with "Unable to find image" and
+	// a pull (dockerd itself gets this wrong for a missing volume driver).
+	imageMissing := false
+	defer func() {
+		if retErr != nil && !imageMissing {
+			retErr = notFoundAsInvalid(retErr)
+		}
+	}()
 	cfg := req.Config
 	hc := req.HostConfig
 	if hc == nil {
@@ -218,8 +226,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 		return CreateResult{}, err
 	}
 	if err := validateHostConfig(hc); err != nil {
-		// Only a missing image may be a 404 here: the CLI takes any 404 of create for one and pulls.
-		return CreateResult{}, notFoundAsInvalid(err)
+		return CreateResult{}, err
 	}
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
@@ -238,11 +245,13 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			// dockerd names the tagged reference, and the CLI pulls on this 404.
+			imageMissing = true
 			return CreateResult{}, errdefs.ErrNotFound.WithMessage("No such image: " + withDefaultTag(cfg.Image))
 		}
 		return CreateResult{}, err
 	}
 	if err := checkPlatform(cfg.Image, req.Platform, rc); err != nil {
+		imageMissing = true
 		return CreateResult{}, err
 	}
 	mergeImage(&cfg, rc)
@@ -291,7 +300,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 
 	mps, err := s.parseMounts(c)
 	if err != nil {
-		return CreateResult{}, notFoundAsInvalid(err)
+		return CreateResult{}, err
 	}
 	if err := os.Mkdir(c.dir, 0o710); err != nil {
 		return CreateResult{}, err

@@ -41,6 +41,15 @@ func TestContainerFeaturesB(t *testing.T) {
 	// --ipc none: no /dev/shm, as dockerd.
 	assert.Equal(t, mustDocker(t, d, "run", "--rm", "--ipc", "none", "busybox", "sh", "-c", "mount | grep /dev/shm || echo none"), "none")
 
+	// --cgroupns: private shows the container's cgroup as the root; the recorded default (host on cgroup
+	// v1, private on v2, as dockerd) is what the container gets.
+	out = mustDocker(t, d, "run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup")
+	assert.Assert(t, strings.Contains(out+"\n", ":/\n"), out)
+	mustDocker(t, d, "create", "--name", "cgdefault", "busybox", "cat", "/proc/self/cgroup")
+	mode := mustDocker(t, d, "inspect", "-f", "{{.HostConfig.CgroupnsMode}}", "cgdefault")
+	out = mustDocker(t, d, "start", "-a", "cgdefault")
+	assert.Equal(t, mode == "private", !strings.Contains(out, "/berth"), "mode %s: %s", mode, out)
+
 	// What create records, as dockerd: WorkingDir cleaned, IpcMode private (shareable for API < 1.40),
 	// runtime runc, PidsLimit unset for 0/-1.
 	mustDocker(t, d, "create", "--name", "rec", "-w", "/tmp/", "--pids-limit", "-1", "--runtime", "io.containerd.runc.v2", "busybox", "true")

@@ -25,6 +25,8 @@ func TestCreateErrorClasses(t *testing.T) {
 		{"--volumes-from", "nosuch"},
 		{"--link", "nosuch:alias"},
 		{"--pid", "container:nosuch"},
+		// dockerd itself answers this one with a 404, and its CLI then pulls.
+		{"--volume-driver", "nosuchdriver", "-v", "vol:/x"},
 	} {
 		res := d.Docker(t, append(append([]string{"run", "--rm"}, args...), "busybox", "true")...)
 		assert.Equal(t, res.ExitCode, 125, "%v: %s", args, res.Combined())
