@@ -115,6 +115,12 @@ func TestCreateValidation(t *testing.T) {
 	_, err := c.ContainerCreate(ctx, &containertypes.Config{Image: "busybox", Cmd: strslice.StrSlice{"true"}}, nil, nil, nil, strings.Repeat("a", 10000))
 	assert.Assert(t, cerrdefs.IsInvalidArgument(err), "%v", err)
 	assert.ErrorContains(t, err, "the limit is 255 characters")
+	r, err := c.ContainerCreate(ctx, &containertypes.Config{Image: "busybox", Cmd: strslice.StrSlice{"true"}}, nil, nil, nil, "")
+	assert.NilError(t, err)
+	err = c.ContainerRename(ctx, r.ID, strings.Repeat("b", 10000))
+	assert.Assert(t, cerrdefs.IsInvalidArgument(err), "%v", err)
+	assert.ErrorContains(t, err, "the limit is 255 characters")
+	assert.NilError(t, c.ContainerRemove(ctx, r.ID, containertypes.RemoveOptions{}))
 
 	// A platform the image is not for: NotFound, as dockerd.
 	_, err = c.ContainerCreate(ctx, &containertypes.Config{Image: "busybox", Cmd: strslice.StrSlice{"true"}}, nil, nil,
