@@ -16,10 +16,14 @@ import (
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// AttachCheck fails (before the router hijacks the connection) when the container cannot be attached.
-func (s ioOps) AttachCheck(ctx context.Context, ref string) (tty bool, err error) {
+// AttachCheck fails (before the router hijacks the connection) when the container cannot be attached
+// or the detach keys are invalid.
+func (s ioOps) AttachCheck(ctx context.Context, ref, detachKeys string) (tty bool, err error) {
 	c, err := s.get(ref)
 	if err != nil {
+		return false, err
+	}
+	if _, err := parseDetachKeys(detachKeys); err != nil {
 		return false, err
 	}
 	if c.State.IsPaused() {

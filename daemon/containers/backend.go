@@ -87,8 +87,8 @@ func (b *Backend) ContainerLogs(ctx context.Context, ref string, opts ctypes.Log
 	return (ioOps{b.s}).Logs(ctx, ref, opts)
 }
 
-func (b *Backend) ContainerAttachCheck(ctx context.Context, ref string) (bool, error) {
-	return (ioOps{b.s}).AttachCheck(ctx, ref)
+func (b *Backend) ContainerAttachCheck(ctx context.Context, ref, detachKeys string) (bool, error) {
+	return (ioOps{b.s}).AttachCheck(ctx, ref, detachKeys)
 }
 
 func (b *Backend) ContainerAttach(ctx context.Context, ref string, opts ctypes.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error {
@@ -227,8 +227,8 @@ func (s ioOps) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneRepo
 	return rep, nil
 }
 
-func (b *Backend) ContainerStats(ctx context.Context, ref string, stream bool, emit func(ctypes.StatsResponse) error) error {
-	return (ioOps{b.s}).Stats(ctx, ref, stream, emit)
+func (b *Backend) ContainerStats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
+	return (ioOps{b.s}).Stats(ctx, ref, stream, oneShot, emit)
 }
 
 func (b *Backend) ContainerExport(ctx context.Context, ref string, w io.Writer) error {

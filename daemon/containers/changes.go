@@ -26,19 +26,48 @@ var initPaths = map[string]bool{
 }
 
 // notChanges tells which paths of a container's layer are not its own changes: the runtime's mount points
-// and the container's volume and bind destinations, with everything under them.
+// with everything under them, and what is under the container's volume and bind destinations. A
+// destination itself, made in the layer by the runtime, is a change, as with dockerd.
 func notChanges(c *Container) func(p string) bool {
 	return func(p string) bool {
 		for q := p; q != "/" && q != "."; q = path.Dir(q) {
 			if initPaths[q] {
 				return true
 			}
-			if _, ok := c.MountPoints[q]; ok {
+			if _, ok := c.MountPoints[q]; ok && q != p {
 				return true
 			}
 		}
 		return false
 	}
+}
+
+// dropInitParents removes the "changed" directories that only hold the runtime's mount points (/etc
+// for /etc/hosts): dockerd keeps those in an init layer below the container's, so they are no change.
+func dropInitParents(changes []ctypes.FilesystemChange) []ctypes.FilesystemChange {
+	holds := map[string]bool{}
+	for p := range initPaths {
+		for q := path.Dir(p); q != "/" && q != "."; q = path.Dir(q) {
+			holds[q] = true
+		}
+	}
+	out := make([]ctypes.FilesystemChange, 0, len(changes))
+	for _, ch := range changes {
+		if ch.Kind == changeModify && holds[ch.Path] {
+			own := false
+			for _, o := range changes {
+				if strings.HasPrefix(o.Path, ch.Path+"/") {
+					own = true
+					break
+				}
+			}
+			if !own {
+				continue
+			}
+		}
+		out = append(out, ch)
+	}
+	return out
 }
 
 // Changes lists what the container changed in its filesystem (GET /containers/{id}/changes).
@@ -70,6 +99,7 @@ func (s fsOps) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemChan
 	if err != nil {
 		return nil, err
 	}
+	out = dropInitParents(out)
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }

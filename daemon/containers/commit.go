@@ -66,8 +66,11 @@ func (s fsOps) Commit(ctx context.Context, ref string, opts CommitOptions) (stri
 		b, _ := json.Marshal(opts.Config)
 		_ = json.Unmarshal(b, &cc)
 	}
-	if err := image.ApplyChanges(&cc, opts.Changes); err != nil {
-		return "", err
+	// One at a time: each change is expanded with the environment the ones before it left.
+	for _, ch := range opts.Changes {
+		if err := image.ApplyChanges(&cc, []string{expandChange(ch, cc.Env)}); err != nil {
+			return "", err
+		}
 	}
 	c.mu.Lock()
 	task := c.task

@@ -79,14 +79,33 @@ func validateHostConfig(hc *ctypes.HostConfig) error {
 	if _, err := network.ParseMode(hc.NetworkMode); err != nil {
 		return err
 	}
-	for _, m := range []string{hc.PidMode, hc.IpcMode, hc.UTSMode} {
+	for _, m := range []string{hc.IpcMode, hc.UTSMode} {
 		switch m {
 		case "", "host", "private", "shareable", "none":
 		default:
 			return invalidf("invalid namespace mode: %s (only host and private are supported)", m)
 		}
 	}
-	return nil
+	if err := validatePidMode(hc.PidMode); err != nil {
+		return err
+	}
+	if err := validateCgroupns(hc); err != nil {
+		return err
+	}
+	if err := validateTmpfs(hc.Tmpfs); err != nil {
+		return err
+	}
+	if err := validateDeviceCgroupRules(hc.DeviceCgroupRules); err != nil {
+		return err
+	}
+	if err := validateRuntime(hc); err != nil {
+		return err
+	}
+	if hc.IpcMode == "" {
+		// The daemon's default IPC mode, as dockerd records it (old clients get theirs in the router).
+		hc.IpcMode = "private"
+	}
+	return refuseUnsupported(hc)
 }
 
 // mergeImage fills the container config from the image's defaults, as dockerd's merge.
@@ -179,6 +198,14 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if req == nil {
 		return CreateResult{}, invalidf("config cannot be empty in order to create a container")
 	}
+	// Only a missing image may be a 404 at create: the CLI answers any 404 with "Unable to find image" and
+	// a pull (dockerd itself gets this wrong for a missing volume driver).
+	imageMissing := false
+	defer func() {
+		if retErr != nil && !imageMissing {
+			retErr = notFoundAsInvalid(retErr)
+		}
+	}()
 	cfg := req.Config
 	hc := req.HostConfig
 	if hc == nil {
@@ -187,8 +214,16 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if cfg.Image == "" {
 		return CreateResult{}, invalidf("No image specified")
 	}
-	if name != "" && !validContainerName.MatchString(name) {
-		return CreateResult{}, invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	if name != "" {
+		if err := validateName(name); err != nil {
+			return CreateResult{}, err
+		}
+	}
+	if err := validateConfig(&cfg); err != nil {
+		return CreateResult{}, err
+	}
+	if err := (specOps{s}).checkReferences(hc); err != nil {
+		return CreateResult{}, err
 	}
 	if err := validateHostConfig(hc); err != nil {
 		return CreateResult{}, err
@@ -205,12 +240,21 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "default"
 	}
+	if hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
+		// 0 and -1 (any negative value) mean no limit, which dockerd records as none.
+		hc.PidsLimit = nil
+	}
 	rc, err := s.images.RunConfig(ctx, cfg.Image)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			// dockerd names the tagged reference, and the CLI pulls on this 404.
+			imageMissing = true
 			return CreateResult{}, errdefs.ErrNotFound.WithMessage("No such image: " + withDefaultTag(cfg.Image))
 		}
+		return CreateResult{}, err
+	}
+	if err := checkPlatform(cfg.Image, req.Platform, rc); err != nil {
+		imageMissing = true
 		return CreateResult{}, err
 	}
 	mergeImage(&cfg, rc)
@@ -219,6 +263,9 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	}
 	if cfg.WorkingDir != "" && !path.IsAbs(cfg.WorkingDir) {
 		return CreateResult{}, invalidf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	if cfg.WorkingDir != "" {
+		cfg.WorkingDir = path.Clean(cfg.WorkingDir)
 	}
 	if _, err := signalFromString(cfg.StopSignal); cfg.StopSignal != "" && err != nil {
 		return CreateResult{}, err
@@ -329,7 +376,7 @@ func (s *Service) parseMounts(c *Container) (map[string]*mounts.MountPoint, erro
 		}
 		src, err := s.get(ref)
 		if err != nil {
-			return nil, err
+			return nil, notFoundAsInvalid(err)
 		}
 		src.mu.Lock()
 		for _, mp := range src.MountPoints {

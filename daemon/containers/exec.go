@@ -44,6 +44,9 @@ func (s execOps) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOpt
 	if len(opts.Cmd) == 0 {
 		return "", invalidf("No exec command specified")
 	}
+	if _, err := parseDetachKeys(opts.DetachKeys); err != nil {
+		return "", invalidf("Invalid escape keys (%s) provided", opts.DetachKeys)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.task == nil || !c.State.IsRunning() {
@@ -111,6 +114,7 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 	if err != nil {
 		return err
 	}
+	consoleSize = execConsoleSize(proc, e.opts, consoleSize)
 	useStdin := attach != nil && attach.Stdin != nil && e.opts.AttachStdin
 	var stdout, stderr io.Writer
 	if attach != nil {
@@ -255,6 +259,7 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 	if err != nil {
 		return nil, err
 	}
+	u = withPrimaryGroup(u)
 	caps, err := oci.Capabilities(c.HostConfig.Privileged || opts.Privileged, c.HostConfig.CapAdd, c.HostConfig.CapDrop, s.lastCap, s.bounding)
 	if err != nil {
 		return nil, err

@@ -78,6 +78,9 @@ func (s queryOps) Inspect(ctx context.Context, ref string, size bool) (*ctypes.I
 		if n, err := s.layers.Size(ctx, c.ID); err == nil {
 			r.SizeRw = &n
 		}
+		if n, err := s.layers.RootFSSize(ctx, c.ID); err == nil {
+			r.SizeRootFs = &n
+		}
 	}
 	return r, nil
 }
@@ -248,6 +251,9 @@ func (s queryOps) summary(ctx context.Context, c *Container, st stateRecord, siz
 	if size {
 		if n, err := s.layers.Size(ctx, c.ID); err == nil {
 			sum.SizeRw = n
+		}
+		if n, err := s.layers.RootFSSize(ctx, c.ID); err == nil {
+			sum.SizeRootFs = n
 		}
 	}
 	return sum

@@ -304,8 +304,8 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 		return err
 	}
 	newName = strings.TrimPrefix(newName, "/")
-	if newName == "" || !validContainerName.MatchString(newName) {
-		return invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+	if err := validateName(newName); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

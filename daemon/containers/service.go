@@ -47,6 +47,8 @@ type LayerStore interface {
 	MountReadOnly(ctx context.Context, key, target string) error
 	Unmount(ctx context.Context, target string) error
 	Size(ctx context.Context, key string) (int64, error)
+	// RootFSSize is the usage of the layer and all its parents.
+	RootFSSize(ctx context.Context, key string) (int64, error)
 	Mounts(ctx context.Context, key string) ([]layer.Mount, error)
 	Changes(ctx context.Context, key string, fn fs.ChangeFunc) error
 	WriteDiff(ctx context.Context, key string, w io.Writer, skip func(path string) bool) error

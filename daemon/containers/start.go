@@ -113,7 +113,11 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 			mp.ID = c.ID
 			mp.Source = p
 			c.mpMu.Unlock()
-			out = append(out, oci.Mount{Destination: mp.Destination, Type: "bind", Source: p, Options: mp.BindOptions()})
+			src, err := (specOps{s}).volumeSource(c, mp, p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, oci.Mount{Destination: mp.Destination, Type: "bind", Source: src, Options: mp.BindOptions()})
 		case ctypes.MountTypeBind:
 			if mp.Spec != nil && mp.Spec.BindOptions != nil && mp.Spec.BindOptions.CreateMountpoint {
 				_ = os.MkdirAll(mp.Source, 0o755)
@@ -143,6 +147,7 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 
 // unmountVolumes undoes mountVolumes: exactly one Unmount per successful Mount (mp.ID says which).
 func (s *Service) unmountVolumes(ctx context.Context, c *Container) {
+	(specOps{s}).releaseSubpaths(c)
 	for _, mp := range c.MountPoints {
 		if mp.Type != ctypes.MountTypeVolume || mp.ID == "" {
 			continue
@@ -167,7 +172,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 		return nil, err
 	}
 	o := &oci.Options{
-		Args: append([]string{c.Path}, c.Args...), Env: processEnv(cfg), Cwd: cfg.WorkingDir, User: user,
+		Args: append([]string{c.Path}, c.Args...), Env: processEnv(cfg), Cwd: cfg.WorkingDir, User: withPrimaryGroup(user),
 		Terminal: cfg.Tty, Hostname: cfg.Hostname, Domainname: cfg.Domainname,
 		ReadonlyRootfs: hc.ReadonlyRootfs, Mounts: ms, Tmpfs: hc.Tmpfs, ShmSize: hc.ShmSize,
 		HostNetwork: mode == network.Host, HostPID: hc.PidMode == "host", HostIPC: hc.IpcMode == "host",
@@ -186,6 +191,9 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 	}
 	o.Rlimits = rlimitsFor(hc)
 	if o.Security, err = securityFor(s.cfg.Security, hc); err != nil {
+		return nil, err
+	}
+	if o.Extra, err = (specOps{s}).extraSpec(c); err != nil {
 		return nil, err
 	}
 	if hc.Init != nil && *hc.Init {

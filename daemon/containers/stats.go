@@ -88,8 +88,8 @@ func (s ioOps) sample(c *Container) ctypes.StatsResponse {
 }
 
 // Stats samples the container's cgroup: once (stream false) or every second until ctx ends. A stopped
-// container yields zeroed samples, as dockerd's.
-func (s ioOps) Stats(ctx context.Context, ref string, stream bool, emit func(ctypes.StatsResponse) error) error {
+// container yields zeroed samples, as dockerd's. A one-shot sample is taken at once, without a baseline.
+func (s ioOps) Stats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -104,7 +104,7 @@ func (s ioOps) Stats(ctx context.Context, ref string, stream bool, emit func(cty
 		} else {
 			cur = ctypes.StatsResponse{Read: "0001-01-01T00:00:00Z", Name: c.Name, ID: c.ID, BlkioStats: ctypes.BlkioStats{IoServiceBytesRecursive: []any{}}}
 		}
-		if !stream && first && c.State.IsRunning() {
+		if !stream && !oneShot && first && c.State.IsRunning() {
 			// One sample with a baseline a moment earlier, so the CLI can compute a CPU percentage.
 			prev = cur
 			prevRead = cur.Read

@@ -18,6 +18,15 @@ func (s settings) Update(ctx context.Context, ref string, u ctypes.UpdateConfig)
 	defer c.mu.Unlock()
 	next := *c.HostConfig
 	r := u.Resources
+	if err := refuseUnsupported(&ctypes.HostConfig{Resources: r}); err != nil {
+		return nil, err
+	}
+	if r.MemoryReservation != 0 {
+		next.MemoryReservation = r.MemoryReservation
+	}
+	if r.CpusetMems != "" {
+		next.CpusetMems = r.CpusetMems
+	}
 	if r.Memory != 0 {
 		next.Memory = r.Memory
 	}
@@ -40,7 +49,9 @@ func (s settings) Update(ctx context.Context, ref string, u ctypes.UpdateConfig)
 		next.CpusetCpus = r.CpusetCpus
 	}
 	if r.PidsLimit != nil {
-		next.PidsLimit = r.PidsLimit
+		// 0 and any negative value mean "unlimited", recorded as 0 (dockerd's rule for update).
+		n := max(*r.PidsLimit, 0)
+		next.PidsLimit = &n
 	}
 	if u.RestartPolicy.Name != "" {
 		if next.AutoRemove && u.RestartPolicy.Name != ctypes.RestartPolicyDisabled {
@@ -75,8 +86,25 @@ func (s settings) Update(ctx context.Context, ref string, u ctypes.UpdateConfig)
 				lr.CPU.Quota = &q
 			}
 		}
-		if next.PidsLimit != nil && *next.PidsLimit > 0 {
-			lr.Pids = &specs.LinuxPids{Limit: *next.PidsLimit}
+		if r.PidsLimit != nil {
+			// -1 is runc's "max"; 0 would leave the current limit in place.
+			lr.Pids = &specs.LinuxPids{Limit: -1}
+			if *next.PidsLimit > 0 {
+				lr.Pids.Limit = *next.PidsLimit
+			}
+		}
+		if next.MemoryReservation != 0 {
+			if lr.Memory == nil {
+				lr.Memory = &specs.LinuxMemory{}
+			}
+			mr := next.MemoryReservation
+			lr.Memory.Reservation = &mr
+		}
+		if next.CpusetMems != "" {
+			if lr.CPU == nil {
+				lr.CPU = &specs.LinuxCPU{}
+			}
+			lr.CPU.Mems = next.CpusetMems
 		}
 		if err := c.task.UpdateResources(ctx, lr); err != nil {
 			return nil, err

@@ -195,6 +195,7 @@ func (s *Service) Info(ctx context.Context) system.Info {
 		Driver:             "",
 		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
 		MemoryLimit:        true,
+		SwapLimit:          swapLimitSupported("/sys/fs/cgroup"),
 		CPUCfsPeriod:       true,
 		CPUCfsQuota:        true,
 		CPUShares:          true,
@@ -230,6 +231,9 @@ func (s *Service) Info(ctx context.Context) system.Info {
 		SecurityOptions:    append([]string{}, s.cfg.SecurityOptions...),
 		Isolation:          "",
 		Warnings:           append([]string(nil), s.cfg.Warnings...),
+	}
+	if !info.SwapLimit {
+		info.Warnings = append(info.Warnings, "WARNING: No swap limit support")
 	}
 	if s.cfg.Debug != nil {
 		info.Debug = s.cfg.Debug()

@@ -202,8 +202,8 @@ func ParseMount(m container.Mount) (*MountPoint, error) {
 			if vo.DriverConfig != nil {
 				mp.Driver = vo.DriverConfig.Name
 			}
-			if vo.Subpath != "" {
-				return nil, errf("volume subpaths are not supported")
+			if sp := vo.Subpath; sp != "" && (path.IsAbs(sp) || path.Clean(sp) == ".." || strings.HasPrefix(path.Clean(sp), "../")) {
+				return nil, errf("subpath must be a relative path within the volume")
 			}
 		}
 	case container.MountTypeTmpfs:

@@ -98,6 +98,7 @@ type Resources struct {
 	Devices            []DeviceMapping `json:"Devices"`
 	DeviceCgroupRules  []string        `json:"DeviceCgroupRules"`
 	KernelMemory       int64           `json:"KernelMemory,omitempty"`
+	KernelMemoryTCP    int64           `json:"KernelMemoryTCP,omitempty"`
 	MemoryReservation  int64           `json:"MemoryReservation"`
 	MemorySwap         int64           `json:"MemorySwap"`
 	MemorySwappiness   *int64          `json:"MemorySwappiness"`
@@ -108,6 +109,34 @@ type Resources struct {
 	CPUPercent         int64           `json:"CpuPercent"`
 	IOMaximumIOps      uint64          `json:"IOMaximumIOps"`
 	IOMaximumBandwidth uint64          `json:"IOMaximumBandwidth"`
+
+	BlkioWeightDevice    []*WeightDevice   `json:"BlkioWeightDevice"`
+	BlkioDeviceReadBps   []*ThrottleDevice `json:"BlkioDeviceReadBps"`
+	BlkioDeviceWriteBps  []*ThrottleDevice `json:"BlkioDeviceWriteBps"`
+	BlkioDeviceReadIOps  []*ThrottleDevice `json:"BlkioDeviceReadIOps"`
+	BlkioDeviceWriteIOps []*ThrottleDevice `json:"BlkioDeviceWriteIOps"`
+	DeviceRequests       []DeviceRequest   `json:"DeviceRequests"`
+}
+
+// WeightDevice is one --blkio-weight-device entry.
+type WeightDevice struct {
+	Path   string `json:"Path"`
+	Weight uint16 `json:"Weight"`
+}
+
+// ThrottleDevice is one --device-read-bps (and friends) entry.
+type ThrottleDevice struct {
+	Path string `json:"Path"`
+	Rate uint64 `json:"Rate"`
+}
+
+// DeviceRequest is one --gpus (or CDI) device request.
+type DeviceRequest struct {
+	Driver       string            `json:"Driver"`
+	Count        int               `json:"Count"`
+	DeviceIDs    []string          `json:"DeviceIDs"`
+	Capabilities [][]string        `json:"Capabilities"`
+	Options      map[string]string `json:"Options"`
 }
 
 // HostConfig is the non-portable part of a container's configuration.
@@ -179,6 +208,9 @@ type BindOptions struct {
 	Propagation      string `json:"Propagation,omitempty"`
 	NonRecursive     bool   `json:"NonRecursive,omitempty"`
 	CreateMountpoint bool   `json:"CreateMountpoint,omitempty"`
+	// ReadOnlyNonRecursive and ReadOnlyForceRecursive are API 1.44's read-only recursion controls.
+	ReadOnlyNonRecursive   bool `json:"ReadOnlyNonRecursive,omitempty"`
+	ReadOnlyForceRecursive bool `json:"ReadOnlyForceRecursive,omitempty"`
 }
 
 // Driver is a volume driver and its options.
@@ -206,6 +238,9 @@ type CreateRequest struct {
 	Config
 	HostConfig       *HostConfig       `json:"HostConfig,omitempty"`
 	NetworkingConfig *NetworkingConfig `json:"NetworkingConfig,omitempty"`
+	// Platform is the create request's `platform` query parameter ("os[/arch[/variant]]"), not part of the
+	// body.
+	Platform string `json:"-"`
 }
 
 // NetworkingConfig is the create request's per-network endpoint configuration.

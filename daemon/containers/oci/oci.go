@@ -96,6 +96,8 @@ type Options struct {
 
 	// Security is seccomp, no_new_privs, AppArmor and the cgroup mount's mode (security.go).
 	Security Security
+	// Extra holds the settings applied by applyExtra (separate from the rest of Build).
+	Extra Extra
 }
 
 // Device is one device node of the container.
@@ -462,6 +464,9 @@ func Build(o Options) (*specs.Spec, error) {
 	sort.SliceStable(extra, func(i, j int) bool { return mountDepth(extra[i].Destination) < mountDepth(extra[j].Destination) })
 	s.Mounts = append(s.Mounts, extra...)
 	if err := applySecurity(s, &o); err != nil {
+		return nil, err
+	}
+	if err := applyExtra(s, o.Extra); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -7,16 +7,21 @@ import (
 
 	"github.com/berthd/berthd/api/server/httputils"
 	"github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/api/types/versions"
 )
 
 func (r *containerRouter) getContainersStats(w http.ResponseWriter, req *http.Request) error {
 	stream := httputils.BoolValueOrDefault(req, "stream", true)
-	if httputils.BoolValue(req, "one-shot") {
-		stream = false
+	oneShot := false
+	if versions.GreaterThanOrEqualTo(httputils.VersionFromContext(req.Context()), "1.41") {
+		oneShot = httputils.BoolValue(req, "one-shot")
+	}
+	if stream && oneShot {
+		return invalidParamErr("cannot have stream=true and one-shot=true")
 	}
 	started := false
 	enc := json.NewEncoder(w)
-	return r.backend.ContainerStats(req.Context(), req.PathValue("name"), stream, func(s container.StatsResponse) error {
+	return r.backend.ContainerStats(req.Context(), req.PathValue("name"), stream, oneShot, func(s container.StatsResponse) error {
 		if !started {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusOK)
@@ -127,6 +132,10 @@ func (r *containerRouter) postContainersUpdate(w http.ResponseWriter, req *http.
 	var u container.UpdateConfig
 	if err := httputils.ReadJSON(req, &u); err != nil && !httputils.IsEOF(err) {
 		return err
+	}
+	if versions.LessThan(httputils.VersionFromContext(req.Context()), "1.40") {
+		// PidsLimit can be updated from API 1.40 on; older clients' values are ignored, as dockerd does.
+		u.PidsLimit = nil
 	}
 	warnings, err := r.backend.ContainerUpdate(req.Context(), req.PathValue("name"), u)
 	if err != nil {

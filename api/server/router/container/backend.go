@@ -27,16 +27,17 @@ type Backend interface {
 	ContainerInspect(ctx context.Context, ref string, size bool) (*container.InspectResponse, error)
 	// ContainerLogs checks the request, then run streams the log into stdout/stderr.
 	ContainerLogs(ctx context.Context, ref string, opts container.LogsOptions) (tty bool, run func(stdout, stderr io.Writer) error, err error)
-	// ContainerAttachCheck fails before the connection is hijacked; it reports whether the container
-	// has a TTY (raw stream) or not (multiplexed).
-	ContainerAttachCheck(ctx context.Context, ref string) (tty bool, err error)
+	// ContainerAttachCheck fails before the connection is hijacked (also on invalid detach keys); it
+	// reports whether the container has a TTY (raw stream) or not (multiplexed).
+	ContainerAttachCheck(ctx context.Context, ref, detachKeys string) (tty bool, err error)
 	// ContainerAttach copies stdio until the run ends or the client leaves; ready is called once the
 	// client is registered, before any output.
 	ContainerAttach(ctx context.Context, ref string, opts container.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error
 	ContainerTop(ctx context.Context, ref, psArgs string) (*container.TopResponse, error)
 	ContainersPrune(ctx context.Context, filtersJSON string) (*container.PruneReport, error)
-	// ContainerStats emits one sample, or one a second until ctx ends when stream is set.
-	ContainerStats(ctx context.Context, ref string, stream bool, emit func(container.StatsResponse) error) error
+	// ContainerStats emits one sample, or one a second until ctx ends when stream is set. A one-shot sample
+	// has no baseline (PreCPUStats zero), as dockerd's.
+	ContainerStats(ctx context.Context, ref string, stream, oneShot bool, emit func(container.StatsResponse) error) error
 	// ContainerCommit makes an image of the container's changes and returns its ID.
 	ContainerCommit(ctx context.Context, ref string, opts container.CommitOptions) (string, error)
 	// ContainerUpdate changes resources and the restart policy; it returns warnings.

@@ -49,6 +49,17 @@ func (r *containerRouter) postContainersCreate(w http.ResponseWriter, req *http.
 		}
 		return err
 	}
+	if versions.GreaterThanOrEqualTo(httputils.VersionFromContext(req.Context()), "1.41") {
+		body.Platform = req.Form.Get("platform")
+	}
+	if body.Healthcheck != nil && versions.LessThan(httputils.VersionFromContext(req.Context()), "1.44") {
+		// StartInterval came with API 1.44; older clients' values are ignored, as dockerd does.
+		body.Healthcheck.StartInterval = 0
+	}
+	if body.HostConfig != nil && body.HostConfig.IpcMode == "" && versions.LessThan(httputils.VersionFromContext(req.Context()), "1.40") {
+		// Clients older than API 1.40 expect dockerd's old default.
+		body.HostConfig.IpcMode = "shareable"
+	}
 	resp, err := r.backend.ContainerCreate(req.Context(), req.Form.Get("name"), &body)
 	if err != nil {
 		return err

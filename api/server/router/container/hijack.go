@@ -48,7 +48,7 @@ func closeWriter(conn net.Conn) {
 
 func (r *containerRouter) postContainersAttach(w http.ResponseWriter, req *http.Request) error {
 	ref := req.PathValue("name")
-	tty, err := r.backend.ContainerAttachCheck(req.Context(), ref)
+	tty, err := r.backend.ContainerAttachCheck(req.Context(), ref, req.Form.Get("detachKeys"))
 	if err != nil {
 		return err
 	}
@@ -85,8 +85,7 @@ func (r *containerRouter) postContainerExecStart(w http.ResponseWriter, req *htt
 	if err := httputils.ReadJSON(req, &opts); err != nil && !httputils.IsEOF(err) {
 		return err
 	}
-	tty, err := r.backend.ExecCheck(req.Context(), id)
-	if err != nil {
+	if _, err := r.backend.ExecCheck(req.Context(), id); err != nil {
 		return err
 	}
 	if opts.Detach {
@@ -96,7 +95,8 @@ func (r *containerRouter) postContainerExecStart(w http.ResponseWriter, req *htt
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	tty = tty || opts.Tty
+	// The framing follows the start request's Tty, as dockerd's: clients send the exec's own Tty there.
+	tty := opts.Tty
 	conn, in, ready, err := hijack(w, req, streamType(req, tty))
 	if err != nil {
 		return err
