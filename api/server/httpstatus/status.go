@@ -1,5 +1,6 @@
 // Package httpstatus is the one place where error classes become HTTP status codes. Services classify
-// errors with containerd/errdefs (or, for stdlib-only packages, a marker method such as InvalidParameter());
+// errors with containerd/errdefs (routers through httputils.InvalidParameter/NotFound; stdlib-only packages with a marker
+// method such as InvalidParameter());
 // nothing else in the tree picks a status for an error.
 package httpstatus
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthd/berthd/api/server/httpstatus"
+
 	"github.com/containerd/errdefs"
 	"gotest.tools/v3/assert"
 )
@@ -40,4 +42,21 @@ func TestParseForm(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRouterErrorClasses(t *testing.T) {
+	err := InvalidParameter("invalid limit: x")
+	assert.Assert(t, errdefs.IsInvalidArgument(err))
+	assert.Equal(t, httpstatus.FromError(err), 400)
+	assert.Equal(t, err.Error(), "invalid limit: x")
+
+	err = NotFound("page not found")
+	assert.Assert(t, errdefs.IsNotFound(err))
+	assert.Equal(t, httpstatus.FromError(err), 404)
+	assert.Equal(t, err.Error(), "page not found")
+
+	rec := httptest.NewRecorder()
+	WriteError(rec, InvalidParameter("no settings given"))
+	assert.Equal(t, rec.Code, 400)
+	assert.Equal(t, rec.Body.String(), `{"message":"no settings given"}`+"\n")
 }

@@ -47,7 +47,7 @@ func setPathStat(w http.ResponseWriter, st *container.PathStat) error {
 func archivePath(req *http.Request) (string, error) {
 	p := req.Form.Get("path")
 	if p == "" {
-		return "", invalidParamErr("path cannot be empty")
+		return "", httputils.InvalidParameter("path cannot be empty")
 	}
 	return p, nil
 }
