@@ -117,7 +117,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, h router.Handler
 			log.G(ctx).WithError(err).WithField("path", r.URL.Path).Warn("error after response started")
 			return
 		}
-		httputils.WriteError(w, err)
+		writeError(ctx, w, r, err)
 	}
 }
 
