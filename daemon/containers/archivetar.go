@@ -6,8 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/containerd/containerd/archive"
-	"github.com/containerd/continuity/fs"
+	"github.com/berthd/berthd/layer"
 )
 
 // writeTar writes the target t as a tar whose entries are named under name, through containerd's change
@@ -19,8 +18,8 @@ func writeTar(w io.Writer, t *target, name string) error {
 		if t.fi.Mode()&os.ModeSocket != 0 {
 			return tar.NewWriter(w).Close()
 		}
-		cw := archive.NewChangeWriter(w, fdPath(t.dir))
-		err := cw.HandleChange(fs.ChangeKindAdd, "/"+t.name, t.fi, nil)
+		cw := layer.NewTarWriter(w, fdPath(t.dir))
+		err := cw.Add("/"+t.name, t.fi)
 		if cerr := cw.Close(); err == nil {
 			err = cerr
 		}
@@ -37,7 +36,7 @@ func writeTar(w io.Writer, t *target, name string) error {
 		}
 		done <- err
 	}()
-	cw := archive.NewChangeWriter(pw, src)
+	cw := layer.NewTarWriter(pw, src)
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			if p == src {
@@ -52,7 +51,7 @@ func writeTar(w io.Writer, t *target, name string) error {
 		if err != nil {
 			return err
 		}
-		return cw.HandleChange(fs.ChangeKindAdd, "/"+rel, fi, nil)
+		return cw.Add("/"+rel, fi)
 	})
 	if cerr := cw.Close(); err == nil {
 		err = cerr
