@@ -9,7 +9,6 @@ import (
 	"github.com/berthd/berthd/api/server/router"
 	"github.com/berthd/berthd/daemon"
 	"github.com/berthd/berthd/daemon/config"
-	"github.com/berthd/berthd/plugin/manager"
 )
 
 // authzMiddleware is the running daemon's authorization chain, for SIGHUP.
@@ -25,9 +24,7 @@ func setupAuthz(ctx context.Context, d *daemon.Daemon, srv *server.Server, cfg *
 	}
 	mw.SetPlugins(cfg.AuthorizationPlugins)
 	srv.Use(func(h router.HandlerFunc) router.HandlerFunc { return mw.Wrap(h) })
-	if pm := d.PluginManager(); pm != nil {
-		manager.SetAuthzChain(pm, mw)
-	}
+	d.SetAuthzChain(mw)
 	authzMiddleware.Store(mw)
 	return nil
 }
