@@ -1,7 +1,7 @@
 // Command validate checks the rules of docs/architecture.md that the compiler does not: which packages may
 // import which (containerd only in its adapters, leaf packages stay leaves, cmd/berthd only the composition
-// root and the API server), no context.Background/TODO outside main and tests, the size of files and of
-// types (methods of `struct{ *T }` views counted as T's). `make validate` runs it; it prints every
+// root and the API server), no context.Background/TODO outside main and tests, no branch on an error's
+// text, the size of files and of types (methods of `struct{ *T }` views counted as T's). `make validate` runs it; it prints every
 // violation and exits 1. Known exceptions are printed as such and do not fail the run; each names what
 // removes it.
 package main
@@ -60,6 +60,7 @@ func main() {
 		known = append(known, exceptions...)
 		for _, f := range p.GoFiles {
 			problems = append(problems, checkContext(rel, filepath.Join(p.Dir, f))...)
+			problems = append(problems, checkErrorText(rel, filepath.Join(p.Dir, f))...)
 		}
 	}
 	sort.Strings(problems)
@@ -223,6 +224,84 @@ func contextCalls(fset *token.FileSet, af *ast.File) []string {
 		return true
 	})
 	return problems
+}
+
+// errorTextAllowed are the adapters that read the text of an error because the text is all the outside
+// gives them, classifying it once where it is born; each with its reason.
+var errorTextAllowed = map[string]string{
+	"libcontainerd/remote/errors.go": "runc reports a process's configuration errors only in text (gRPC Unknown)",
+	"volume/drivers/proxy.go":        "the legacy VolumeDriver protocol carries errors only as the Err string",
+}
+
+// checkErrorText reports an error's text tested with a strings function or compared with ==/!= in a
+// non-test file: errors are classified by type where they are born, never by their message.
+func checkErrorText(rel, path string) []string {
+	if under(rel, "hack", "integration") {
+		return nil
+	}
+	if _, ok := errorTextAllowed[filepath.Join(rel, filepath.Base(path))]; ok {
+		return nil
+	}
+	fset := token.NewFileSet()
+	af, err := parser.ParseFile(fset, path, nil, 0)
+	if err != nil {
+		return nil
+	}
+	return errorTextTests(fset, af)
+}
+
+var stringsTests = map[string]bool{"Contains": true, "ContainsAny": true, "HasPrefix": true, "HasSuffix": true, "EqualFold": true, "Index": true}
+
+func errorTextTests(fset *token.FileSet, af *ast.File) []string {
+	var problems []string
+	report := func(n ast.Node) {
+		problems = append(problems, fmt.Sprintf("%s: an error's text decides a branch: classify the error by type where it is born", fset.Position(n.Pos())))
+	}
+	ast.Inspect(af, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.CallExpr:
+			sel, ok := x.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "strings" && stringsTests[sel.Sel.Name] {
+				for _, a := range x.Args {
+					if isErrorCall(a) {
+						report(x)
+						break
+					}
+				}
+			}
+		case *ast.BinaryExpr:
+			if (x.Op == token.EQL || x.Op == token.NEQ) && (isErrorCall(x.X) || isErrorCall(x.Y)) {
+				report(x)
+			}
+		}
+		return true
+	})
+	return problems
+}
+
+// isErrorCall reports e is `x.Error()`, possibly under strings.ToLower/ToUpper/TrimSpace.
+func isErrorCall(e ast.Expr) bool {
+	call, ok := e.(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	if sel.Sel.Name == "Error" && len(call.Args) == 0 {
+		return true
+	}
+	if id, ok := sel.X.(*ast.Ident); ok && id.Name == "strings" && len(call.Args) == 1 {
+		switch sel.Sel.Name {
+		case "ToLower", "ToUpper", "TrimSpace":
+			return isErrorCall(call.Args[0])
+		}
+	}
+	return false
 }
 
 // knownMethodCounts are types over 40 methods (views included) that are known, with what removes them.

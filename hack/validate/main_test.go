@@ -177,3 +177,33 @@ func TestFileSize(t *testing.T) {
 }
 
 func itoa(i int) string { return string(rune('a'+i/26)) + string(rune('a'+i%26)) }
+
+func TestErrorTextTests(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want int
+	}{
+		{`func f(err error) bool { return strings.HasPrefix(err.Error(), "mime:") }`, 1},
+		{`func f(err error) bool { return strings.Contains(strings.ToLower(err.Error()), "not found") }`, 1},
+		{`func f(err error) bool { return err.Error() == "boom" }`, 1},
+		{`func f(err error) bool { return "boom" != err.Error() }`, 1},
+		// Building a message from an error is fine; so is testing other strings.
+		{`func f(err error) string { return strings.TrimSpace("x: " + err.Error()) }`, 0},
+		{`func f(s string) bool { return strings.Contains(s, "/") }`, 0},
+		{`func f(err error) bool { return errors.Is(err, io.EOF) }`, 0},
+	} {
+		fset := token.NewFileSet()
+		af, err := parser.ParseFile(fset, "x.go", "package p\n"+tc.src, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := errorTextTests(fset, af); len(got) != tc.want {
+			t.Errorf("%s: %d findings %v, want %d", tc.src, len(got), got, tc.want)
+		}
+	}
+	for f := range errorTextAllowed {
+		if !strings.HasSuffix(f, ".go") {
+			t.Errorf("errorTextAllowed names files: %q", f)
+		}
+	}
+}
