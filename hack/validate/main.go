@@ -8,6 +8,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -31,6 +32,8 @@ type pkg struct {
 }
 
 func main() {
+	top := flag.Int("methods", 0, "also print the `n` types with the most methods (views included), largest first")
+	flag.Parse()
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "go list:", err)
@@ -38,6 +41,12 @@ func main() {
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	var problems, known []string
+	var largest []string
+	type sized struct {
+		line string
+		n    int
+	}
+	var all []sized
 	for dec.More() {
 		var p pkg
 		if err := dec.Decode(&p); err != nil {
@@ -55,6 +64,11 @@ func main() {
 			}
 		}
 		files := append(append(append([]string{}, p.GoFiles...), p.TestGoFiles...), p.XTestGoFiles...)
+		if *top > 0 {
+			for _, c := range methodCounts(parseFiles(p.Dir, p.GoFiles)) {
+				all = append(all, sized{fmt.Sprintf("%4d %s.%s%s", c.total(), rel, c.name, c.detail()), c.total()})
+			}
+		}
 		sizes, exceptions := checkSizes(rel, p.Dir, files)
 		problems = append(problems, sizes...)
 		known = append(known, exceptions...)
@@ -62,6 +76,13 @@ func main() {
 			problems = append(problems, checkContext(rel, filepath.Join(p.Dir, f))...)
 			problems = append(problems, checkErrorText(rel, filepath.Join(p.Dir, f))...)
 		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].n > all[j].n })
+	for i := 0; i < *top && i < len(all); i++ {
+		largest = append(largest, all[i].line)
+	}
+	for _, l := range largest {
+		fmt.Println(l)
 	}
 	sort.Strings(problems)
 	sort.Strings(known)
@@ -341,6 +362,18 @@ func checkSizes(rel, dir string, files []string) (problems, known []string) {
 		problems = append(problems, msg)
 	}
 	return problems, known
+}
+
+// parseFiles parses the named files of dir, skipping any that do not parse (the compiler reports those).
+func parseFiles(dir string, files []string) []*ast.File {
+	fset := token.NewFileSet()
+	var out []*ast.File
+	for _, f := range files {
+		if af, err := parser.ParseFile(fset, filepath.Join(dir, f), nil, 0); err == nil {
+			out = append(out, af)
+		}
+	}
+	return out
 }
 
 type methodCount struct {
