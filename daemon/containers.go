@@ -22,7 +22,7 @@ type containersArea struct {
 	client ltypes.Client
 }
 
-// initContainers (design.md §3 step 6): the container service over its own libcontainerd client (whose
+// initContainers (docs/architecture.md §3): the container service over its own libcontainerd client (whose
 // event stream feeds the service), then restore: records loaded, running tasks reattached or stopped,
 // volume references rebuilt, before the API answers.
 func (d *Daemon) initContainers(ctx context.Context) error {

@@ -1,5 +1,5 @@
 // Package daemon is berthd's composition root. New builds the stores and services in the order of
-// design.md §3, each step a named function; Shutdown undoes them in reverse. It holds no business logic:
+// docs/architecture.md §3, each step a named function; Shutdown undoes them in reverse. It holds no business logic:
 // each area's service owns its behaviour, and the wiring of an area lives in daemon/<area>.go.
 package daemon
 

@@ -24,7 +24,7 @@ type imagesArea struct {
 	images      *service.Service
 }
 
-// initImages (design.md §3 step 5): choose the snapshotter, then the layer store, the image store over
+// initImages (docs/architecture.md §3): choose the snapshotter, then the layer store, the image store over
 // containerd, distribution and the image service.
 func (d *Daemon) initImages(ctx context.Context) error {
 	client := d.ctd.client

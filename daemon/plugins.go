@@ -24,7 +24,7 @@ type pluginsArea struct {
 	manager *manager.Manager
 }
 
-// initPlugins builds the plugin store (design.md §3 step 3) before volumes, which take it as their plugin
+// initPlugins builds the plugin store (docs/architecture.md §3) before volumes, which take it as their plugin
 // getter: legacy plugins are discovered lazily in the configured dirs; managed plugins are loaded from
 // <data-root>/plugins and the enabled ones started (as containerd tasks in the plugin namespace) before
 // this step returns.

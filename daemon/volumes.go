@@ -9,7 +9,7 @@ import (
 	volumeservice "github.com/berthd/berthd/volume/service"
 )
 
-// initVolumes opens the volume service (design.md §3 step 4): driver store with `local`, metadata.db,
+// initVolumes opens the volume service (docs/architecture.md §3): driver store with `local`, metadata.db,
 // restore. Records of plugin drivers are resolved in the background, so start-up never waits on a plugin.
 // scanLocalVolumes starts reading the local volumes' directories, which needs neither containerd nor the
 // plugins, so that it overlaps their start instead of following it (thousands of volumes take tens of

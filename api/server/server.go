@@ -84,11 +84,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setHeaders(w)
 	if versions.GreaterThanOrEqualTo(version, api.DefaultVersion) && version != api.DefaultVersion {
-		httputils.WriteError(w, invalidParam(fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", version, api.DefaultVersion)))
+		httputils.WriteError(w, httputils.InvalidParameter(fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", version, api.DefaultVersion)))
 		return
 	}
 	if versions.LessThan(version, api.MinSupportedVersion) {
-		httputils.WriteError(w, invalidParam(fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, api.MinSupportedVersion)))
+		httputils.WriteError(w, httputils.InvalidParameter(fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, api.MinSupportedVersion)))
 		return
 	}
 	r = r.WithContext(httputils.WithVersion(r.Context(), version))
@@ -117,7 +117,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, h router.Handler
 			log.G(ctx).WithError(err).WithField("path", r.URL.Path).Warn("error after response started")
 			return
 		}
-		httputils.WriteError(w, err)
+		writeError(ctx, w, r, err)
 	}
 }
 
@@ -205,10 +205,3 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	wg.Wait()
 }
-
-type invalidParamError string
-
-func (e invalidParamError) Error() string   { return string(e) }
-func (invalidParamError) InvalidParameter() {}
-
-func invalidParam(msg string) error { return invalidParamError(msg) }

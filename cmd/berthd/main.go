@@ -18,7 +18,6 @@ import (
 	"github.com/berthd/berthd/api/server"
 	"github.com/berthd/berthd/daemon"
 	"github.com/berthd/berthd/daemon/config"
-	"github.com/berthd/berthd/daemon/system"
 	"github.com/containerd/log"
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/pflag"
@@ -45,7 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 125
 	}
 	if o.version {
-		fmt.Fprintf(stdout, "berthd version %s, build %s\n", system.Version, system.GitCommit)
+		version, commit := daemon.Version()
+		fmt.Fprintf(stdout, "berthd version %s, build %s\n", version, commit)
 		return 0
 	}
 	cfg := o.cfg
@@ -99,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	go handleReload(ctx, d, args)
 
-	srv := server.New(server.Config{ServerVersion: system.Version, Experimental: cfg.Experimental})
+	srv := server.New(server.Config{ServerVersion: version(), Experimental: cfg.Experimental})
 	if err := setupAuthz(ctx, d, srv, cfg); err != nil {
 		for _, l := range listeners {
 			l.Close()
@@ -112,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ctx, listeners) }()
-	log.G(ctx).WithField("version", system.Version).Info("berthd has completed initialization")
+	log.G(ctx).WithField("version", version()).Info("berthd has completed initialization")
 	go sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 
 	code := 0
@@ -242,4 +242,9 @@ func handleReload(ctx context.Context, d *daemon.Daemon, args []string) {
 		setLogLevel(o.cfg)
 		log.G(ctx).Info("configuration reloaded")
 	}
+}
+
+func version() string {
+	v, _ := daemon.Version()
+	return v
 }

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/layer"
 	"github.com/berthd/berthd/volume/mounts"
-	"github.com/containerd/containerd/archive"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -337,7 +337,7 @@ func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
 		return err
 	}
 	defer os.Remove(empty)
-	return archive.WriteDiff(ctx, w, empty, tmp)
+	return layer.WriteDirDiff(ctx, w, empty, tmp)
 }
 
 // ExtractToDir is PUT /containers/{id}/archive: the tar's entries are written under path, which must be
@@ -364,7 +364,7 @@ func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) err
 			return errdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
 		}
 		// A ".wh." name is an ordinary file here: `docker cp` copies files, it does not apply a layer.
-		_, err = archive.Apply(ctx, fdPath(dst), r, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
+		err = layer.ExtractFiles(ctx, fdPath(dst), r)
 		switch {
 		case err == nil:
 			return nil

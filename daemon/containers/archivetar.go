@@ -7,8 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/containerd/containerd/archive"
-	"github.com/containerd/continuity/fs"
+	"github.com/berthd/berthd/layer"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,8 +20,8 @@ func writeTar(w io.Writer, t *target, name string) error {
 		if t.fi.Mode()&os.ModeSocket != 0 {
 			return tar.NewWriter(w).Close()
 		}
-		cw := archive.NewChangeWriter(w, fdPath(t.dir))
-		err := cw.HandleChange(fs.ChangeKindAdd, "/"+t.name, t.fi, nil)
+		cw := layer.NewTarWriter(w, fdPath(t.dir))
+		err := cw.Add("/"+t.name, t.fi)
 		if cerr := cw.Close(); err == nil {
 			err = cerr
 		}
@@ -39,7 +38,7 @@ func writeTar(w io.Writer, t *target, name string) error {
 		}
 		done <- err
 	}()
-	cw := archive.NewChangeWriter(pw, src)
+	cw := layer.NewTarWriter(pw, src)
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			if p == src {
@@ -54,7 +53,7 @@ func writeTar(w io.Writer, t *target, name string) error {
 		if err != nil {
 			return err
 		}
-		return cw.HandleChange(fs.ChangeKindAdd, "/"+rel, fi, nil)
+		return cw.Add("/"+rel, fi)
 	})
 	if cerr := cw.Close(); err == nil {
 		err = cerr

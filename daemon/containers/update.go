@@ -4,6 +4,7 @@ import (
 	"context"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/containers/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -64,28 +65,10 @@ func (s settings) Update(ctx context.Context, ref string, u ctypes.UpdateConfig)
 	}
 	if c.task != nil {
 		lr := &specs.LinuxResources{}
-		if next.Memory != 0 {
-			m := next.Memory
-			lr.Memory = &specs.LinuxMemory{Limit: &m}
-			if next.MemorySwap != 0 {
-				sw := next.MemorySwap
-				lr.Memory.Swap = &sw
-			}
-		}
-		if next.NanoCPUs != 0 || next.CPUShares != 0 || next.CPUQuota != 0 || next.CpusetCpus != "" {
-			lr.CPU = &specs.LinuxCPU{Cpus: next.CpusetCpus}
-			if next.CPUShares != 0 {
-				sh := uint64(next.CPUShares)
-				lr.CPU.Shares = &sh
-			}
-			if next.NanoCPUs != 0 {
-				p, q := uint64(100000), next.NanoCPUs*100000/1e9
-				lr.CPU.Period, lr.CPU.Quota = &p, &q
-			} else if next.CPUQuota != 0 {
-				q := next.CPUQuota
-				lr.CPU.Quota = &q
-			}
-		}
+		lr.Memory, lr.CPU = oci.Limits{
+			Memory: next.Memory, MemorySwap: next.MemorySwap,
+			NanoCPUs: next.NanoCPUs, CPUShares: next.CPUShares, CPUQuota: next.CPUQuota, CPUPeriod: next.CPUPeriod, CpusetCpus: next.CpusetCpus,
+		}.Resources()
 		if r.PidsLimit != nil {
 			// -1 is runc's "max"; 0 would leave the current limit in place.
 			lr.Pids = &specs.LinuxPids{Limit: -1}

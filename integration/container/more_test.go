@@ -147,6 +147,12 @@ func TestUpdate(t *testing.T) {
 	res := d.Docker(t, "update", "--restart", "bogus", "up1")
 	assert.Assert(t, res.ExitCode != 0)
 	mustDocker(t, d, "rm", "-f", "up1")
+
+	// A live update maps memory as create does: no swap setting means as much swap again (dockerd's default).
+	mustDocker(t, d, "run", "-d", "--name", "up2", "busybox", "sleep", "1000")
+	mustDocker(t, d, "update", "--memory", "48m", "up2")
+	assert.Equal(t, mustDocker(t, d, "exec", "up2", "cat", "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"), "100663296")
+	mustDocker(t, d, "rm", "-f", "up2")
 }
 
 func TestHealthcheck(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package httpstatus is the one place where error classes become HTTP status codes. Services classify
-// errors with containerd/errdefs (or, for stdlib-only packages, a marker method such as InvalidParameter());
-// nothing else in the tree picks a status for an error.
+// errors with containerd/errdefs, routers with httputils.InvalidParameter and NotFound (errdefs classes),
+// and stdlib-only packages with a marker method such as InvalidParameter(); nothing else in the tree picks
+// a status for an error, and nothing picks one by reading an error's text.
 package httpstatus
 
 import (

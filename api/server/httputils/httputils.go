@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -130,12 +131,28 @@ func Int64ValueOrDefault(r *http.Request, k string, def int64) (int64, error) {
 	return n, nil
 }
 
-// ParseForm parses the query (and form body) and classifies a failure as an invalid argument.
+// ParseForm parses the query (and form body) and classifies a failure as an invalid argument. A body whose
+// Content-Type does not parse is not a form (tar streams, JSON from odd clients): it is left to the handler
+// and only the query is read, decided from the header itself rather than from net/http's error text.
 func ParseForm(r *http.Request) error {
-	if err := r.ParseForm(); err != nil && !strings.HasPrefix(err.Error(), "mime:") {
+	if r.PostForm == nil && !isFormBody(r) {
+		r.PostForm = url.Values{}
+	}
+	if err := r.ParseForm(); err != nil {
 		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	return nil
+}
+
+// isFormBody reports whether net/http would read r's body as a form, or fail trying: only a Content-Type
+// that parses can make it one.
+func isFormBody(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return true
+	}
+	_, _, err := mime.ParseMediaType(ct)
+	return err == nil
 }
 
 // FlushHeaders sends the status line and headers now: streaming endpoints (events, wait, progress) must

@@ -387,40 +387,10 @@ func Build(o Options) (*specs.Spec, error) {
 
 	// Resources.
 	r := s.Linux.Resources
-	if o.Memory != 0 || o.MemorySwap != 0 {
-		r.Memory = &specs.LinuxMemory{}
-		if o.Memory != 0 {
-			v := o.Memory
-			r.Memory.Limit = &v
-		}
-		if o.MemorySwap != 0 {
-			v := o.MemorySwap
-			r.Memory.Swap = &v
-		} else if o.Memory > 0 {
-			// dockerd's default: swap allowed up to the memory limit again.
-			v := o.Memory * 2
-			r.Memory.Swap = &v
-		}
-	}
-	if o.NanoCPUs != 0 || o.CPUShares != 0 || o.CPUQuota != 0 || o.CpusetCpus != "" {
-		r.CPU = &specs.LinuxCPU{Cpus: o.CpusetCpus}
-		if o.CPUShares != 0 {
-			v := uint64(o.CPUShares)
-			r.CPU.Shares = &v
-		}
-		if o.NanoCPUs != 0 {
-			period := uint64(100000)
-			quota := o.NanoCPUs * int64(period) / 1e9
-			r.CPU.Period, r.CPU.Quota = &period, &quota
-		} else if o.CPUQuota != 0 {
-			q := o.CPUQuota
-			r.CPU.Quota = &q
-			if o.CPUPeriod != 0 {
-				p := uint64(o.CPUPeriod)
-				r.CPU.Period = &p
-			}
-		}
-	}
+	r.Memory, r.CPU = Limits{
+		Memory: o.Memory, MemorySwap: o.MemorySwap,
+		NanoCPUs: o.NanoCPUs, CPUShares: o.CPUShares, CPUQuota: o.CPUQuota, CPUPeriod: o.CPUPeriod, CpusetCpus: o.CpusetCpus,
+	}.Resources()
 	if o.PidsLimit > 0 {
 		r.Pids = &specs.LinuxPids{Limit: o.PidsLimit}
 	}

@@ -17,7 +17,7 @@ func (r *containerRouter) getContainersStats(w http.ResponseWriter, req *http.Re
 		oneShot = httputils.BoolValue(req, "one-shot")
 	}
 	if stream && oneShot {
-		return invalidParamErr("cannot have stream=true and one-shot=true")
+		return httputils.InvalidParameter("cannot have stream=true and one-shot=true")
 	}
 	started := false
 	enc := json.NewEncoder(w)
@@ -52,7 +52,7 @@ func setPathStat(w http.ResponseWriter, st *container.PathStat) error {
 func archivePath(req *http.Request) (string, error) {
 	p := req.Form.Get("path")
 	if p == "" {
-		return "", invalidParamErr("path cannot be empty")
+		return "", httputils.InvalidParameter("path cannot be empty")
 	}
 	return p, nil
 }

@@ -22,7 +22,7 @@ func (r *containerRouter) getContainersJSON(w http.ResponseWriter, req *http.Req
 	if v := req.Form.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return invalidParamErr("invalid limit: " + v)
+			return httputils.InvalidParameter("invalid limit: " + v)
 		}
 		opts.Limit = n
 	}
@@ -45,7 +45,7 @@ func (r *containerRouter) postContainersCreate(w http.ResponseWriter, req *http.
 	var body container.CreateRequest
 	if err := httputils.ReadJSON(req, &body); err != nil {
 		if httputils.IsEOF(err) {
-			return invalidParamErr("config cannot be empty in order to create a container")
+			return httputils.InvalidParameter("config cannot be empty in order to create a container")
 		}
 		return err
 	}
@@ -89,7 +89,7 @@ func stopTimeout(req *http.Request) (*int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return nil, invalidParamErr("invalid value for t: " + v)
+		return nil, httputils.InvalidParameter("invalid value for t: " + v)
 	}
 	return &n, nil
 }
@@ -128,7 +128,7 @@ func (r *containerRouter) postContainersRestart(w http.ResponseWriter, req *http
 
 func (r *containerRouter) deleteContainers(w http.ResponseWriter, req *http.Request) error {
 	if httputils.BoolValue(req, "link") {
-		return invalidParamErr("links are not supported")
+		return httputils.InvalidParameter("links are not supported")
 	}
 	if err := r.backend.ContainerRemove(req.Context(), req.PathValue("name"), httputils.BoolValue(req, "force"), httputils.BoolValue(req, "v")); err != nil {
 		return err
@@ -164,11 +164,11 @@ func (r *containerRouter) postContainersUnpause(w http.ResponseWriter, req *http
 func dims(req *http.Request) (int, int, error) {
 	h, err := strconv.Atoi(req.Form.Get("h"))
 	if err != nil {
-		return 0, 0, invalidParamErr("invalid value for h: " + req.Form.Get("h"))
+		return 0, 0, httputils.InvalidParameter("invalid value for h: " + req.Form.Get("h"))
 	}
 	wd, err := strconv.Atoi(req.Form.Get("w"))
 	if err != nil {
-		return 0, 0, invalidParamErr("invalid value for w: " + req.Form.Get("w"))
+		return 0, 0, httputils.InvalidParameter("invalid value for w: " + req.Form.Get("w"))
 	}
 	return h, wd, nil
 }
@@ -194,7 +194,7 @@ func (r *containerRouter) postContainersWait(w http.ResponseWriter, req *http.Re
 		cond = container.WaitConditionNotRunning
 	case container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
 	default:
-		return invalidParamErr(fmt.Sprintf("invalid condition: %q", cond))
+		return httputils.InvalidParameter(fmt.Sprintf("invalid condition: %q", cond))
 	}
 	ch, err := r.backend.ContainerWait(req.Context(), req.PathValue("name"), cond)
 	if err != nil {
@@ -262,7 +262,7 @@ func (r *containerRouter) postContainerExecCreate(w http.ResponseWriter, req *ht
 	var opts container.ExecOptions
 	if err := httputils.ReadJSON(req, &opts); err != nil {
 		if httputils.IsEOF(err) {
-			return invalidParamErr("No exec command specified")
+			return httputils.InvalidParameter("No exec command specified")
 		}
 		return err
 	}

@@ -30,7 +30,7 @@ func (r *imageRouter) postImagesCreate(w http.ResponseWriter, req *http.Request)
 		_, err := r.backend.ImportImage(req.Context(), req.Body, fromSrc, repo, tag, req.Form.Get("message"), req.Form["changes"], platform, st.Send)
 		return st.Finish(err)
 	}
-	return invalidParamErr("fromImage or fromSrc is required")
+	return httputils.InvalidParameter("fromImage or fromSrc is required")
 }
 
 func (r *imageRouter) postImagesLoad(w http.ResponseWriter, req *http.Request) error {
@@ -158,7 +158,7 @@ func (r *imageRouter) deleteImages(w http.ResponseWriter, req *http.Request) err
 	}
 	name := req.PathValue("rest")
 	if strings.TrimSpace(name) == "" {
-		return invalidParamErr("image name cannot be blank")
+		return httputils.InvalidParameter("image name cannot be blank")
 	}
 	res, err := r.backend.ImageDelete(req.Context(), name, httputils.BoolValue(req, "force"), !httputils.BoolValue(req, "noprune"))
 	if err != nil {
@@ -186,7 +186,7 @@ func (r *imageRouter) postAuth(w http.ResponseWriter, req *http.Request) error {
 	var auth image.AuthConfig
 	if err := httputils.ReadJSON(req, &auth); err != nil {
 		if httputils.IsEOF(err) {
-			return invalidParamErr("no credentials given")
+			return httputils.InvalidParameter("no credentials given")
 		}
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/berthd/berthd/api/server/httputils"
 	"github.com/berthd/berthd/api/server/router"
 )
 
@@ -51,7 +52,7 @@ func splitAction(rest string) (name, action string) {
 func (r *imageRouter) getImageByName(w http.ResponseWriter, req *http.Request) error {
 	name, action := splitAction(req.PathValue("rest"))
 	if name == "" {
-		return notFoundErr("page not found")
+		return httputils.NotFound("page not found")
 	}
 	switch action {
 	case "json":
@@ -61,13 +62,13 @@ func (r *imageRouter) getImageByName(w http.ResponseWriter, req *http.Request) e
 	case "get":
 		return r.getImageGet(w, req, name)
 	}
-	return notFoundErr("page not found")
+	return httputils.NotFound("page not found")
 }
 
 func (r *imageRouter) postImageByName(w http.ResponseWriter, req *http.Request) error {
 	name, action := splitAction(req.PathValue("rest"))
 	if name == "" {
-		return notFoundErr("page not found")
+		return httputils.NotFound("page not found")
 	}
 	switch action {
 	case "tag":
@@ -75,5 +76,5 @@ func (r *imageRouter) postImageByName(w http.ResponseWriter, req *http.Request) 
 	case "push":
 		return r.postImagesPush(w, req, name)
 	}
-	return notFoundErr("page not found")
+	return httputils.NotFound("page not found")
 }

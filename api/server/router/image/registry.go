@@ -21,7 +21,7 @@ func (r *imageRouter) getImagesSearch(w http.ResponseWriter, req *http.Request) 
 	if v := req.Form.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return invalidParamErr("invalid limit " + strconv.Quote(v) + ": not an integer")
+			return httputils.InvalidParameter("invalid limit " + strconv.Quote(v) + ": not an integer")
 		}
 		opts.Limit = n
 	}
@@ -42,7 +42,7 @@ func (r *imageRouter) getImagesSearch(w http.ResponseWriter, req *http.Request) 
 func (r *imageRouter) getDistributionInfo(w http.ResponseWriter, req *http.Request) error {
 	name, ok := strings.CutSuffix(req.PathValue("rest"), "/json")
 	if !ok || name == "" {
-		return notFoundErr("page not found")
+		return httputils.NotFound("page not found")
 	}
 	res, err := r.backend.DistributionInspect(req.Context(), name, httputils.RegistryAuth(req))
 	if err != nil {

@@ -10,18 +10,8 @@ import (
 	"github.com/berthd/berthd/api/types/plugin"
 )
 
-type notFoundError struct{ msg string }
-
-func (e notFoundError) Error() string { return e.msg }
-func (e notFoundError) NotFound()     {}
-
-type invalidParamError struct{ msg string }
-
-func (e invalidParamError) Error() string     { return e.msg }
-func (e invalidParamError) InvalidParameter() {}
-
 func pageNotFound(req *http.Request) error {
-	return notFoundError{"page not found: " + req.URL.Path}
+	return httputils.NotFound("page not found: " + req.URL.Path)
 }
 
 // splitAction splits "name/with/slashes/enable" into the name and the action.
@@ -135,7 +125,7 @@ func (r *pluginRouter) postAction(w http.ResponseWriter, req *http.Request) erro
 		var args []string
 		if err := httputils.ReadJSON(req, &args); err != nil {
 			if httputils.IsEOF(err) {
-				return invalidParamError{"no settings given"}
+				return httputils.InvalidParameter("no settings given")
 			}
 			return err
 		}

@@ -62,10 +62,6 @@ func (s *systemRouter) info(w http.ResponseWriter, r *http.Request) error {
 	return httputils.WriteJSON(w, http.StatusOK, s.b.SystemInfo(r.Context()))
 }
 
-type invalidParam struct{ error }
-
-func (invalidParam) InvalidParameter() {}
-
 // parseTimestamp reads the CLI's `<seconds>[.<nanoseconds>]` form.
 func parseTimestamp(v string) (time.Time, error) {
 	if v == "" {
@@ -74,7 +70,7 @@ func parseTimestamp(v string) (time.Time, error) {
 	secStr, nanoStr, hasNano := strings.Cut(v, ".")
 	sec, err := strconv.ParseInt(secStr, 10, 64)
 	if err != nil {
-		return time.Time{}, invalidParam{fmt.Errorf("invalid timestamp %q", v)}
+		return time.Time{}, httputils.InvalidParameter(fmt.Sprintf("invalid timestamp %q", v))
 	}
 	var nsec int64
 	if hasNano {
@@ -83,7 +79,7 @@ func parseTimestamp(v string) (time.Time, error) {
 		}
 		nanoStr += strings.Repeat("0", 9-len(nanoStr))
 		if nsec, err = strconv.ParseInt(nanoStr, 10, 64); err != nil {
-			return time.Time{}, invalidParam{fmt.Errorf("invalid timestamp %q", v)}
+			return time.Time{}, httputils.InvalidParameter(fmt.Sprintf("invalid timestamp %q", v))
 		}
 	}
 	return time.Unix(sec, nsec), nil
@@ -158,7 +154,7 @@ func (s *systemRouter) diskUsage(w http.ResponseWriter, r *http.Request) error {
 			case "build-cache":
 				opts.BuildCache = true
 			default:
-				return invalidParam{fmt.Errorf("unknown object type: %s", t)}
+				return httputils.InvalidParameter(fmt.Sprintf("unknown object type: %s", t))
 			}
 		}
 	}
