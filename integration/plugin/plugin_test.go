@@ -114,10 +114,10 @@ func TestVolumePluginThroughCLI(t *testing.T) {
 	assert.Check(t, os.IsNotExist(err), "the plugin removed the volume's data")
 
 	calls := vp.calls(t)
-	// As dockerd: create looks for an existing volume first; ls lists; inspect and info use what is
-	// cached; Path is never called; Activate and Capabilities happen once.
+	// As dockerd: create looks for an existing volume first; ls lists; inspect asks the plugin (Get),
+	// info uses what is cached; Path is never called; Activate and Capabilities happen once.
 	assert.Check(t, is.DeepEqual(calls, []string{"Plugin.Activate", "VolumeDriver.Capabilities", "VolumeDriver.Get v1",
-		"VolumeDriver.Create v1", "VolumeDriver.List", "VolumeDriver.Remove v1"}))
+		"VolumeDriver.Create v1", "VolumeDriver.List", "VolumeDriver.Get v1", "VolumeDriver.Remove v1"}))
 	assert.Check(t, is.Equal(count(calls, "Plugin.Activate"), 1), "activated once: %q", calls)
 	assert.Check(t, is.Equal(count(calls, "VolumeDriver.Capabilities"), 1), "capabilities once: %q", calls)
 	assert.Check(t, is.Equal(count(calls, "VolumeDriver.Remove v1"), 1), "%q", calls)
