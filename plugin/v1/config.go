@@ -33,6 +33,8 @@ type Timeouts struct {
 	// Default applies to methods not named in Methods (dockerd: 1 min for volume calls).
 	Default time.Duration
 	// Activate bounds the /Plugin.Activate handshake (dockerd has none; a hung plugin would hang lookups).
+	// Zero means DefaultActivateTimeout, or Default when that is shorter: activation happens inside a
+	// call, and must not outlast the deadline every other call is held to.
 	Activate time.Duration
 	// Methods maps a method name without the leading slash ("VolumeDriver.Create") to its timeout.
 	Methods map[string]time.Duration
@@ -41,8 +43,7 @@ type Timeouts struct {
 // DefaultTimeouts are dockerd's volume-call timeouts: 2 min for Create and Mount, 1 min for the rest.
 func DefaultTimeouts() Timeouts {
 	return Timeouts{
-		Default:  DefaultCallTimeout,
-		Activate: DefaultActivateTimeout,
+		Default: DefaultCallTimeout,
 		Methods: map[string]time.Duration{
 			"VolumeDriver.Create": DefaultLongCallTimeout,
 			"VolumeDriver.Mount":  DefaultLongCallTimeout,
@@ -108,7 +109,7 @@ func (c Config) withDefaults() Config {
 		c.Timeouts.Default = DefaultCallTimeout
 	}
 	if c.Timeouts.Activate <= 0 {
-		c.Timeouts.Activate = DefaultActivateTimeout
+		c.Timeouts.Activate = min(DefaultActivateTimeout, c.Timeouts.Default)
 	}
 	if c.Timeouts.Methods == nil {
 		c.Timeouts.Methods = DefaultTimeouts().Methods
