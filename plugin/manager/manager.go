@@ -307,8 +307,48 @@ func (m *Manager) resolve(name string) (*v2.Plugin, error) {
 	return nil, notFound(name)
 }
 
-// Get implements plugin/store's Managed: an enabled plugin with capability, its refcount changed by mode.
-func (m *Manager) Get(ctx context.Context, name, capability string, mode int) (getter.CompatPlugin, error) {
+// Lookup implements plugin/store's Managed: an enabled plugin with capability.
+func (m *Manager) Lookup(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
+	p, err := m.find(name, capability)
+	if err != nil {
+		return nil, err
+	}
+	if !p.IsEnabled() {
+		return nil, disabledError(name)
+	}
+	return p, nil
+}
+
+// Acquire implements plugin/store's Managed: Lookup taking a reference. The enabled check and the
+// reference are one step (v2.Plugin.Acquire), so a concurrent Disable either sees the reference and
+// refuses, or has begun and this fails as for a disabled plugin.
+func (m *Manager) Acquire(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
+	p, err := m.find(name, capability)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Acquire() {
+		return nil, disabledError(name)
+	}
+	return p, nil
+}
+
+// Release implements plugin/store's Managed: gives back a reference taken by Acquire, enabled or not.
+func (m *Manager) Release(ctx context.Context, name, capability string) error {
+	p, err := m.find(name, capability)
+	if err != nil {
+		return err
+	}
+	p.Release()
+	return nil
+}
+
+func disabledError(name string) error {
+	return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s found but disabled", name))
+}
+
+// find resolves name to a plugin with capability, enabled or not.
+func (m *Manager) find(name, capability string) (*v2.Plugin, error) {
 	p, err := m.resolve(name)
 	if err != nil {
 		if errdefs.IsInvalidArgument(err) {
@@ -316,13 +356,9 @@ func (m *Manager) Get(ctx context.Context, name, capability string, mode int) (g
 		}
 		return nil, err
 	}
-	if !p.IsEnabled() {
-		return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s found but disabled", name))
-	}
 	if capability != "" && !p.HasCapability(capability) {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("plugin %s does not provide %q capability", name, strings.ToLower(capability)))
 	}
-	p.AddRefCount(mode)
 	return p, nil
 }
 

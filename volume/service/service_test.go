@@ -48,9 +48,9 @@ func (r *recorder) list() []string {
 
 func newService(t *testing.T, root string, pg getter.PluginGetter, ev EventLogger) *VolumesService {
 	t.Helper()
-	cfg := Config{Root: root, ListTimeout: 300 * time.Millisecond}
-	if pg != nil {
-		cfg.PluginAdapter = testutil.Adapter
+	cfg := Config{Root: root, ListTimeout: 300 * time.Millisecond, PluginAdapter: testutil.Adapter}
+	if pg == nil {
+		pg = testutil.NewFakeGetter()
 	}
 	s, err := NewVolumeService(context.Background(), cfg, pg, ev)
 	assert.NilError(t, err)
@@ -102,7 +102,7 @@ func TestCreateIdempotentAndConflict(t *testing.T) {
 	assert.Equal(t, other.Calls("Create"), 0)
 
 	_, err = s.Create(ctx, "v2", "nosuchdriver")
-	assert.Error(t, err, "create v2: volume driver not found: nosuchdriver")
+	assert.Error(t, err, `create v2: error looking up volume plugin nosuchdriver: plugin "nosuchdriver" not found`)
 	assert.Assert(t, errdefs.IsNotFound(err))
 
 	// Without a driver the name is found wherever it is.
@@ -471,4 +471,9 @@ func TestInspectAsksTheDriver(t *testing.T) {
 	assert.Error(t, err, "get fv: no such volume")
 	_, cached := s.vs.cached("fv")
 	assert.Check(t, !cached, "the lost volume is forgotten")
+}
+
+func TestRefusesNoPluginGetter(t *testing.T) {
+	_, err := NewVolumeService(context.Background(), Config{Root: t.TempDir()}, nil, nil)
+	assert.ErrorContains(t, err, "no plugin getter")
 }

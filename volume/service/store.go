@@ -136,7 +136,7 @@ func (s *VolumeStore) release(name, ref string) {
 // purge forgets a volume: driver reference, record and cache. Caller holds the name lock.
 func (s *VolumeStore) purge(ctx context.Context, name, driver string) error {
 	if driver != "" && !s.drivers.IsBuiltin(driver) {
-		if _, err := s.drivers.ReleaseDriver(ctx, driver); err != nil {
+		if err := s.drivers.ReleaseDriver(ctx, driver); err != nil {
 			log.G(ctx).WithError(err).WithFields(log.Fields{"volume": name, "driver": driver}).Warn("volume store: cannot release driver reference")
 		}
 	}
@@ -213,7 +213,7 @@ func (s *VolumeStore) create(ctx context.Context, name, driverName string, opts,
 	builtin := s.drivers.IsBuiltin(d.Name())
 	releaseDriver := func() {
 		if !builtin {
-			_, _ = s.drivers.ReleaseDriver(ctx, d.Name())
+			_ = s.drivers.ReleaseDriver(ctx, d.Name())
 		}
 	}
 	created := false
