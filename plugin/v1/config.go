@@ -5,8 +5,10 @@
 // plugin protocol.
 //
 // Beyond dockerd, a plugin that restarts is re-discovered and re-activated by the next call (hooks let
-// consumers such as the volume adapter re-mount), and a plugin that keeps failing is marked unavailable
-// for a short cool-down while a background probe waits for it, so callers fail fast instead of stalling.
+// consumers such as the volume adapter re-mount), and a plugin that keeps failing (or hangs in Activate)
+// is marked unavailable for a short cool-down while a background probe waits for it, so callers fail fast
+// instead of stalling; a new socket file in its place ends that at once. Activation is held to the same
+// deadline as the calls.
 //
 // It imports the standard library, errdefs/log/pkg-errors and plugin/getter (whose interfaces Plugin
 // implements); never volume/..., plugin/store or daemon/...: consumers reach plugins through plugin/getter.
