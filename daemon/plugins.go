@@ -62,7 +62,7 @@ func (d *Daemon) initPlugins(ctx context.Context) error {
 	}
 	d.onShutdown("managed plugins", m.Shutdown)
 	// The store is built on the manager, so it can never resolve names without managed plugins.
-	s := store.New(store.Config{Managed: m, Legacy: v1.Config{
+	s := store.New(store.Config{Managed: m.Index(), Legacy: v1.Config{
 		SocketDir: cfg.PluginsSocketDir,
 		SpecDirs:  cfg.PluginsSpecDirs,
 		Timeouts:  timeouts,

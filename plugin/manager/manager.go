@@ -45,7 +45,6 @@ import (
 	"github.com/berthd/berthd/api/types/filters"
 	types "github.com/berthd/berthd/api/types/plugin"
 	"github.com/berthd/berthd/plugin/executor"
-	"github.com/berthd/berthd/plugin/getter"
 	v2 "github.com/berthd/berthd/plugin/v2"
 )
 
@@ -305,72 +304,6 @@ func (m *Manager) resolve(name string) (*v2.Plugin, error) {
 		}
 	}
 	return nil, notFound(name)
-}
-
-// Lookup implements plugin/store's Managed: an enabled plugin with capability.
-func (m *Manager) Lookup(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
-	p, err := m.find(name, capability)
-	if err != nil {
-		return nil, err
-	}
-	if !p.IsEnabled() {
-		return nil, disabledError(name)
-	}
-	return p, nil
-}
-
-// Acquire implements plugin/store's Managed: Lookup taking a reference. The enabled check and the
-// reference are one step (v2.Plugin.Acquire), so a concurrent Disable either sees the reference and
-// refuses, or has begun and this fails as for a disabled plugin.
-func (m *Manager) Acquire(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
-	p, err := m.find(name, capability)
-	if err != nil {
-		return nil, err
-	}
-	if !p.Acquire() {
-		return nil, disabledError(name)
-	}
-	return p, nil
-}
-
-// Release implements plugin/store's Managed: gives back a reference taken by Acquire, enabled or not.
-func (m *Manager) Release(ctx context.Context, name, capability string) error {
-	p, err := m.find(name, capability)
-	if err != nil {
-		return err
-	}
-	p.Release()
-	return nil
-}
-
-func disabledError(name string) error {
-	return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s found but disabled", name))
-}
-
-// find resolves name to a plugin with capability, enabled or not.
-func (m *Manager) find(name, capability string) (*v2.Plugin, error) {
-	p, err := m.resolve(name)
-	if err != nil {
-		if errdefs.IsInvalidArgument(err) {
-			return nil, notFound(name)
-		}
-		return nil, err
-	}
-	if capability != "" && !p.HasCapability(capability) {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("plugin %s does not provide %q capability", name, strings.ToLower(capability)))
-	}
-	return p, nil
-}
-
-// GetAllByCap implements plugin/store's Managed: enabled plugins with capability, by name.
-func (m *Manager) GetAllByCap(ctx context.Context, capability string) ([]getter.CompatPlugin, error) {
-	var out []getter.CompatPlugin
-	for _, p := range m.sorted() {
-		if p.IsEnabled() && (capability == "" || p.HasCapability(capability)) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }
 
 func (m *Manager) sorted() []*v2.Plugin {

@@ -32,7 +32,7 @@ func TestAcquireRacesDisable(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				_, err := m.Acquire(ctx, "vol", getter.VolumeDriver)
+				_, err := m.Index().Acquire(ctx, "vol", getter.VolumeDriver)
 				switch {
 				case err == nil:
 					acquired.Add(1)
@@ -62,7 +62,7 @@ func TestAcquireRacesDisable(t *testing.T) {
 		assert.Assert(t, errdefs.IsConflict(derr), "round %d: %v", round, derr)
 		assert.Assert(t, n > 0, "round %d: disable refused without references: %v", round, derr)
 		for i := 0; i < n; i++ {
-			assert.NilError(t, m.Release(ctx, "vol", getter.VolumeDriver))
+			assert.NilError(t, m.Index().Release(ctx, "vol", getter.VolumeDriver))
 		}
 		assert.NilError(t, m.Disable(ctx, "vol", false))
 	}
