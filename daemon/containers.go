@@ -12,6 +12,7 @@ import (
 	"github.com/berthd/berthd/daemon/system"
 	"github.com/berthd/berthd/libcontainerd/remote"
 	ltypes "github.com/berthd/berthd/libcontainerd/types"
+	"github.com/pkg/errors"
 )
 
 // initPaths are where Debian puts tini; the static one runs in any image (dockerd's docker-init).
@@ -26,6 +27,10 @@ type containersArea struct {
 // event stream feeds the service), then restore: records loaded, running tasks reattached or stopped,
 // volume references rebuilt, before the API answers.
 func (d *Daemon) initContainers(ctx context.Context) error {
+	// The services containers are built on must exist: a nil one would only fail on first use.
+	if d.volumes == nil || d.imgs == nil {
+		return errors.New("containers: the volumes and images steps must run first")
+	}
 	initPath := ""
 	for _, p := range initPaths {
 		if _, err := os.Stat(p); err == nil {

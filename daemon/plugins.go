@@ -24,10 +24,10 @@ type pluginsArea struct {
 	manager *manager.Manager
 }
 
-// initPlugins builds the plugin store (docs/architecture.md §3) before volumes, which take it as their plugin
-// getter: legacy plugins are discovered lazily in the configured dirs; managed plugins are loaded from
-// <data-root>/plugins and the enabled ones started (as containerd tasks in the plugin namespace) before
-// this step returns.
+// initPlugins builds the plugin manager, then the plugin store over it (docs/architecture.md §3), before
+// volumes, which take the store as their plugin getter: legacy plugins are discovered lazily in the
+// configured dirs; managed plugins are loaded from <data-root>/plugins and the enabled ones started (as
+// containerd tasks in the plugin namespace) before this step returns.
 func (d *Daemon) initPlugins(ctx context.Context) error {
 	d.cfgMu.RLock()
 	cfg := d.cfg
@@ -40,14 +40,6 @@ func (d *Daemon) initPlugins(ctx context.Context) error {
 		timeouts.Methods["VolumeDriver.Create"] = time.Duration(s) * time.Second
 		timeouts.Methods["VolumeDriver.Mount"] = time.Duration(s) * time.Second
 	}
-	s := store.New(store.Config{Legacy: v1.Config{
-		SocketDir: cfg.PluginsSocketDir,
-		SpecDirs:  cfg.PluginsSpecDirs,
-		Timeouts:  timeouts,
-	}})
-	d.plugins = &pluginsArea{store: s}
-	d.onShutdown("plugins", func(context.Context) error { s.Close(); return nil })
-
 	address, ns := d.ctd.address, cfg.ContainerdPluginNamespace
 	newExecutor := func(ctx context.Context, h executor.ExitHandler) (executor.Executor, error) {
 		return ctdexecutor.New(ctx, ctdexecutor.Config{StateDir: filepath.Join(cfg.ExecRoot, "plugin-state")},
@@ -68,9 +60,15 @@ func (d *Daemon) initPlugins(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.plugins.manager = m
-	s.SetManaged(m)
 	d.onShutdown("managed plugins", m.Shutdown)
+	// The store is built on the manager, so it can never resolve names without managed plugins.
+	s := store.New(store.Config{Managed: m.Index(), Legacy: v1.Config{
+		SocketDir: cfg.PluginsSocketDir,
+		SpecDirs:  cfg.PluginsSpecDirs,
+		Timeouts:  timeouts,
+	}})
+	d.onShutdown("plugins", func(context.Context) error { s.Close(); return nil })
+	d.plugins = &pluginsArea{store: s, manager: m}
 	return nil
 }
 
@@ -95,10 +93,11 @@ func (d *Daemon) volumesOnDrivers(ctx context.Context, drivers []string) []strin
 	return names
 }
 
-// PluginGetter is the plugin store (managed plugins first, legacy ones as fallback).
+// PluginGetter is the plugin store (managed plugins first, legacy ones as fallback). It panics when
+// called before the plugins step: a service built earlier would silently have no plugins.
 func (d *Daemon) PluginGetter() getter.PluginGetter {
 	if d.plugins == nil {
-		return nil
+		panic("daemon: PluginGetter used before the plugins start-up step")
 	}
 	return d.plugins.store
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/berthd/berthd/daemon/system"
 	"github.com/berthd/berthd/volume/local"
 	volumeservice "github.com/berthd/berthd/volume/service"
+	"github.com/pkg/errors"
 )
 
 // initVolumes opens the volume service (docs/architecture.md §3): driver store with `local`, metadata.db,
@@ -29,7 +30,10 @@ func (d *Daemon) initVolumes(ctx context.Context) error {
 	if err := <-d.localScan; err != nil {
 		return err
 	}
-	svc, err := volumeservice.NewVolumeService(ctx, volumeservice.Config{Root: d.cfg.Root, Local: d.localRoot}, d.PluginGetter(), d.events)
+	if d.plugins == nil {
+		return errors.New("volumes: the plugins step must run first (volume drivers may be plugins)")
+	}
+	svc, err := volumeservice.NewVolumeService(ctx, volumeservice.Config{Root: d.cfg.Root, Local: d.localRoot}, d.plugins.store, d.events)
 	if err != nil {
 		return err
 	}

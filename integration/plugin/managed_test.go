@@ -176,15 +176,21 @@ func TestManagedVolumePlugin(t *testing.T) {
 	res = d.Docker(t, "volume", "inspect", "--format", "{{.Driver}} {{.Mountpoint}}", "v1")
 	assert.Equal(t, res.ExitCode, 0, res.Combined())
 	pm := filepath.Join(d.Root, "plugins", p.ID, "propagated-mount")
-	// The adapter learns a mountpoint lazily (Mount/Get/List), so inspect may show none yet; when it
-	// shows one it must be the host view of the plugin's path.
-	if got := strings.TrimSpace(res.Stdout); got != "vp:latest" {
-		assert.Equal(t, got, "vp:latest "+filepath.Join(pm, "volumes", "v1"))
-	}
+	// Inspect asks the plugin (Get): the mountpoint is the host view of the plugin's path.
+	assert.Equal(t, strings.TrimSpace(res.Stdout), "vp:latest "+filepath.Join(pm, "volumes", "v1"))
 	_, err := os.Stat(filepath.Join(pm, "volumes", "v1"))
 	assert.NilError(t, err, "the plugin's volume directory is visible on the host")
 	res = d.Docker(t, "volume", "ls", "--format", "{{.Driver}} {{.Name}}")
 	assert.Assert(t, is.Contains(res.Stdout, "vp:latest v1"))
+	res = d.Docker(t, "volume", "create", "-d", "vp", "v1b")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	res = d.Docker(t, "volume", "rm", "v1b")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	// The driver of a managed plugin is cached like a legacy one: its Capabilities are asked once, not
+	// on every lookup (create, inspect, ls and rm each looked it up).
+	calls, err := os.ReadFile(filepath.Join(pm, "calls.log"))
+	assert.NilError(t, err)
+	assert.Equal(t, strings.Count(string(calls), "VolumeDriver.Capabilities"), 1, string(calls))
 
 	// In use: disable and rm are refused with 409.
 	code, msg := apiStatus(t, d, "POST", "/plugins/vp/disable")

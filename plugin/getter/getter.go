@@ -4,13 +4,6 @@ package getter
 
 import "context"
 
-// Modes of Get: how the call changes a managed plugin's reference count. Legacy plugins are not counted.
-const (
-	Lookup  = 0
-	Acquire = 1
-	Release = -1
-)
-
 // Capabilities as lookups name them.
 const (
 	VolumeDriver = "VolumeDriver"
@@ -33,11 +26,21 @@ type CompatPlugin interface {
 }
 
 // PluginGetter resolves plugins by name and capability: managed plugins first, legacy ones as fallback.
+// Managed plugins count references (one per volume on them, say), so that a plugin in use is not
+// disabled or removed; legacy plugins are not counted.
 //
-// Get returns errdefs NotFound (`plugin "x" not found`) when neither exists, Conflict when a managed
-// plugin exists but is disabled. It must fail fast for a name with no socket or spec file and must never
-// hold a global lock while it talks to a plugin.
+// Lookup, Acquire and Release return errdefs NotFound (`plugin "x" not found`) when neither kind exists,
+// Conflict when a managed plugin exists but is disabled (Acquire never counts a reference on a plugin that
+// is disabled or being disabled). They must fail fast for a name with no socket or spec file and must
+// never hold a global lock while they talk to a plugin.
 type PluginGetter interface {
-	Get(ctx context.Context, name, capability string, mode int) (CompatPlugin, error)
+	// Lookup resolves name without changing its reference count.
+	Lookup(ctx context.Context, name, capability string) (CompatPlugin, error)
+	// Acquire resolves name and takes one reference on it, given back by Release.
+	Acquire(ctx context.Context, name, capability string) (CompatPlugin, error)
+	// Release gives back one reference taken by Acquire (never below zero).
+	Release(ctx context.Context, name, capability string) error
+	// GetAllByCap lists the plugins implementing capability that answer; it never fails for one dead
+	// plugin.
 	GetAllByCap(ctx context.Context, capability string) ([]CompatPlugin, error)
 }

@@ -58,7 +58,11 @@ func (m *Manager) Disable(ctx context.Context, name string, force bool) error {
 	if !p.IsEnabled() {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s is already disabled", p.Name()))
 	}
-	if n := p.RefCount(); !force && n > 0 {
+	// From here no new reference can be taken (Acquire does not take the lifecycle lock, which is held
+	// across the plugin's stop).
+	n, ok := p.BeginDisable(force)
+	defer p.EndDisable()
+	if !ok {
 		return m.inUse(ctx, p, n)
 	}
 	if err := checkAuthzDisable(ctx, m, p, force); err != nil {
@@ -114,6 +118,10 @@ func (m *Manager) Remove(ctx context.Context, name string, force bool) error {
 		if p.IsEnabled() {
 			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s is enabled", p.Name()))
 		}
+	}
+	// Forced, or disabled (so Acquire refuses it): no reference can be taken from here on.
+	if _, ok := p.BeginDisable(true); ok {
+		defer p.EndDisable()
 	}
 	if p.IsEnabled() {
 		if err := checkAuthzDisable(ctx, m, p, force); err != nil {

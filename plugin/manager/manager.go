@@ -46,7 +46,6 @@ import (
 	"github.com/berthd/berthd/api/types/filters"
 	types "github.com/berthd/berthd/api/types/plugin"
 	"github.com/berthd/berthd/plugin/executor"
-	"github.com/berthd/berthd/plugin/getter"
 	v2 "github.com/berthd/berthd/plugin/v2"
 )
 
@@ -308,36 +307,6 @@ func (m *Manager) resolve(name string) (*v2.Plugin, error) {
 		}
 	}
 	return nil, notFound(name)
-}
-
-// Get implements plugin/store's Managed: an enabled plugin with capability, its refcount changed by mode.
-func (m *Manager) Get(ctx context.Context, name, capability string, mode int) (getter.CompatPlugin, error) {
-	p, err := m.resolve(name)
-	if err != nil {
-		if errdefs.IsInvalidArgument(err) {
-			return nil, notFound(name)
-		}
-		return nil, err
-	}
-	if !p.IsEnabled() {
-		return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("plugin %s found but disabled", name))
-	}
-	if capability != "" && !p.HasCapability(capability) {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("plugin %s does not provide %q capability", name, strings.ToLower(capability)))
-	}
-	p.AddRefCount(mode)
-	return p, nil
-}
-
-// GetAllByCap implements plugin/store's Managed: enabled plugins with capability, by name.
-func (m *Manager) GetAllByCap(ctx context.Context, capability string) ([]getter.CompatPlugin, error) {
-	var out []getter.CompatPlugin
-	for _, p := range m.sorted() {
-		if p.IsEnabled() && (capability == "" || p.HasCapability(capability)) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }
 
 func (m *Manager) sorted() []*v2.Plugin {

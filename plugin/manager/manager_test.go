@@ -141,9 +141,9 @@ func TestLifecycle(t *testing.T) {
 	assert.Error(t, err, `plugin "other" not found`)
 
 	// Disabled: the store's lookup is a conflict, not a fallback.
-	_, err = m.Get(ctx, "vol", getter.VolumeDriver, getter.Lookup)
+	_, err = m.Index().Lookup(ctx, "vol", getter.VolumeDriver)
 	assert.Check(t, errdefs.IsConflict(err), err)
-	_, err = m.Get(ctx, "nope", getter.VolumeDriver, getter.Lookup)
+	_, err = m.Index().Lookup(ctx, "nope", getter.VolumeDriver)
 	assert.Check(t, errdefs.IsNotFound(err), err)
 
 	assert.NilError(t, m.Set(ctx, "vol", []string{"DEBUG=1"}))
@@ -166,12 +166,12 @@ func TestLifecycle(t *testing.T) {
 	assert.Check(t, err != nil)
 
 	// References from volumes block disable and remove.
-	cp, err := m.Get(ctx, "vol", "VolumeDriver", getter.Acquire)
+	cp, err := m.Index().Acquire(ctx, "vol", "VolumeDriver")
 	assert.NilError(t, err)
 	assert.Check(t, !cp.IsV1())
-	_, err = m.Get(ctx, "vol", "authz", getter.Lookup)
+	_, err = m.Index().Lookup(ctx, "vol", "authz")
 	assert.ErrorContains(t, err, "does not provide")
-	all, err := m.GetAllByCap(ctx, getter.VolumeDriver)
+	all, err := m.Index().GetAllByCap(ctx, getter.VolumeDriver)
 	assert.NilError(t, err)
 	assert.Equal(t, len(all), 1)
 	err = m.Disable(ctx, "vol", false)
@@ -179,8 +179,7 @@ func TestLifecycle(t *testing.T) {
 	assert.ErrorContains(t, err, "is in use")
 	err = m.Remove(ctx, "vol", false)
 	assert.ErrorContains(t, err, "is in use")
-	_, err = m.Get(ctx, "vol", "VolumeDriver", getter.Release)
-	assert.NilError(t, err)
+	assert.NilError(t, m.Index().Release(ctx, "vol", "VolumeDriver"))
 
 	err = m.Remove(ctx, "vol", false)
 	assert.ErrorContains(t, err, "is enabled")
@@ -206,7 +205,7 @@ func TestForceRemoveInUse(t *testing.T) {
 	ctx := context.Background()
 	assert.NilError(t, m.Create(ctx, "vol", pluginTar(t)))
 	assert.NilError(t, m.Enable(ctx, "vol", 0))
-	_, err := m.Get(ctx, "vol", getter.VolumeDriver, getter.Acquire)
+	_, err := m.Index().Acquire(ctx, "vol", getter.VolumeDriver)
 	assert.NilError(t, err)
 	assert.NilError(t, m.Remove(ctx, "vol", true))
 	_, err = m.Inspect(ctx, "vol")
@@ -244,7 +243,7 @@ func TestStatePersistsAcrossRestart(t *testing.T) {
 	assert.Equal(t, e.fake.Creates(on.ID), 2)
 	running, _ = e.fake.IsRunning(ctx, on.ID)
 	assert.Check(t, running)
-	cp, err := m2.Get(ctx, "on", getter.VolumeDriver, getter.Lookup)
+	cp, err := m2.Index().Lookup(ctx, "on", getter.VolumeDriver)
 	assert.NilError(t, err)
 	assert.Check(t, cp.(*v2.Plugin).Timeout() == 12*time.Second)
 
@@ -476,7 +475,7 @@ func TestInUseNamesHolders(t *testing.T) {
 	assert.NilError(t, err)
 	assert.NilError(t, m.Create(ctx, "vol", pluginTar(t)))
 	assert.NilError(t, m.Enable(ctx, "vol", 0))
-	_, err = m.Get(ctx, "vol", getter.VolumeDriver, getter.Acquire)
+	_, err = m.Index().Acquire(ctx, "vol", getter.VolumeDriver)
 	assert.NilError(t, err)
 	err = m.Disable(ctx, "vol", false)
 	assert.Check(t, errdefs.IsConflict(err))

@@ -1,6 +1,6 @@
 // Package store owns plugin resolution by name and capability: it implements getter.PluginGetter over
-// managed (v2) plugins first, when a Managed index is attached, and legacy (v1) plugins as fallback.
-// Managed plugins' on-disk index will live here too; for now it holds only the legacy registry.
+// managed (v2) plugins first, through the Managed index it is built with (the plugin manager, which keeps
+// managed plugins' on-disk state), and legacy (v1) plugins, whose registry it holds, as fallback.
 //
 // It never holds a lock of its own during plugin I/O (the legacy registry locks per name) and imports
 // plugin/... only; never volume/... or daemon/....
@@ -9,7 +9,6 @@ package store
 import (
 	"context"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -25,10 +24,13 @@ const DefaultScanTimeout = 2 * time.Second
 
 // Managed is the index of managed plugins, as the manager will provide it.
 type Managed interface {
-	// Get resolves name (ID, ID prefix or reference) to an enabled managed plugin with capability and adds
-	// mode to its refcount. NotFound (and only NotFound) lets the store fall back to legacy plugins;
-	// Conflict for a plugin that exists but is disabled (`plugin x found but disabled`).
-	Get(ctx context.Context, name, capability string, mode int) (getter.CompatPlugin, error)
+	// Lookup, Acquire and Release resolve name (ID, ID prefix or reference) to an enabled managed plugin
+	// with capability, Acquire and Release changing its reference count as getter.PluginGetter's. NotFound
+	// (and only NotFound) lets the store fall back to legacy plugins; Conflict for a plugin that exists
+	// but is disabled (`plugin x found but disabled`).
+	Lookup(ctx context.Context, name, capability string) (getter.CompatPlugin, error)
+	Acquire(ctx context.Context, name, capability string) (getter.CompatPlugin, error)
+	Release(ctx context.Context, name, capability string) error
 	// GetAllByCap lists enabled managed plugins with capability.
 	GetAllByCap(ctx context.Context, capability string) ([]getter.CompatPlugin, error)
 }
@@ -39,7 +41,8 @@ type Config struct {
 	Legacy v1.Config
 	// ScanTimeout bounds GetAllByCap (default 2 s).
 	ScanTimeout time.Duration
-	// Managed may be nil until the manager exists; see SetManaged.
+	// Managed is the managed plugin index (the plugin manager, built before the store); nil means legacy
+	// plugins only.
 	Managed Managed
 }
 
@@ -47,27 +50,19 @@ type Config struct {
 type Store struct {
 	legacy      *v1.Registry
 	scanTimeout time.Duration
-	managed     atomic.Pointer[managedBox]
+	managed     Managed
 }
-
-type managedBox struct{ m Managed }
 
 var _ getter.PluginGetter = (*Store)(nil)
 
 // New returns a store; Close it to stop background probes of dead legacy plugins.
 func New(cfg Config) *Store {
-	s := &Store{legacy: v1.NewRegistry(cfg.Legacy), scanTimeout: cfg.ScanTimeout}
+	s := &Store{legacy: v1.NewRegistry(cfg.Legacy), scanTimeout: cfg.ScanTimeout, managed: cfg.Managed}
 	if s.scanTimeout <= 0 {
 		s.scanTimeout = DefaultScanTimeout
 	}
-	if cfg.Managed != nil {
-		s.SetManaged(cfg.Managed)
-	}
 	return s
 }
-
-// SetManaged attaches the managed plugin index (the manager is built after the store).
-func (s *Store) SetManaged(m Managed) { s.managed.Store(&managedBox{m}) }
 
 // Legacy is the legacy registry (for tests and diagnostics).
 func (s *Store) Legacy() *v1.Registry { return s.legacy }
@@ -75,20 +70,37 @@ func (s *Store) Legacy() *v1.Registry { return s.legacy }
 // Close stops background work.
 func (s *Store) Close() { s.legacy.Close() }
 
-func (s *Store) managedIndex() Managed {
-	if b := s.managed.Load(); b != nil {
-		return b.m
+func (s *Store) managedIndex() Managed { return s.managed }
+
+// Lookup resolves name: a managed plugin first, then a legacy one. Errors: NotFound `plugin "x" not
+// found` when neither exists (at once, never a retry loop); Conflict from the managed index for a
+// disabled plugin (no fallback then); Unavailable for a legacy plugin that cannot be reached; `legacy
+// plugin: ...` otherwise.
+func (s *Store) Lookup(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
+	return s.get(ctx, name, capability, Managed.Lookup)
+}
+
+// Acquire is Lookup taking a reference on a managed plugin (legacy plugins are not counted).
+func (s *Store) Acquire(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
+	return s.get(ctx, name, capability, Managed.Acquire)
+}
+
+// Release gives back a reference on a managed plugin; legacy plugins are not counted, so for them (and
+// names that are not managed plugins) it does nothing, without contacting any plugin.
+func (s *Store) Release(ctx context.Context, name, capability string) error {
+	m := s.managedIndex()
+	if m == nil {
+		return nil
+	}
+	if err := m.Release(ctx, name, capability); err != nil && !errdefs.IsNotFound(err) {
+		return err
 	}
 	return nil
 }
 
-// Get resolves name: a managed plugin first, then a legacy one (which ignores mode: legacy plugins are
-// not reference-counted). Errors: NotFound `plugin "x" not found` when neither exists (at once, never a
-// retry loop); Conflict from the managed index for a disabled plugin (no fallback then); Unavailable for
-// a legacy plugin that cannot be reached; `legacy plugin: ...` otherwise.
-func (s *Store) Get(ctx context.Context, name, capability string, mode int) (getter.CompatPlugin, error) {
+func (s *Store) get(ctx context.Context, name, capability string, managed func(Managed, context.Context, string, string) (getter.CompatPlugin, error)) (getter.CompatPlugin, error) {
 	if m := s.managedIndex(); m != nil {
-		p, err := m.Get(ctx, name, capability, mode)
+		p, err := managed(m, ctx, name, capability)
 		if err == nil {
 			return p, nil
 		}

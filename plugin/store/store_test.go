@@ -51,19 +51,19 @@ func TestGetLegacy(t *testing.T) {
 	s, dir := newStore(t)
 	ctx := context.Background()
 	servePlugin(t, filepath.Join(dir, "vol.sock"), "VolumeDriver", nil)
-	p, err := s.Get(ctx, "vol", getter.VolumeDriver, getter.Acquire)
+	p, err := s.Acquire(ctx, "vol", getter.VolumeDriver)
 	assert.NilError(t, err)
 	assert.Assert(t, p.IsV1())
 	assert.Equal(t, p.ScopedPath("/x"), "/x")
 
 	start := time.Now()
-	_, err = s.Get(ctx, "nosuch", getter.VolumeDriver, getter.Lookup)
+	_, err = s.Lookup(ctx, "nosuch", getter.VolumeDriver)
 	assert.Assert(t, errdefs.IsNotFound(err))
 	assert.Error(t, err, `plugin "nosuch" not found`)
 	assert.Assert(t, time.Since(start) < time.Second)
 
 	servePlugin(t, filepath.Join(dir, "net.sock"), "NetworkDriver", nil)
-	_, err = s.Get(ctx, "net", getter.VolumeDriver, getter.Lookup)
+	_, err = s.Lookup(ctx, "net", getter.VolumeDriver)
 	assert.ErrorContains(t, err, `legacy plugin: Plugin does not implement the requested driver: plugin="net"`)
 }
 
@@ -100,10 +100,10 @@ func TestGetAllByCapAndVolumeDrivers(t *testing.T) {
 type fakeManaged struct {
 	plugins map[string]getter.CompatPlugin
 	err     map[string]error
-	modes   []int
+	modes   []string
 }
 
-func (f *fakeManaged) Get(_ context.Context, name, _ string, mode int) (getter.CompatPlugin, error) {
+func (f *fakeManaged) get(name, mode string) (getter.CompatPlugin, error) {
 	if err := f.err[name]; err != nil {
 		return nil, err
 	}
@@ -112,6 +112,19 @@ func (f *fakeManaged) Get(_ context.Context, name, _ string, mode int) (getter.C
 		return p, nil
 	}
 	return nil, errdefs.ErrNotFound.WithMessage("no managed plugin " + name)
+}
+
+func (f *fakeManaged) Lookup(_ context.Context, name, _ string) (getter.CompatPlugin, error) {
+	return f.get(name, "lookup")
+}
+
+func (f *fakeManaged) Acquire(_ context.Context, name, _ string) (getter.CompatPlugin, error) {
+	return f.get(name, "acquire")
+}
+
+func (f *fakeManaged) Release(_ context.Context, name, _ string) error {
+	_, err := f.get(name, "release")
+	return err
 }
 
 func (f *fakeManaged) GetAllByCap(context.Context, string) ([]getter.CompatPlugin, error) {
@@ -138,18 +151,21 @@ func TestManagedFirstLegacyFallback(t *testing.T) {
 		plugins: map[string]getter.CompatPlugin{"both": managedPlugin{"both"}},
 		err:     map[string]error{"disabled": errdefs.ErrConflict.WithMessage("plugin disabled found but disabled")},
 	}
-	s.SetManaged(m)
+	s = New(Config{Legacy: s.Legacy().Config(), Managed: m})
+	t.Cleanup(s.Close)
 
-	p, err := s.Get(ctx, "both", getter.VolumeDriver, getter.Acquire)
+	p, err := s.Acquire(ctx, "both", getter.VolumeDriver)
 	assert.NilError(t, err)
 	assert.Assert(t, !p.IsV1())
-	assert.DeepEqual(t, m.modes, []int{getter.Acquire})
+	assert.NilError(t, s.Release(ctx, "both", getter.VolumeDriver))
+	assert.DeepEqual(t, m.modes, []string{"acquire", "release"})
 
-	p, err = s.Get(ctx, "legacy", getter.VolumeDriver, getter.Acquire)
+	p, err = s.Acquire(ctx, "legacy", getter.VolumeDriver)
 	assert.NilError(t, err)
 	assert.Assert(t, p.IsV1())
+	assert.NilError(t, s.Release(ctx, "legacy", getter.VolumeDriver), "legacy plugins are not counted")
 
-	_, err = s.Get(ctx, "disabled", getter.VolumeDriver, getter.Lookup)
+	_, err = s.Lookup(ctx, "disabled", getter.VolumeDriver)
 	assert.Assert(t, errdefs.IsConflict(err))
 
 	all, err := s.GetAllByCap(ctx, getter.VolumeDriver)

@@ -5,8 +5,10 @@
 // plugin protocol.
 //
 // Beyond dockerd, a plugin that restarts is re-discovered and re-activated by the next call (hooks let
-// consumers such as the volume adapter re-mount), and a plugin that keeps failing is marked unavailable
-// for a short cool-down while a background probe waits for it, so callers fail fast instead of stalling.
+// consumers such as the volume adapter re-mount), and a plugin that keeps failing (or hangs in Activate)
+// is marked unavailable for a short cool-down while a background probe waits for it, so callers fail fast
+// instead of stalling; a new socket file in its place ends that at once. Activation is held to the same
+// deadline as the calls.
 //
 // It imports the standard library, errdefs/log/pkg-errors and plugin/getter (whose interfaces Plugin
 // implements); never volume/..., plugin/store or daemon/...: consumers reach plugins through plugin/getter.
@@ -33,6 +35,8 @@ type Timeouts struct {
 	// Default applies to methods not named in Methods (dockerd: 1 min for volume calls).
 	Default time.Duration
 	// Activate bounds the /Plugin.Activate handshake (dockerd has none; a hung plugin would hang lookups).
+	// Zero means DefaultActivateTimeout, or Default when that is shorter: activation happens inside a
+	// call, and must not outlast the deadline every other call is held to.
 	Activate time.Duration
 	// Methods maps a method name without the leading slash ("VolumeDriver.Create") to its timeout.
 	Methods map[string]time.Duration
@@ -41,8 +45,7 @@ type Timeouts struct {
 // DefaultTimeouts are dockerd's volume-call timeouts: 2 min for Create and Mount, 1 min for the rest.
 func DefaultTimeouts() Timeouts {
 	return Timeouts{
-		Default:  DefaultCallTimeout,
-		Activate: DefaultActivateTimeout,
+		Default: DefaultCallTimeout,
 		Methods: map[string]time.Duration{
 			"VolumeDriver.Create": DefaultLongCallTimeout,
 			"VolumeDriver.Mount":  DefaultLongCallTimeout,
@@ -108,7 +111,7 @@ func (c Config) withDefaults() Config {
 		c.Timeouts.Default = DefaultCallTimeout
 	}
 	if c.Timeouts.Activate <= 0 {
-		c.Timeouts.Activate = DefaultActivateTimeout
+		c.Timeouts.Activate = min(DefaultActivateTimeout, c.Timeouts.Default)
 	}
 	if c.Timeouts.Methods == nil {
 		c.Timeouts.Methods = DefaultTimeouts().Methods

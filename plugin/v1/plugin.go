@@ -40,6 +40,9 @@ type Plugin struct {
 	// new instance (prevID changes); a tcp plugin refused a connection since its last activation.
 	prevID        socketID
 	connectFailed bool
+	// downSock is the socket file the plugin last failed on while marked unavailable: a different file
+	// there is a new instance, tried at once instead of after the cool-down.
+	downSock socketID
 
 	stats Stats
 }
@@ -209,8 +212,19 @@ func IsMarkedUnavailable(err error) bool {
 	return errors.As(err, &d)
 }
 
+// unavailableError is a failure to reach the plugin (class Unavailable). It keeps its cause, so that a
+// hung activation can be told from a refused connection.
+type unavailableError struct {
+	msg   string
+	cause error
+}
+
+func (e *unavailableError) Error() string { return e.msg }
+func (e *unavailableError) Unwrap() error { return e.cause }
+func (e *unavailableError) Unavailable()  {}
+
 func (p *Plugin) unavailable(err error) error {
-	return errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("plugin %q is unavailable: %v", p.name, err))
+	return &unavailableError{msg: fmt.Sprintf("plugin %q is unavailable: %v", p.name, err), cause: err}
 }
 
 func (p *Plugin) do(ctx context.Context, ep *endpoint, method string, args, ret any) (outcome, error) {
@@ -257,18 +271,35 @@ func (p *Plugin) ready(ctx context.Context) (*endpoint, error) {
 	return ep, nil
 }
 
-// current is the active endpoint, or the fail-fast error while the plugin is marked unavailable.
+// current is the active endpoint, or the fail-fast error while the plugin is marked unavailable. A
+// plugin marked unavailable whose socket file was re-created since (it restarted) is not failed: the
+// caller activates it at once rather than waiting for the background probe's next attempt.
 func (p *Plugin) current() (*endpoint, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ep != nil {
-		return p.ep, nil
+	ep, down, downSock, lastErr := p.ep, p.probing || time.Now().Before(p.downUntil), p.downSock, p.lastErr
+	p.mu.Unlock()
+	if ep != nil {
+		return ep, nil
+	}
+	if !down {
+		return nil, nil
+	}
+	if id, ok := p.socketNow(); ok && id != downSock {
+		return nil, nil
 	}
 	// While the probe runs it alone tries the plugin (callers would only queue behind its attempt).
-	if p.probing || time.Now().Before(p.downUntil) {
-		return nil, &downError{fmt.Sprintf("plugin %q is unavailable (retrying in the background): %v", p.name, p.lastErr)}
+	return nil, &downError{fmt.Sprintf("plugin %q is unavailable (retrying in the background): %v", p.name, lastErr)}
+}
+
+// socketNow identifies the unix socket the plugin listens on now (a few stats); false for a tcp plugin
+// or when there is no socket.
+func (p *Plugin) socketNow() (socketID, bool) {
+	addr, err := p.locate()
+	if err != nil || addr.network != "unix" {
+		return socketID{}, false
 	}
-	return nil, nil
+	id, err := statSocket(addr.dialAddr)
+	return id, err == nil
 }
 
 // locate is where the plugin listens now. NotFound when its socket or spec file is gone: a probe then
@@ -349,12 +380,21 @@ func (p *Plugin) recordSuccess() {
 }
 
 // recordFailure counts a call that could not reach the plugin; at the threshold the plugin is marked
-// unavailable and a probe starts waiting for it in the background.
+// unavailable and a probe starts waiting for it in the background. An activation that ran out of time
+// marks it at once: Activate does no work, so a plugin that does not answer it is hung, and every caller
+// behind would wait out the whole deadline again.
 func (p *Plugin) recordFailure(ctx context.Context, err error) {
+	sock, _ := p.socketNow()
+	var te *timeoutError
+	hungActivate := errors.As(err, &te) && te.method == "Plugin.Activate"
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.failures++
 	p.lastErr = err
+	p.downSock = sock
+	if hungActivate {
+		p.failures = max(p.failures, p.reg.cfg.FailureThreshold)
+	}
 	if p.failures < p.reg.cfg.FailureThreshold || p.probing {
 		return
 	}
@@ -399,6 +439,7 @@ func (p *Plugin) probe() {
 			_, err = p.activate(ctx)
 		}
 		<-p.sem
+		sock, _ := p.socketNow()
 		p.mu.Lock()
 		switch {
 		case err == nil:
@@ -416,6 +457,7 @@ func (p *Plugin) probe() {
 			return
 		default:
 			p.lastErr = err
+			p.downSock = sock
 			p.downUntil = time.Now().Add(p.reg.cfg.Cooldown)
 			p.mu.Unlock()
 		}

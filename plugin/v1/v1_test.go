@@ -238,13 +238,7 @@ func TestAppearsLate(t *testing.T) {
 		_, err := r.Get(ctx, "late", "VolumeDriver")
 		assert.Assert(t, errdefs.IsNotFound(err))
 	})
-	started := make(chan struct{})
-	go func() {
-		time.Sleep(2 * time.Second)
-		newFakePlugin(t, path, "VolumeDriver").start()
-		close(started)
-	}()
-	<-started
+	newFakePlugin(t, path, "VolumeDriver").start()
 	within(t, time.Second, func() {
 		_, err := r.Get(ctx, "late", "VolumeDriver")
 		assert.NilError(t, err)
@@ -292,8 +286,13 @@ func TestSlowActivationDoesNotBlockOthers(t *testing.T) {
 	cfg := testConfig(t)
 	ctx := context.Background()
 	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
 	newFakePlugin(t, filepath.Join(cfg.SocketDir, "slow.sock"), "VolumeDriver").
 		handle("Plugin.Activate", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
 			select {
 			case <-release:
 			case <-r.Context().Done():
@@ -307,7 +306,7 @@ func TestSlowActivationDoesNotBlockOthers(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		go func() { _, err := r.Get(ctx, "slow", "VolumeDriver"); done <- err }()
 	}
-	time.Sleep(100 * time.Millisecond)
+	<-entered // one activation of slow is in progress, holding slow's lock
 	within(t, time.Second, func() {
 		_, err := r.Get(ctx, "fast", "VolumeDriver")
 		assert.NilError(t, err)

@@ -42,6 +42,7 @@ type Plugin struct {
 	propagatedMount string // host path behind Config.PropagatedMount; "" when none
 	timeout         int
 	refCount        int
+	disabling       bool // between BeginDisable and EndDisable: Acquire refuses the plugin
 	client          getter.Client
 	restart         bool
 }
@@ -266,22 +267,53 @@ func (p *Plugin) SetRestart(v bool) {
 	p.restart = v
 }
 
-// RefCount is the number of references taken with getter.Acquire (volumes on this driver).
+// RefCount is the number of references taken with Acquire (volumes on this driver).
 func (p *Plugin) RefCount() int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.refCount
 }
 
-// AddRefCount adds mode (getter.Acquire, Release or Lookup) to the reference count; it never goes
-// below zero.
-func (p *Plugin) AddRefCount(n int) {
+// Acquire takes a reference if the plugin is enabled and not being disabled; false otherwise. The check
+// and the count are one step under the plugin's lock, so a Disable that found no references cannot be
+// followed by a reference on the plugin it is stopping.
+func (p *Plugin) Acquire() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.refCount += n
-	if p.refCount < 0 {
-		p.refCount = 0
+	if !p.obj.Enabled || p.disabling {
+		return false
 	}
+	p.refCount++
+	return true
+}
+
+// Release gives back a reference; the count never goes below zero.
+func (p *Plugin) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refCount > 0 {
+		p.refCount--
+	}
+}
+
+// BeginDisable marks the plugin as being disabled, so that Acquire refuses it from now on, unless it
+// holds references and force is false: then it returns their number and false. EndDisable clears the
+// mark, whether the plugin was disabled or the attempt failed.
+func (p *Plugin) BeginDisable(force bool) (refs int, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.refCount > 0 && !force {
+		return p.refCount, false
+	}
+	p.disabling = true
+	return p.refCount, true
+}
+
+// EndDisable ends what BeginDisable began.
+func (p *Plugin) EndDisable() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.disabling = false
 }
 
 // Capabilities are the manifest's capabilities for "docker" interface types, lower-cased

@@ -245,14 +245,24 @@ func TestCapabilitiesAndPrivileges(t *testing.T) {
 
 func TestRefCount(t *testing.T) {
 	p := NewFromConfig(strings.Repeat("a", 64), "p:latest", "", validConfig(), "/d")
-	p.AddRefCount(1)
-	p.AddRefCount(1)
-	p.AddRefCount(0)
+	assert.Assert(t, !p.Acquire(), "a disabled plugin takes no reference")
+	p.SetEnabled(true, nil)
+	assert.Assert(t, p.Acquire())
+	assert.Assert(t, p.Acquire())
 	assert.Equal(t, p.RefCount(), 2)
-	p.AddRefCount(-1)
-	p.AddRefCount(-1)
-	p.AddRefCount(-1)
+	n, ok := p.BeginDisable(false)
+	assert.Assert(t, !ok)
+	assert.Equal(t, n, 2)
+	p.Release()
+	p.Release()
+	p.Release()
 	assert.Equal(t, p.RefCount(), 0)
+
+	_, ok = p.BeginDisable(false)
+	assert.Assert(t, ok)
+	assert.Assert(t, !p.Acquire(), "no reference while being disabled")
+	p.EndDisable()
+	assert.Assert(t, p.Acquire(), "a failed disable leaves the plugin usable")
 }
 
 func mountAt(s *specs.Spec, dest string) *specs.Mount {

@@ -122,7 +122,7 @@ func TestVolpluginCallSequence(t *testing.T) {
 	bin := buildVolplugin(t)
 	socketDir := t.TempDir()
 	vp := newVolplugin(t, bin, socketDir)
-	ds := NewStore(pluginStore(t, socketDir, v1.Timeouts{}), NewPluginAdapter)
+	ds := newStore(t, pluginStore(t, socketDir, v1.Timeouts{}), NewPluginAdapter)
 
 	// docker volume create -d volplugin v1
 	d, err := ds.CreateDriver(ctx, "volplugin")
@@ -166,8 +166,9 @@ func TestVolpluginCallSequence(t *testing.T) {
 
 	// docker volume rm v1
 	n = len(vp.calls())
-	d, err = ds.ReleaseDriver(ctx, "volplugin")
+	d, err = ds.GetDriver(ctx, "volplugin")
 	assert.NilError(t, err)
+	assert.NilError(t, ds.ReleaseDriver(ctx, "volplugin"))
 	assert.NilError(t, d.Remove(ctx, got))
 	assert.DeepEqual(t, vp.since(n), []string{"VolumeDriver.Remove v1"})
 	_, err = d.Get(ctx, "v1")
@@ -187,7 +188,7 @@ func TestAdapterContract(t *testing.T) {
 	testsuite.Run(t, func(t *testing.T) volume.Driver {
 		socketDir := t.TempDir()
 		newVolplugin(t, bin, socketDir)
-		p, err := pluginStore(t, socketDir, v1.Timeouts{}).Get(context.Background(), "volplugin", getter.VolumeDriver, getter.Lookup)
+		p, err := pluginStore(t, socketDir, v1.Timeouts{}).Lookup(context.Background(), "volplugin", getter.VolumeDriver)
 		assert.NilError(t, err)
 		return NewPluginAdapter("volplugin", p)
 	})
@@ -198,7 +199,7 @@ func TestPluginRestartRemountsLiveMounts(t *testing.T) {
 	bin := buildVolplugin(t)
 	socketDir := t.TempDir()
 	vp := newVolplugin(t, bin, socketDir)
-	ds := NewStore(pluginStore(t, socketDir, v1.Timeouts{}), NewPluginAdapter)
+	ds := newStore(t, pluginStore(t, socketDir, v1.Timeouts{}), NewPluginAdapter)
 	d, err := ds.CreateDriver(ctx, "volplugin")
 	assert.NilError(t, err)
 	v, err := d.Create(ctx, "live", nil)

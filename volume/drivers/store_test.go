@@ -12,25 +12,34 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-func TestNoGetter(t *testing.T) {
+func TestNoPlugins(t *testing.T) {
 	ctx := context.Background()
-	s := NewStore(nil, nil)
+	_, err := NewStore(nil, nil)
+	assert.ErrorContains(t, err, "a plugin getter and a plugin adapter are required")
+	s := newStore(t, testutil.NewFakeGetter(), testutil.Adapter)
 	assert.Assert(t, s.Register(testutil.NewFakeDriver("local")))
 	assert.Assert(t, !s.Register(testutil.NewFakeDriver("local")), "a name registers once")
 	d, err := s.GetDriver(ctx, "local")
 	assert.NilError(t, err)
 	assert.Equal(t, d.Name(), "local")
 	_, err = s.GetDriver(ctx, "nope")
-	assert.Error(t, err, "volume driver not found: nope")
+	assert.Error(t, err, `error looking up volume plugin nope: plugin "nope" not found`)
 	assert.Assert(t, errdefs.IsNotFound(err))
 	_, err = s.GetDriver(ctx, "")
 	assert.Assert(t, errdefs.IsInvalidArgument(err))
 	assert.DeepEqual(t, s.GetDriverList(), []string{"local"})
 }
 
+func newStore(t *testing.T, g getter.PluginGetter, adapt PluginAdapter) *Store {
+	t.Helper()
+	s, err := NewStore(g, adapt)
+	assert.NilError(t, err)
+	return s
+}
+
 func TestGetterErrorsAreWrapped(t *testing.T) {
 	g := testutil.NewFakeGetter()
-	s := NewStore(g, testutil.Adapter)
+	s := newStore(t, g, testutil.Adapter)
 	_, err := s.GetDriver(context.Background(), "X")
 	assert.Error(t, err, `error looking up volume plugin X: plugin "X" not found`)
 	assert.Assert(t, errdefs.IsNotFound(err))
@@ -41,21 +50,22 @@ func TestRefcountsAndCaching(t *testing.T) {
 	g := testutil.NewFakeGetter()
 	g.Add("managed", false)
 	g.Add("legacy", true)
-	s := NewStore(g, testutil.Adapter)
+	s := newStore(t, g, testutil.Adapter)
 
 	for i := 0; i < 3; i++ {
 		_, err := s.CreateDriver(ctx, "managed")
 		assert.NilError(t, err)
 	}
 	assert.Equal(t, g.Refs("managed"), 3)
-	_, err := s.ReleaseDriver(ctx, "managed")
+	err := s.ReleaseDriver(ctx, "managed")
 	assert.NilError(t, err)
 	assert.Equal(t, g.Refs("managed"), 2)
 	_, err = s.GetDriver(ctx, "managed")
 	assert.NilError(t, err)
 	assert.Equal(t, g.Refs("managed"), 2, "lookup does not count")
 
-	// Legacy plugins are resolved once, then cached (and listed for /info); managed ones are not.
+	// Legacy plugins are resolved once, then cached (and listed for /info); managed ones are looked up
+	// each time (that is how their references are counted), their adapters cached (see below).
 	_, err = s.GetDriver(ctx, "legacy")
 	assert.NilError(t, err)
 	_, err = s.GetDriver(ctx, "legacy")
@@ -68,11 +78,43 @@ func TestRefcountsAndCaching(t *testing.T) {
 	assert.Equal(t, len(all), 2)
 }
 
+// A managed plugin's adapter (and so its Capabilities answer) is made once while the getter returns the
+// same plugin, and made again when the plugin is replaced (removed and created, upgraded, re-enabled).
+func TestManagedAdapterCached(t *testing.T) {
+	ctx := context.Background()
+	g := testutil.NewFakeGetter()
+	g.AddAs("vp", "vp:latest", false)
+	adapted := 0
+	s := newStore(t, g, func(name string, p getter.CompatPlugin) volume.Driver {
+		adapted++
+		return testutil.Adapter(name, p)
+	})
+	for i := 0; i < 3; i++ {
+		d, err := s.CreateDriver(ctx, "vp")
+		assert.NilError(t, err)
+		assert.Equal(t, d.Name(), "vp:latest")
+	}
+	_, err := s.GetDriver(ctx, "vp")
+	assert.NilError(t, err)
+	_, err = s.GetAllDrivers(ctx)
+	assert.NilError(t, err)
+	assert.Equal(t, adapted, 1)
+	assert.Equal(t, g.Refs("vp"), 3)
+
+	g.AddAs("vp", "vp:latest", false)
+	_, err = s.GetDriver(ctx, "vp")
+	assert.NilError(t, err)
+	assert.Equal(t, adapted, 2, "a replaced plugin gets a new adapter")
+	g.Remove("vp")
+	_, err = s.GetDriver(ctx, "vp")
+	assert.Assert(t, errdefs.IsNotFound(err), "a removed plugin is not served from the cache: %v", err)
+}
+
 func TestInvalidScopeUndoesReference(t *testing.T) {
 	ctx := context.Background()
 	g := testutil.NewFakeGetter()
 	g.Add("weird", false).DriverScope = "galaxy"
-	s := NewStore(g, testutil.Adapter)
+	s := newStore(t, g, testutil.Adapter)
 	_, err := s.CreateDriver(ctx, "weird")
 	assert.ErrorContains(t, err, "invalid scope")
 	assert.Equal(t, g.Refs("weird"), 0)
@@ -83,8 +125,10 @@ func TestSlowLookupDoesNotBlockOthers(t *testing.T) {
 	g := testutil.NewFakeGetter()
 	g.Add("fast", false)
 	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
 	g.OnGet = func(ctx context.Context, name string) error {
 		if name == "slow" {
+			entered <- struct{}{}
 			select {
 			case <-release:
 			case <-ctx.Done():
@@ -93,10 +137,11 @@ func TestSlowLookupDoesNotBlockOthers(t *testing.T) {
 		}
 		return nil
 	}
-	s := NewStore(g, testutil.Adapter)
+	s := newStore(t, g, testutil.Adapter)
 	go s.GetDriver(ctx, "slow") //nolint:errcheck
+	// Once inside the getter, the first lookup of slow holds slow's lock.
+	<-entered
 	go s.GetDriver(ctx, "slow") //nolint:errcheck
-	time.Sleep(20 * time.Millisecond)
 	done := make(chan error, 1)
 	go func() { _, err := s.GetDriver(ctx, "fast"); done <- err }()
 	select {
@@ -125,7 +170,7 @@ func TestManagedPluginIsNamedCanonically(t *testing.T) {
 	g := testutil.NewFakeGetter()
 	g.AddAs("vp", "vp:latest", false)
 	g.AddAs("old", "old.sock", true)
-	s := NewStore(g, func(name string, p getter.CompatPlugin) volume.Driver {
+	s := newStore(t, g, func(name string, p getter.CompatPlugin) volume.Driver {
 		return renamedDriver{Driver: testutil.Adapter(name, p), name: name}
 	})
 	d, err := s.GetDriver(ctx, "vp")

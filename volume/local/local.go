@@ -44,8 +44,16 @@ const validNameChars = `[a-zA-Z0-9][a-zA-Z0-9_.-]`
 
 var validName = regexp.MustCompile(`^` + validNameChars + `+$`)
 
+// MaxNameLength is the longest local volume name: each volume is a directory named after it, and no
+// filesystem takes a longer file name (NAME_MAX). dockerd has no check and fails with a 500
+// ("file name too long") from mkdir.
+const MaxNameLength = 255
+
 // ValidateName reports whether name is usable as a local volume name, with dockerd's messages.
 func ValidateName(name string) error {
+	if len(name) > MaxNameLength {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("volume name is too long (%d characters): names may be at most %d characters", len(name), MaxNameLength))
+	}
 	if len(name) == 1 {
 		return errdefs.ErrInvalidArgument.WithMessage("volume name is too short, names should be at least two alphanumeric characters")
 	}
@@ -253,7 +261,8 @@ func (r *Root) Remove(ctx context.Context, vol volume.Volume) error {
 	if err := os.MkdirAll(trash, 0o700); err != nil {
 		return errors.Wrapf(err, "error while removing volume %s", name)
 	}
-	tmp := filepath.Join(trash, name+"-"+randomSuffix())
+	// The name is cut so that name and suffix fit in NAME_MAX even for the longest volume name.
+	tmp := filepath.Join(trash, name[:min(len(name), MaxNameLength-20)]+"-"+randomSuffix())
 	if err := os.Rename(dir, tmp); err != nil {
 		if !os.IsNotExist(err) {
 			return errors.Wrapf(err, "error while removing volume %s", name)

@@ -49,6 +49,17 @@ func TestValidateName(t *testing.T) {
 	}
 }
 
+func TestNameLengthLimit(t *testing.T) {
+	assert.NilError(t, ValidateName(strings.Repeat("a", MaxNameLength)))
+	r := newRoot(t)
+	v, err := r.Create(context.Background(), strings.Repeat("a", MaxNameLength), nil)
+	assert.NilError(t, err, "the longest name a directory can have")
+	assert.NilError(t, r.Remove(context.Background(), v))
+	_, err = r.Create(context.Background(), strings.Repeat("a", 10000), nil)
+	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
+	assert.Check(t, is.ErrorContains(err, "volume name is too long (10000 characters): names may be at most 255 characters"))
+}
+
 func TestCreateRefusesPathNames(t *testing.T) {
 	r := newRoot(t)
 	parent := filepath.Dir(r.Path())

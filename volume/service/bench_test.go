@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"github.com/berthd/berthd/volume/testutil"
 	"sync/atomic"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 
 // BenchmarkCreateParallel is the service-level part of hack/bench/volumes' create figure (no HTTP).
 func BenchmarkCreateParallel(b *testing.B) {
-	s, err := NewVolumeService(context.Background(), Config{Root: b.TempDir()}, nil, nil)
+	s, err := NewVolumeService(context.Background(), Config{Root: b.TempDir()}, testutil.NewFakeGetter(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func BenchmarkCreateParallel(b *testing.B) {
 // BenchmarkList5000 is the service part of GET /volumes at 5,000 volumes (labelled, as the HTTP bench).
 func BenchmarkList5000(b *testing.B) {
 	ctx := context.Background()
-	s, err := NewVolumeService(ctx, Config{Root: b.TempDir()}, nil, nil)
+	s, err := NewVolumeService(ctx, Config{Root: b.TempDir()}, testutil.NewFakeGetter(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

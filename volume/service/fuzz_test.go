@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"github.com/berthd/berthd/volume/testutil"
 	"testing"
 
 	"github.com/berthd/berthd/api/types/filters"
@@ -18,7 +19,7 @@ func FuzzFilters(f *testing.F) {
 		f.Add(s, true)
 	}
 	ctx := context.Background()
-	s, err := NewVolumeService(ctx, Config{Root: f.TempDir()}, nil, nil)
+	s, err := NewVolumeService(ctx, Config{Root: f.TempDir()}, testutil.NewFakeGetter(), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -123,7 +123,7 @@ func (s *VolumeStore) resolvePending(ctx context.Context, m volumeMetadata) (vol
 	}
 	release := func() {
 		if !s.drivers.IsBuiltin(m.Driver) {
-			_, _ = s.drivers.ReleaseDriver(ctx, m.Driver)
+			_ = s.drivers.ReleaseDriver(ctx, m.Driver)
 		}
 	}
 	v, err := d.Get(ctx, m.Name)

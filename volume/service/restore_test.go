@@ -27,7 +27,7 @@ func openService(t *testing.T, root string, cfg Config, pg *testutil.FakeGetter)
 	}
 	cfg.PluginAdapter = testutil.Adapter
 	if pg == nil {
-		return NewVolumeService(context.Background(), cfg, nil, nil)
+		pg = testutil.NewFakeGetter()
 	}
 	return NewVolumeService(context.Background(), cfg, pg, nil)
 }

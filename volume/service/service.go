@@ -77,10 +77,14 @@ type renderEntry struct {
 }
 
 // NewVolumeService builds the driver store (with `local` registered), opens the metadata database and
-// restores the records. pg may be nil (no volume plugins); events may be nil.
+// restores the records. pg is required: plugins are set up before volumes (design.md §3), and a volume
+// service built without them would silently lose every plugin volume driver. events may be nil.
 func NewVolumeService(ctx context.Context, cfg Config, pg getter.PluginGetter, ev EventLogger) (*VolumesService, error) {
 	if cfg.Root == "" {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("volume service: no root directory")
+	}
+	if pg == nil {
+		return nil, errors.New("volume service: no plugin getter (plugins must be set up before volumes)")
 	}
 	if cfg.ListTimeout <= 0 {
 		cfg.ListTimeout = 1500 * time.Millisecond
@@ -99,7 +103,10 @@ func NewVolumeService(ctx context.Context, cfg Config, pg getter.PluginGetter, e
 	if cfg.PluginAdapter == nil {
 		cfg.PluginAdapter = drivers.NewPluginAdapter
 	}
-	ds := drivers.NewStore(pg, cfg.PluginAdapter)
+	ds, err := drivers.NewStore(pg, cfg.PluginAdapter)
+	if err != nil {
+		return nil, err
+	}
 	ds.Register(lr)
 	vs, err := newStore(ctx, dir, ds, ev, cfg)
 	if err != nil {

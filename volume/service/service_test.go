@@ -48,9 +48,9 @@ func (r *recorder) list() []string {
 
 func newService(t *testing.T, root string, pg getter.PluginGetter, ev EventLogger) *VolumesService {
 	t.Helper()
-	cfg := Config{Root: root, ListTimeout: 300 * time.Millisecond}
-	if pg != nil {
-		cfg.PluginAdapter = testutil.Adapter
+	cfg := Config{Root: root, ListTimeout: 300 * time.Millisecond, PluginAdapter: testutil.Adapter}
+	if pg == nil {
+		pg = testutil.NewFakeGetter()
 	}
 	s, err := NewVolumeService(context.Background(), cfg, pg, ev)
 	assert.NilError(t, err)
@@ -102,7 +102,7 @@ func TestCreateIdempotentAndConflict(t *testing.T) {
 	assert.Equal(t, other.Calls("Create"), 0)
 
 	_, err = s.Create(ctx, "v2", "nosuchdriver")
-	assert.Error(t, err, "create v2: volume driver not found: nosuchdriver")
+	assert.Error(t, err, `create v2: error looking up volume plugin nosuchdriver: plugin "nosuchdriver" not found`)
 	assert.Assert(t, errdefs.IsNotFound(err))
 
 	// Without a driver the name is found wherever it is.
@@ -435,4 +435,45 @@ func TestInspectResolvesMountpointListDoesNot(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, v.Mountpoint, "/resolved/lv")
 	assert.Equal(t, asked, 1)
+}
+
+// Inspect asks the driver every time, as dockerd does: the driver's Status is shown, a driver that cannot
+// answer fails the inspect naming itself (a dead plugin's volume must not look healthy from the cache), and
+// a volume the driver lost is forgotten.
+func TestInspectAsksTheDriver(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, t.TempDir(), nil, nil)
+	d := testutil.NewFakeDriver("fake")
+	s.Drivers().Register(d)
+	_, err := s.Create(ctx, "fv", "fake")
+	assert.NilError(t, err)
+	before := d.Calls("Get")
+
+	v, err := s.Inspect(ctx, "fv")
+	assert.NilError(t, err)
+	assert.DeepEqual(t, v.Status, map[string]any{"fake": true})
+	assert.Equal(t, d.Calls("Get"), before+1)
+
+	_, _, err = s.List(ctx, filters.NewArgs())
+	assert.NilError(t, err)
+	assert.Equal(t, d.Calls("Get"), before+1, "ls does not ask for each volume")
+
+	d.OnGet = func(context.Context, string) error {
+		return errdefs.ErrUnavailable.WithMessage(`plugin "fake" is unavailable: connection refused`)
+	}
+	_, err = s.Inspect(ctx, "fv")
+	assert.Check(t, errdefs.IsUnavailable(err), "%v", err)
+	assert.Error(t, err, `get fv: error while checking if volume "fv" exists in driver "fake": plugin "fake" is unavailable: connection refused`)
+
+	d.OnGet = func(context.Context, string) error { return errdefs.ErrNotFound.WithMessage("no such volume") }
+	_, err = s.Inspect(ctx, "fv")
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+	assert.Error(t, err, "get fv: no such volume")
+	_, cached := s.vs.cached("fv")
+	assert.Check(t, !cached, "the lost volume is forgotten")
+}
+
+func TestRefusesNoPluginGetter(t *testing.T) {
+	_, err := NewVolumeService(context.Background(), Config{Root: t.TempDir()}, nil, nil)
+	assert.ErrorContains(t, err, "no plugin getter")
 }

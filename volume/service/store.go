@@ -136,7 +136,7 @@ func (s *VolumeStore) release(name, ref string) {
 // purge forgets a volume: driver reference, record and cache. Caller holds the name lock.
 func (s *VolumeStore) purge(ctx context.Context, name, driver string) error {
 	if driver != "" && !s.drivers.IsBuiltin(driver) {
-		if _, err := s.drivers.ReleaseDriver(ctx, driver); err != nil {
+		if err := s.drivers.ReleaseDriver(ctx, driver); err != nil {
 			log.G(ctx).WithError(err).WithFields(log.Fields{"volume": name, "driver": driver}).Warn("volume store: cannot release driver reference")
 		}
 	}
@@ -213,7 +213,7 @@ func (s *VolumeStore) create(ctx context.Context, name, driverName string, opts,
 	builtin := s.drivers.IsBuiltin(d.Name())
 	releaseDriver := func() {
 		if !builtin {
-			_, _ = s.drivers.ReleaseDriver(ctx, d.Name())
+			_ = s.drivers.ReleaseDriver(ctx, d.Name())
 		}
 	}
 	created := false
@@ -325,7 +325,14 @@ func (s *VolumeStore) probe(ctx context.Context, name string) volume.Volume {
 func (s *VolumeStore) Get(ctx context.Context, name string, cfg GetConfig) (volume.Volume, error) {
 	s.locks.Lock(name)
 	defer s.locks.Unlock(name)
+	_, wasCached := s.cached(name)
 	v, err := s.getVolume(ctx, name, cfg.Driver)
+	if err == nil && cfg.ResolveStatus && wasCached {
+		// Inspect asks the plugin, as dockerd does: its Status and CreatedAt are the plugin's to report,
+		// and a volume of a dead plugin must not look healthy from the cache. A volume just resolved by
+		// getVolume was asked already.
+		v, err = s.askDriver(ctx, v)
+	}
 	if err != nil {
 		return nil, errors.Wrapf(err, "get %s", name)
 	}
@@ -333,6 +340,34 @@ func (s *VolumeStore) Get(ctx context.Context, name string, cfg GetConfig) (volu
 		s.addRef(name, cfg.Reference)
 	}
 	return v, nil
+}
+
+// askDriver asks v's driver for the volume now. The answer is returned, not cached: the cached object
+// stays the one mounts were made through. A driver that no longer has the volume gets the record purged
+// (unless containers still reference it) and NotFound; any other failure names the driver. Caller holds
+// the name lock.
+func (s *VolumeStore) askDriver(ctx context.Context, v volume.Volume) (volume.Volume, error) {
+	name, driver := v.Name(), v.DriverName()
+	d, err := s.drivers.GetDriver(ctx, driver)
+	if err == nil {
+		var got volume.Volume
+		got, err = d.Get(ctx, name)
+		if err == nil && got != nil {
+			return got, nil
+		}
+		if err == nil || errdefs.IsNotFound(err) {
+			if s.inUse(name) {
+				return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("volume %q is referenced by containers but driver %q no longer has it", name, driver))
+			}
+			if perr := s.purge(ctx, name, driver); perr != nil {
+				return nil, perr
+			}
+			return nil, errNoSuchVolume
+		}
+	}
+	err = errors.Wrapf(err, "error while checking if volume %q exists in driver %q", name, driver)
+	log.G(ctx).WithError(err).WithFields(log.Fields{"volume": name, "driver": driver}).Warn("volume inspect: driver did not answer")
+	return nil, err
 }
 
 // getVolume: cache, then pending record, then the named driver, then every driver. Caller holds the

@@ -29,7 +29,7 @@ func Adapter(name string, p getter.CompatPlugin) volume.Driver {
 
 // FakeGetter is an in-memory getter.PluginGetter that counts references like the managed plugin store.
 type FakeGetter struct {
-	// OnGet runs before each Get (e.g. to make one name slow).
+	// OnGet runs before each Lookup, Acquire or Release (e.g. to make one name slow).
 	OnGet func(ctx context.Context, name string) error
 
 	mu      sync.Mutex
@@ -76,14 +76,28 @@ func (g *FakeGetter) Refs(name string) int {
 	return g.refs[name]
 }
 
-// Gets is how often Get was called for name.
+// Gets is how often name was looked up, acquired or released.
 func (g *FakeGetter) Gets(name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.gets[name]
 }
 
-func (g *FakeGetter) Get(ctx context.Context, name, capability string, mode int) (getter.CompatPlugin, error) {
+// Lookup, Acquire and Release implement getter.PluginGetter; Gets counts all three.
+func (g *FakeGetter) Lookup(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
+	return g.get(ctx, name, 0)
+}
+
+func (g *FakeGetter) Acquire(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
+	return g.get(ctx, name, 1)
+}
+
+func (g *FakeGetter) Release(ctx context.Context, name, capability string) error {
+	_, err := g.get(ctx, name, -1)
+	return err
+}
+
+func (g *FakeGetter) get(ctx context.Context, name string, delta int) (getter.CompatPlugin, error) {
 	g.mu.Lock()
 	g.gets[name]++
 	g.mu.Unlock()
@@ -99,7 +113,7 @@ func (g *FakeGetter) Get(ctx context.Context, name, capability string, mode int)
 		return nil, errdefs.ErrNotFound.WithMessage(`plugin "` + name + `" not found`)
 	}
 	if !p.Legacy {
-		g.refs[name] += mode
+		g.refs[name] = max(0, g.refs[name]+delta)
 	}
 	return p, nil
 }

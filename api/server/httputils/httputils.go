@@ -38,6 +38,13 @@ const maxJSONBody = 8 << 20
 // io.EOF so callers can accept it), a present body must be declared application/json, must decode, and
 // must not be followed by more data. Every failure is an invalid argument.
 func ReadJSON(r *http.Request, v any) error {
+	// The declared type is checked before the body is read: ParseForm has already consumed a body sent
+	// as a form (curl -d), which must not then pass for an empty one.
+	if r.Header.Get("Content-Type") != "" && r.ContentLength != 0 {
+		if err := CheckForJSON(r); err != nil {
+			return err
+		}
+	}
 	if r.Body == nil {
 		return io.EOF
 	}
@@ -58,7 +65,8 @@ func ReadJSON(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return errdefs.ErrInvalidArgument.WithMessage("invalid JSON: " + err.Error())
 	}
-	if dec.More() {
+	// Not dec.More(), which takes a stray '}' or ']' for the end of input.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return errdefs.ErrInvalidArgument.WithMessage("unexpected content after JSON")
 	}
 	return nil

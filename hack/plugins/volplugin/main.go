@@ -1,6 +1,7 @@
 // Command volplugin is a test volume plugin written with go-plugins-helpers: it keeps volumes as
 // directories under -root and appends every call it receives ("<Method> [<volume name>]", one a line) to
-// the file named by -log or $VOLPLUGIN_LOG, so tests can assert exactly what the daemon asked.
+// the file named by -log or $VOLPLUGIN_LOG, so tests can assert exactly what the daemon asked. With -hang
+// it logs each call and never answers it.
 //
 // It listens on -socket (a stale socket file there is removed first, so it can be killed and started
 // again on the same path). Test-only: not shipped.
@@ -138,18 +139,19 @@ func main() {
 	root := flag.String("root", "", "directory holding the volumes")
 	logPath := flag.String("log", os.Getenv("VOLPLUGIN_LOG"), "file to append every call to")
 	scope := flag.String("scope", "local", "scope reported by Capabilities")
+	hang := flag.Bool("hang", false, "log every call but never answer (a hung plugin)")
 	flag.Parse()
 	if *socket == "" || *root == "" {
 		fmt.Fprintln(os.Stderr, "volplugin: -socket and -root are required")
 		os.Exit(2)
 	}
-	if err := run(*socket, *root, *logPath, *scope); err != nil {
+	if err := run(*socket, *root, *logPath, *scope, *hang); err != nil {
 		fmt.Fprintln(os.Stderr, "volplugin:", err)
 		os.Exit(1)
 	}
 }
 
-func run(socket, root, logPath, scope string) error {
+func run(socket, root, logPath, scope string, hang bool) error {
 	if err := os.MkdirAll(filepath.Join(root, "volumes"), 0o755); err != nil {
 		return err
 	}
@@ -193,6 +195,10 @@ func run(socket, root, logPath, scope string) error {
 			line += " " + req.Name
 		}
 		lg.log(line)
+		if hang {
+			<-r.Context().Done()
+			return
+		}
 		proxy.ServeHTTP(w, r)
 	})
 

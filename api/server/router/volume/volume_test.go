@@ -3,8 +3,10 @@ package volume
 import (
 	"context"
 	"encoding/json"
+	"mime"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -95,8 +97,14 @@ func TestCreate(t *testing.T) {
 		{"application/json", `{"Name":"x"} {"Name":"y"}`, "unexpected content after JSON"},
 		{"application/json", `{"Name":5}`, "invalid JSON"},
 		{"application/json", `[]`, "invalid JSON"},
+		// curl -d sends a form type: the form parser has read the body by then, which must not make it
+		// an empty body (an anonymous volume, 201).
+		{"application/x-www-form-urlencoded", `{bad`, "unsupported Content-Type header (application/x-www-form-urlencoded): must be 'application/json'"},
+		{"application/x-www-form-urlencoded", `{"Name":"x"}`, "unsupported Content-Type header (application/x-www-form-urlencoded): must be 'application/json'"},
 	} {
+		n := len(b.created)
 		w := do(h, "POST", "/v1.45/volumes/create", c.ctype, c.body)
+		assert.Equal(t, len(b.created), n, "nothing created for %q %q", c.ctype, c.body)
 		assert.Equal(t, w.Code, http.StatusBadRequest, c.body)
 		assert.Assert(t, strings.Contains(w.Body.String(), c.msg), w.Body.String())
 		assert.Equal(t, w.Header().Get("Content-Type"), "application/json")
@@ -153,22 +161,46 @@ func TestPruneVersionShim(t *testing.T) {
 }
 
 // FuzzCreateRequest: whatever the body and Content-Type, the create endpoint answers 201 or 400 (the
-// backend here accepts everything), never 5xx, never a panic.
+// backend here accepts everything), never 5xx, never a panic; and 201 only for what dockerd accepts: an
+// empty body, or one JSON object declared as JSON (or undeclared), handed to the backend as decoded.
 func FuzzCreateRequest(f *testing.F) {
 	for _, s := range []string{"", "{}", `{"Name":"v"}`, `{"Name":"v","Driver":"local","DriverOpts":{"o":"size=1m"},"Labels":{"a":""}}`,
 		`{"Name":`, `null`, `[]`, `{} {}`, `"x"`, `{"Labels":{"a":1}}`, "\xff", `{"Name":"\u0000"}`} {
 		f.Add("application/json", s)
 	}
 	f.Add("text/plain", `{}`)
+	f.Add("application/x-www-form-urlencoded", `{bad`)
+	f.Add("", `{bad`)
 	f.Add("application/json; charset=utf-8", `{}`)
 	f.Fuzz(func(t *testing.T, ctype, body string) {
-		h := newServer(&fakeBackend{})
+		b := &fakeBackend{}
+		h := newServer(b)
 		req := httptest.NewRequest("POST", "/v1.45/volumes/create", strings.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != http.StatusCreated && w.Code != http.StatusBadRequest {
 			t.Fatalf("status %d for %q %q: %s", w.Code, ctype, body, w.Body.String())
+		}
+		if w.Code != http.StatusCreated {
+			if len(b.created) != 0 {
+				t.Fatalf("refused %q %q but created a volume", ctype, body)
+			}
+			return
+		}
+		if strings.TrimSpace(body) == "" {
+			return
+		}
+		mt, _, err := mime.ParseMediaType(ctype)
+		if ctype != "" && (err != nil || mt != "application/json") {
+			t.Fatalf("accepted a body declared %q: %q", ctype, body)
+		}
+		var want volume.CreateOptions
+		if err := json.Unmarshal([]byte(body), &want); err != nil {
+			t.Fatalf("accepted a body that does not decode: %q: %v", body, err)
+		}
+		if len(b.created) != 1 || !reflect.DeepEqual(b.created[0], want) {
+			t.Fatalf("backend got %+v, body %q decodes to %+v", b.created, body, want)
 		}
 	})
 }
