@@ -145,7 +145,7 @@ func withTag(name string) string {
 func (m *Middleware) Validate(ctx context.Context, names []string) error {
 	for _, n := range names {
 		ctx, cancel := context.WithTimeout(ctx, m.timeout)
-		_, err := m.getter.Get(ctx, n, Capability, getter.Lookup)
+		_, err := m.getter.Lookup(ctx, n, Capability)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("failed to validate authorization plugin: %w", err)
@@ -226,7 +226,7 @@ func stillIn(names, current []string) []string {
 func (m *Middleware) ask(ctx context.Context, name, method string, req *Request) error {
 	ctx, cancel := context.WithTimeout(ctx, m.timeout)
 	defer cancel()
-	p, err := m.getter.Get(ctx, name, Capability, getter.Lookup)
+	p, err := m.getter.Lookup(ctx, name, Capability)
 	if err != nil {
 		return fmt.Errorf("plugin %s failed with error: %s", name, err)
 	}

@@ -31,13 +31,19 @@ import (
 // registryGetter resolves legacy plugins only (the store adds managed ones; not needed here).
 type registryGetter struct{ r *v1.Registry }
 
-func (g registryGetter) Get(ctx context.Context, name, capability string, _ int) (getter.CompatPlugin, error) {
+func (g registryGetter) Lookup(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
 	p, err := g.r.Get(ctx, name, capability)
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
+
+func (g registryGetter) Acquire(ctx context.Context, name, capability string) (getter.CompatPlugin, error) {
+	return g.Lookup(ctx, name, capability)
+}
+
+func (g registryGetter) Release(context.Context, string, string) error { return nil }
 
 func (g registryGetter) GetAllByCap(context.Context, string) ([]getter.CompatPlugin, error) {
 	return nil, nil
