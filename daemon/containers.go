@@ -26,8 +26,15 @@ type containersArea struct {
 // event stream feeds the service), then restore: records loaded, running tasks reattached or stopped,
 // volume references rebuilt, before the API answers.
 func (d *Daemon) initContainers(ctx context.Context) error {
-	initPath := ""
+	defaults, err := containerDefaults(d.cfg)
+	if err != nil {
+		return err
+	}
+	initPath := d.cfg.InitPath
 	for _, p := range initPaths {
+		if initPath != "" {
+			break
+		}
 		if _, err := os.Stat(p); err == nil {
 			initPath = p
 			break
@@ -38,6 +45,8 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 		ExecRoot:    filepath.Join(d.cfg.ExecRoot, "containers"),
 		LiveRestore: d.cfg.LiveRestore,
 		InitPath:    initPath,
+		Defaults:    defaults,
+		CgroupParent: d.cfg.CgroupParent,
 	}, d.imgs.images, d.imgs.layers, d.volumes, d.events)
 	if err != nil {
 		return err

@@ -42,7 +42,8 @@ func (d *Daemon) initImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dist := distribution.New(client, distribution.Config{Namespace: ns, Insecure: d.cfg.InsecureRegistries, UserAgent: "berthd/" + system.Version})
+	dist := distribution.New(client, distribution.Config{Namespace: ns, Insecure: d.cfg.InsecureRegistries, UserAgent: "berthd/" + system.Version,
+		Mirrors: mirrors(d.cfg), MaxConcurrentDownloads: d.cfg.MaxConcurrentDownloads, MaxConcurrentUploads: d.cfg.MaxConcurrentUploads})
 	svc, err := service.New(ctx, service.Config{DockerVersion: system.Version}, st, dist, d.events)
 	if err != nil {
 		return err

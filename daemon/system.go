@@ -26,6 +26,7 @@ func (d *Daemon) initSystem(ctx context.Context) error {
 		Experimental:  d.cfg.Experimental,
 		CgroupVersion: cgroupVersion,
 		Warnings:      d.warnings,
+		Admin:         adminInfo(d.cfg),
 	}, d.systemSources())
 	return nil
 }

@@ -32,6 +32,12 @@ type Config struct {
 	Insecure []string
 	// UserAgent is sent to registries.
 	UserAgent string
+	// Mirrors are registry-mirrors (validated URLs): Docker Hub pulls try them in order before Docker Hub.
+	Mirrors []string
+	// MaxConcurrentDownloads and MaxConcurrentUploads bound the layers moved at once per pull and per
+	// push (dockerd's 3 and 5 when zero).
+	MaxConcurrentDownloads int
+	MaxConcurrentUploads   int
 }
 
 // Service pulls and pushes.
@@ -72,10 +78,11 @@ func (s *Service) hosts(authz docker.Authorizer) docker.RegistryHosts {
 			Client: s.clientFor(host), Authorizer: authz, Host: host, Scheme: "https", Path: "/v2",
 			Capabilities: docker.HostCapabilityPull | docker.HostCapabilityResolve | docker.HostCapabilityPush,
 		}
-		if host == "docker.io" {
-			h.Host = "registry-1.docker.io"
+		if host != "docker.io" {
+			return []docker.RegistryHost{h}, nil
 		}
-		return []docker.RegistryHost{h}, nil
+		h.Host = "registry-1.docker.io"
+		return append(s.mirrorHosts(authz), h), nil
 	}
 }
 

@@ -33,7 +33,7 @@ func TestFetchInOrder(t *testing.T) {
 		mu.Unlock()
 		return nil, nil
 	})
-	assert.NilError(t, fetchInOrder(context.Background(), h, layers))
+	assert.NilError(t, fetchInOrder(context.Background(), h, layers, 0))
 	// Each distinct layer once; at most MaxConcurrentDownloads at a time; the first ones first.
 	assert.Equal(t, len(started), 6)
 	assert.Check(t, peak <= MaxConcurrentDownloads, "peak %d", peak)
@@ -62,7 +62,7 @@ func TestFetchInOrder(t *testing.T) {
 			return nil, nil
 		}
 	})
-	err := fetchInOrder(context.Background(), h, layers)
+	err := fetchInOrder(context.Background(), h, layers, 0)
 	assert.Check(t, errors.Is(err, boom), "%v", err)
 	assert.Check(t, n <= MaxConcurrentDownloads, "%d started", n)
 }

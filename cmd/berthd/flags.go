@@ -58,6 +58,7 @@ func newOptions() *options {
 	fs.StringArrayVar(&c.InsecureRegistries, "insecure-registry", nil, "Registry (host[:port]) reached over plain HTTP")
 	fs.BoolVar(&c.Experimental, "experimental", false, "Enable experimental features")
 	fs.StringVar(&c.MetricsAddress, "metrics-addr", "", "Set default address and port to serve the metrics api on")
+	o.addAdminFlags(fs)
 	fs.BoolVar(&o.validate, "validate", false, "Validate daemon configuration and exit")
 	fs.BoolVarP(&o.version, "version", "v", false, "Print version information and quit")
 	o.flags = fs
@@ -93,11 +94,7 @@ func (o *options) explicit() map[string]string {
 		case "config-file", "validate", "version":
 			return
 		}
-		key := f.Name
-		if k, ok := flagKeys[key]; ok {
-			key = k
-		}
-		m[key] = f.Value.String()
+		m[flagKey(f.Name)] = f.Value.String()
 	})
 	return m
 }

@@ -84,6 +84,8 @@ type Config struct {
 	CgroupParent string
 	// DefaultStopTimeout is the stop timeout of containers without one (10 s when zero).
 	DefaultStopTimeout time.Duration
+	// Defaults are the administrator's defaults for new containers (admin.go).
+	Defaults Defaults
 }
 
 // Service is the container service. It is safe for concurrent use.
