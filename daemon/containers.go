@@ -41,11 +41,11 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 		}
 	}
 	svc, err := containers.New(containers.Config{
-		Root:        filepath.Join(d.cfg.Root, "containers"),
-		ExecRoot:    filepath.Join(d.cfg.ExecRoot, "containers"),
-		LiveRestore: d.cfg.LiveRestore,
-		InitPath:    initPath,
-		Defaults:    defaults,
+		Root:         filepath.Join(d.cfg.Root, "containers"),
+		ExecRoot:     filepath.Join(d.cfg.ExecRoot, "containers"),
+		LiveRestore:  d.cfg.LiveRestore,
+		InitPath:     initPath,
+		Defaults:     defaults,
 		CgroupParent: d.cfg.CgroupParent,
 	}, d.imgs.images, d.imgs.layers, d.volumes, d.events)
 	if err != nil {
