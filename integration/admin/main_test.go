@@ -5,6 +5,7 @@ package admin
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -59,4 +60,9 @@ func runBerthd(t *testing.T, args ...string) (string, int) {
 		assert.NilError(t, err)
 	}
 	return string(out), code
+}
+
+func writeConfig(t *testing.T, d *daemon.Daemon, body string) {
+	t.Helper()
+	assert.NilError(t, os.WriteFile(d.ConfigFile, []byte(body), 0o600))
 }
