@@ -85,6 +85,7 @@ func New(ctx context.Context, cfg *config.Config, warnings []string) (_ *Daemon,
 		{"images", d.initImages},
 		{"containers", d.initContainers},
 		{"system", d.initSystem},
+		{"metrics", d.initMetrics},
 	}
 	for _, s := range steps {
 		start := time.Now()

@@ -105,6 +105,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	go handleReload(ctx, d, args)
+	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddress)
+	if err != nil {
+		log.G(ctx).WithError(err).Error("failed to listen on --metrics-addr")
+		shutdown(ctx, d, server.New(server.Config{}))
+		return 1
+	}
+	defer stopMetrics()
 
 	srv := server.New(server.Config{ServerVersion: system.Version, Experimental: cfg.Experimental})
 	srv.InitRouter(routers(d)...)
