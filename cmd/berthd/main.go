@@ -247,6 +247,10 @@ func handleReload(ctx context.Context, d *daemon.Daemon, args []string) {
 			log.G(ctx).WithError(err).Error("reload: configuration not applied")
 			continue
 		}
+		cur := d.Config()
+		if keys := config.NeedsRestart(&cur, o.cfg); len(keys) > 0 {
+			log.G(ctx).Warnf("reload: %s changed but take effect only after a restart", strings.Join(keys, ", "))
+		}
 		d.Reload(o.cfg)
 		setLogLevel(o.cfg)
 		log.G(ctx).Info("configuration reloaded")

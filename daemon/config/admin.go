@@ -267,3 +267,30 @@ var validUlimit = map[string]bool{
 	"msgqueue": true, "nice": true, "nofile": true, "nproc": true, "rss": true, "rtprio": true,
 	"rttime": true, "sigpending": true, "stack": true,
 }
+
+// NeedsRestart lists the keys whose value differs between cur and next but that SIGHUP does not apply,
+// so a reload can say so instead of leaving the admin to believe they took effect.
+func NeedsRestart(cur, next *Config) []string {
+	a, b := asMap(cur), asMap(next)
+	reloadable := map[string]bool{}
+	for _, k := range Reloadable {
+		reloadable[k] = true
+	}
+	var out []string
+	for k := range KnownKeys() {
+		if !reloadable[k] && string(a[k]) != string(b[k]) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func asMap(c *Config) map[string]json.RawMessage {
+	m := map[string]json.RawMessage{}
+	b, err := json.Marshal(c)
+	if err == nil {
+		_ = json.Unmarshal(b, &m)
+	}
+	return m
+}

@@ -164,3 +164,19 @@ func TestDockerdKeysSortedAndUnique(t *testing.T) {
 		seen[k] = true
 	}
 }
+
+func TestNeedsRestart(t *testing.T) {
+	cur, next := New(), New()
+	next.Debug = true
+	next.RegistryMirrors = []string{"https://m"}
+	next.LogConfig.Config = map[string]string{"max-size": "1m"}
+	assert.Check(t, is.DeepEqual(NeedsRestart(cur, next), []string{"log-opts", "registry-mirrors"}))
+	assert.Check(t, is.Len(NeedsRestart(cur, New()), 0))
+}
+
+func TestContribExampleLoads(t *testing.T) {
+	cfg := New()
+	assert.NilError(t, LoadFile(cfg, "../../contrib/daemon.json.example", true, nil))
+	assert.NilError(t, cfg.Validate())
+	assert.Check(t, is.Equal(cfg.LogConfig.Config["max-file"], "3"))
+}
