@@ -34,8 +34,7 @@ type Defaults struct {
 }
 
 // applyDefaults fills what the request left unset, as dockerd does at create (so inspect shows it).
-func (s *Service) applyDefaults(hc *ctypes.HostConfig) {
-	d := s.cfg.Defaults
+func (d Defaults) apply(hc *ctypes.HostConfig) {
 	def := d.LogDriver
 	if def == "" {
 		def = logger.JSONFile
@@ -72,7 +71,7 @@ func (c *Container) logFile() string {
 }
 
 // openLog opens the container's log writer; nil for the none driver.
-func (s *Service) openLog(c *Container) (*jsonfile.Writer, error) {
+func openLog(c *Container) (*jsonfile.Writer, error) {
 	lc := c.HostConfig.LogConfig
 	if lc.Type == logger.None {
 		return nil, nil
@@ -97,14 +96,14 @@ func mkdirFor(path string) error {
 }
 
 // rlimitsWithDefaults are the daemon's default ulimits overridden by the container's own.
-func (s *Service) rlimitsWithDefaults(hc *ctypes.HostConfig) []specs.POSIXRlimit {
+func (d Defaults) rlimits(hc *ctypes.HostConfig) []specs.POSIXRlimit {
 	own := rlimitsFor(hc)
 	seen := map[string]bool{}
 	for _, r := range own {
 		seen[r.Type] = true
 	}
 	var out []specs.POSIXRlimit
-	for _, u := range s.cfg.Defaults.Ulimits {
+	for _, u := range d.Ulimits {
 		t := "RLIMIT_" + strings.ToUpper(u.Name)
 		if !seen[t] {
 			out = append(out, specs.POSIXRlimit{Type: t, Hard: uint64(u.Hard), Soft: uint64(u.Soft)})
@@ -116,8 +115,8 @@ func (s *Service) rlimitsWithDefaults(hc *ctypes.HostConfig) []specs.POSIXRlimit
 
 // cgroupsPath is the OCI cgroupsPath of a container: a path under the cgroup parent with cgroupfs,
 // "<slice>:berth:<id>" with the systemd driver (runc then creates berth-<id>.scope in the slice).
-func (s *Service) cgroupsPath(hc *ctypes.HostConfig, id string) string {
-	return CgroupsPath(s.cfg.Defaults.SystemdCgroup, hc.CgroupParent, s.cfg.CgroupParent, id)
+func (c Config) cgroupsPath(hc *ctypes.HostConfig, id string) string {
+	return CgroupsPath(c.Defaults.SystemdCgroup, hc.CgroupParent, c.CgroupParent, id)
 }
 
 // CgroupsPath computes a container's cgroupsPath; parent is the container's --cgroup-parent, def the
@@ -136,8 +135,7 @@ func CgroupsPath(systemd bool, parent, def, id string) string {
 }
 
 // runtimeOptions are the runc shim options of every container: the runtime binary and cgroup driver.
-func (s *Service) runtimeOptions() *ltypes.RuntimeOptions {
-	d := s.cfg.Defaults
+func (d Defaults) runtimeOptions() *ltypes.RuntimeOptions {
 	if !d.SystemdCgroup && d.RuntimeBinary == "" {
 		return nil
 	}
@@ -146,8 +144,8 @@ func (s *Service) runtimeOptions() *ltypes.RuntimeOptions {
 
 // cgroupDir is the container's cgroup directory relative to a controller's mount point (or the cgroup v2
 // root), where stats read it.
-func (s *Service) cgroupDir(hc *ctypes.HostConfig, id string) string {
-	return CgroupDir(s.cfg.Defaults.SystemdCgroup, hc.CgroupParent, s.cfg.CgroupParent, id)
+func (c Config) cgroupDir(hc *ctypes.HostConfig, id string) string {
+	return CgroupDir(c.Defaults.SystemdCgroup, hc.CgroupParent, c.CgroupParent, id)
 }
 
 // CgroupDir is the directory runc creates for cgroupsPath (see CgroupsPath): with systemd, the scope

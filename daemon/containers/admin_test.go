@@ -38,19 +38,19 @@ func TestApplyDefaults(t *testing.T) {
 		Ulimits: map[string]*ctypes.Ulimit{"nofile": {Name: "nofile", Soft: 1, Hard: 2}, "nproc": {Name: "nproc", Soft: 3, Hard: 4}},
 	}}}
 	hc := &ctypes.HostConfig{LogConfig: ctypes.LogConfig{Config: map[string]string{"max-file": "5"}}}
-	s.applyDefaults(hc)
+	s.cfg.Defaults.apply(hc)
 	assert.Check(t, is.Equal(hc.LogConfig.Type, "json-file"))
 	assert.Check(t, is.DeepEqual(hc.LogConfig.Config, map[string]string{"max-size": "10m", "max-file": "5"}), "the container's own option wins")
 	assert.Check(t, is.Equal(hc.ShmSize, int64(1<<20)))
 	assert.Check(t, is.Equal(hc.CgroupnsMode, "private"))
 
 	hc = &ctypes.HostConfig{LogConfig: ctypes.LogConfig{Type: "local"}, ShmSize: 5}
-	s.applyDefaults(hc)
+	s.cfg.Defaults.apply(hc)
 	assert.Check(t, is.Len(hc.LogConfig.Config, 0), "the daemon's options are for the daemon's driver only")
 	assert.Check(t, is.Equal(hc.ShmSize, int64(5)))
 
 	hc = &ctypes.HostConfig{Resources: ctypes.Resources{Ulimits: []*ctypes.Ulimit{{Name: "nofile", Soft: 7, Hard: 8}}}}
-	rl := s.rlimitsWithDefaults(hc)
+	rl := s.cfg.Defaults.rlimits(hc)
 	assert.Assert(t, is.Len(rl, 2))
 	assert.Check(t, is.Equal(rl[0].Type, "RLIMIT_NOFILE"))
 	assert.Check(t, is.Equal(rl[0].Soft, uint64(7)), "the container's own ulimit wins")

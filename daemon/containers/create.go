@@ -186,7 +186,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if name != "" && !validContainerName.MatchString(name) {
 		return CreateResult{}, invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
 	}
-	s.applyDefaults(hc)
+	s.cfg.Defaults.apply(hc)
 	if err := validateHostConfig(hc); err != nil {
 		return CreateResult{}, err
 	}

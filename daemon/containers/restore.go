@@ -144,7 +144,7 @@ func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Conta
 		if ctr != nil {
 			var lw *jsonfile.Writer
 			if s.cfg.LiveRestore {
-				lw, _ = s.openLog(c)
+				lw, _ = openLog(c)
 			}
 			streams := c.streams
 			var attach ltypes.StdioCallback

@@ -292,7 +292,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 		HostNetwork: mode == network.Host, HostPID: hc.PidMode == "host", HostIPC: hc.IpcMode == "host",
 		HostUTS: hc.UTSMode == "host", CgroupNS: hc.CgroupnsMode == "private",
 		Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, LastCap: s.lastCap, Bounding: s.bounding,
-		CgroupsPath: s.cgroupsPath(hc, c.ID),
+		CgroupsPath: s.cfg.cgroupsPath(hc, c.ID),
 		Memory:      hc.Memory, MemorySwap: hc.MemorySwap, NanoCPUs: hc.NanoCPUs, CPUShares: hc.CPUShares,
 		CPUQuota: hc.CPUQuota, CPUPeriod: hc.CPUPeriod, CpusetCpus: hc.CpusetCpus,
 		OomScoreAdj: hc.OomScoreAdj, Sysctls: hc.Sysctls, MaskedPaths: hc.MaskedPaths, ReadonlyPaths: hc.ReadonlyPaths,
@@ -303,7 +303,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 	if o.Devices, err = devicesFor(hc); err != nil {
 		return nil, err
 	}
-	o.Rlimits = s.rlimitsWithDefaults(hc)
+	o.Rlimits = s.cfg.Defaults.rlimits(hc)
 	if (hc.Init != nil && *hc.Init) || (hc.Init == nil && s.cfg.Defaults.Init) {
 		if s.cfg.InitPath == "" {
 			return nil, errdefs.ErrFailedPrecondition.WithMessage("no init binary configured (docker-init)")
@@ -408,7 +408,7 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 	ccfg := ltypes.ContainerConfig{
 		Spec: spec, Snapshotter: s.layers.Snapshotter(), SnapshotKey: c.ID,
 		Labels:         map[string]string{"com.docker/engine.bundle.path": c.dir},
-		RuntimeOptions: s.runtimeOptions(),
+		RuntimeOptions: s.cfg.Defaults.runtimeOptions(),
 	}
 	ctr, err := s.client.NewContainer(ctx, c.ID, ccfg)
 	if errdefs.IsAlreadyExists(err) {
@@ -424,7 +424,7 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 			_ = ctr.Delete(context.WithoutCancel(ctx))
 		}
 	}()
-	lw, err := s.openLog(c)
+	lw, err := openLog(c)
 	if err != nil {
 		return err
 	}
