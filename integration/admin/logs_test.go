@@ -46,6 +46,7 @@ func TestLogRotationBySizeAndCount(t *testing.T) {
 	}
 	_, err := os.Stat(base + ".3")
 	assert.Check(t, os.IsNotExist(err), "max-file=3 keeps three files")
+	assert.Check(t, is.Equal(mustDocker(t, d, "inspect", "-f", "{{.LogPath}}", "chatty"), base))
 	checkLines(t, mustDocker(t, d, "logs", "chatty"))
 	assert.Check(t, is.Equal(mustDocker(t, d, "logs", "--tail", "2", "chatty"), "line-2998\nline-2999"))
 
@@ -73,7 +74,7 @@ func TestLocalLogDriver(t *testing.T) {
 	d := newDaemon(t, "--log-driver", "local")
 	mustDocker(t, d, "run", "--name", "loc", "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "busybox", "sh", "-c", chatty)
 	id := mustDocker(t, d, "inspect", "-f", "{{.Id}}", "loc")
-	assert.Check(t, is.Equal(mustDocker(t, d, "inspect", "-f", "{{.HostConfig.LogConfig.Type}}", "loc"), "local"))
+	assert.Check(t, is.Equal(mustDocker(t, d, "inspect", "-f", "{{.HostConfig.LogConfig.Type}}|{{.LogPath}}", "loc"), "local|"), "no LogPath for local, as dockerd")
 	base := filepath.Join(d.Root, "containers", id, "local-logs", "container.log")
 	for _, f := range []string{base, base + ".1.gz", base + ".2.gz"} {
 		_, err := os.Stat(f)

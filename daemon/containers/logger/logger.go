@@ -43,6 +43,8 @@ func Validate(driver string, opts map[string]string) error {
 			return fmt.Errorf("unknown log opt '%s' for %s log driver", k, driver)
 		}
 		return nil
+	case "awslogs", "fluentd", "gcplogs", "gelf", "journald", "logentries", "splunk", "syslog", "etwlogs":
+		return fmt.Errorf("berthd does not support the %s log driver (supported: json-file, local, none)", driver)
 	default:
 		return fmt.Errorf("error looking up logging plugin %s: plugin %q not found", driver, driver)
 	}

@@ -35,6 +35,7 @@ func TestValidate(t *testing.T) {
 		{Local, map[string]string{"max-size": "1m"}, ""},
 		{None, nil, ""},
 		{"bogus", nil, `error looking up logging plugin bogus: plugin "bogus" not found`},
+		{"syslog", nil, "berthd does not support the syslog log driver (supported: json-file, local, none)"},
 	} {
 		err := Validate(tc.driver, tc.opts)
 		if tc.err == "" {
