@@ -94,7 +94,9 @@ func (o *options) explicit() map[string]string {
 		case "config-file", "validate", "version":
 			return
 		}
-		m[flagKey(f.Name)] = f.Value.String()
+		if k := flagKey(f.Name); !mergedKeys[k] {
+			m[k] = f.Value.String()
+		}
 	})
 	return m
 }

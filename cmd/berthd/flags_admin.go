@@ -31,6 +31,10 @@ var adminFlagKeys = map[string]string{
 	"authorization-plugin":  "authorization-plugins",
 }
 
+// mergedKeys may be given both as flags and in daemon.json, and merge (dockerd's skipDuplicates): runtimes
+// added with --add-runtime join those of the file.
+var mergedKeys = map[string]bool{"runtimes": true}
+
 // flagKey is the daemon.json key of a flag.
 func flagKey(name string) string {
 	if k, ok := flagKeys[name]; ok {

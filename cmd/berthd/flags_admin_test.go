@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -97,7 +98,7 @@ func TestAdminFlagsReachConfig(t *testing.T) {
 	assert.Check(t, is.Equal(c.Proxies.HTTPProxy, "http://p:1"))
 	assert.NilError(t, c.Validate())
 	ex := o.explicit()
-	for _, k := range []string{"log-opts", "default-ulimits", "registry-mirrors", "exec-opts", "runtimes", "proxies"} {
+	for _, k := range []string{"log-opts", "default-ulimits", "registry-mirrors", "exec-opts", "proxies"} {
 		_, ok := ex[k]
 		assert.Check(t, ok, k)
 	}
@@ -106,4 +107,14 @@ func TestAdminFlagsReachConfig(t *testing.T) {
 		assert.Check(t, known[k], k)
 	}
 	assert.Check(t, strings.Contains(ex["default-ulimits"], "nofile=10:20"))
+}
+
+func TestRuntimesMergeFlagAndFile(t *testing.T) {
+	o := newOptions()
+	assert.NilError(t, o.parse([]string{"--add-runtime", "a=/bin/a"}))
+	p := t.TempDir() + "/daemon.json"
+	assert.NilError(t, os.WriteFile(p, []byte(`{"runtimes": {"b": {"path": "/bin/b"}}}`), 0o600))
+	assert.NilError(t, config.LoadFile(o.cfg, p, true, o.explicit()))
+	assert.Check(t, is.Equal(o.cfg.Runtimes["a"].Path, "/bin/a"))
+	assert.Check(t, is.Equal(o.cfg.Runtimes["b"].Path, "/bin/b"))
 }
