@@ -69,7 +69,7 @@ next:
 }
 
 // startVolplugin runs hack/plugins/volplugin as a legacy plugin of d.
-func startVolplugin(t *testing.T, d *daemon.Daemon) {
+func startVolplugin(t *testing.T, d *daemon.Daemon) *exec.Cmd {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "volplugin")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthd/berthd/hack/plugins/volplugin").CombinedOutput()
@@ -86,6 +86,7 @@ func startVolplugin(t *testing.T, d *daemon.Daemon) {
 		_, err := os.Stat(sock)
 		return err == nil
 	})
+	return cmd
 }
 
 // TestMetricsAfterKnownTraffic scrapes --metrics-addr after known traffic: API requests by route and
@@ -94,7 +95,7 @@ func startVolplugin(t *testing.T, d *daemon.Daemon) {
 func TestMetricsAfterKnownTraffic(t *testing.T) {
 	addr := freeAddr(t)
 	d := newDaemon(t, "--metrics-addr", addr)
-	startVolplugin(t, d)
+	plugin := startVolplugin(t, d)
 	before := scrapeMetrics(t, addr).value("berthd_api_requests_total", map[string]string{"route": "/containers/json", "method": "GET", "status": "200"})
 	for i := 0; i < 3; i++ {
 		mustDocker(t, d, "ps", "-a")
@@ -122,6 +123,20 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 	body := scrapeText(t, addr)
 	assert.Check(t, is.Contains(body, "# TYPE berthd_api_request_duration_seconds histogram"))
 	mustDocker(t, d, "rm", "-f", "up")
+
+	// The plugin dies: the next call to it is counted with its failure outcome.
+	assert.NilError(t, plugin.Process.Kill())
+	_, _ = plugin.Process.Wait()
+	res = d.Docker(t, "volume", "rm", "pv")
+	assert.Check(t, res.ExitCode != 0, res.Combined())
+	s = scrapeMetrics(t, addr)
+	failed := 0.0
+	for _, outcome := range []string{"unreachable", "lost", "timeout"} {
+		if v := s.value("berthd_plugin_calls_total", map[string]string{"plugin": "volplugin", "method": "VolumeDriver.Remove", "outcome": outcome}); v > 0 {
+			failed += v
+		}
+	}
+	assert.Check(t, failed >= 1, "a failed VolumeDriver.Remove is counted:\n%s", scrapeText(t, addr))
 }
 
 func scrapeText(t *testing.T, addr string) string {
