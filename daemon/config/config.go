@@ -1,7 +1,8 @@
 // Package config owns berthd's configuration: the Config struct with daemon.json keys, its defaults, the
 // merge of a daemon.json file over flags with dockerd's rules (unknown keys and keys set both ways are
-// errors), validation, and the set of keys SIGHUP may reload. It knows nothing of flag libraries: the
-// command line tells it which keys were set explicitly.
+// errors), the table of dockerd options berthd refuses by name (options.go), validation, and the set of
+// keys SIGHUP may reload. It knows nothing of flag libraries: the command line tells it which keys were
+// set explicitly. Imports: the standard library, api/types and docker/go-units (sizes).
 package config
 
 import (
