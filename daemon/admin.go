@@ -13,12 +13,14 @@ import (
 )
 
 // ValidateConfig checks what the config package cannot judge alone: the default log driver and its
-// options (the logger package knows them). It runs at start-up, for --validate and on reload.
+// options (the logger package knows them), the host's support for the systemd cgroup driver and the
+// default runtime's binary. It runs at start-up, for --validate and on reload.
 func ValidateConfig(cfg *config.Config) error {
 	if err := logger.Validate(cfg.LogConfig.Type, cfg.LogConfig.Config); err != nil {
 		return errors.Wrap(err, "failed to set log opts")
 	}
-	return nil
+	_, err := containerDefaults(cfg)
+	return err
 }
 
 // containerDefaults turns the administrator's options into the container service's defaults.

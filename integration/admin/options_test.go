@@ -68,3 +68,17 @@ func TestInfoShowsOptionsInForce(t *testing.T) {
 	assert.Check(t, is.Contains(out, "Registry Mirrors:\n  http://127.0.0.1:5999/"))
 	assert.Check(t, is.Contains(out, "Insecure Registries:\n  reg.example:5000"))
 }
+
+// TestHostDependentOptionsRefused: options this host cannot honour are refused by --validate already.
+func TestHostDependentOptionsRefused(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.json")
+	assert.NilError(t, os.WriteFile(empty, []byte("{}"), 0o600))
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		out, code := runBerthd(t, "--validate", "--config-file", empty, "--exec-opt", "native.cgroupdriver=systemd")
+		assert.Check(t, is.Equal(code, 1), out)
+		assert.Check(t, is.Contains(out, "native.cgroupdriver=systemd: systemd is not running on this host"))
+	}
+	out, code := runBerthd(t, "--validate", "--config-file", empty, "--add-runtime", "x=/nonexistent/runtime", "--default-runtime", "x")
+	assert.Check(t, is.Equal(code, 1), out)
+	assert.Check(t, is.Contains(out, "default runtime x"))
+}
