@@ -5,6 +5,7 @@ import (
 	"os/exec"
 
 	"github.com/berthd/berthd/daemon/system"
+	"github.com/berthd/berthd/distribution"
 
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/daemon/containers"
@@ -78,4 +79,15 @@ func adminInfo(cfg *config.Config) system.AdminInfo {
 		a.Runtimes[n] = r.Path
 	}
 	return a
+}
+
+// reloadRegistries hands reloaded registry settings to distribution (SIGHUP, as dockerd).
+func (d *Daemon) reloadRegistries(cfg *config.Config) {
+	if d.imgs == nil || d.imgs.dist == nil {
+		return
+	}
+	d.imgs.dist.SetRegistries(distribution.Registries{
+		Mirrors: mirrors(cfg), Insecure: cfg.InsecureRegistries,
+		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads, MaxConcurrentUploads: cfg.MaxConcurrentUploads,
+	})
 }

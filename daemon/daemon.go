@@ -173,6 +173,7 @@ func (d *Daemon) Reload(next *config.Config) {
 	d.cfgMu.Lock()
 	attrs := d.cfg.ApplyReload(next)
 	d.cfgMu.Unlock()
+	d.reloadRegistries(next)
 	attrs["name"] = hostname()
 	d.events.Log("reload", "daemon", eventActor(d.id, attrs))
 }

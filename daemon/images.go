@@ -22,6 +22,7 @@ type imagesArea struct {
 	snapshotter string
 	layers      *layer.Store
 	images      *service.Service
+	dist        *distribution.Service
 }
 
 // initImages (design.md §3 step 5): choose the snapshotter, then the layer store, the image store over
@@ -52,6 +53,7 @@ func (d *Daemon) initImages(ctx context.Context) error {
 		snapshotter: sn,
 		layers:      layer.New(client, layer.Config{Namespace: ns, Snapshotter: sn}),
 		images:      svc,
+		dist:        dist,
 	}
 	d.infoSources = append(d.infoSources, func(src *system.Sources) {
 		src.StorageDriver = func() (string, [][2]string) { return sn, layer.DriverStatus(sn) }

@@ -26,7 +26,10 @@ func (d *Daemon) initSystem(ctx context.Context) error {
 		Experimental:  d.cfg.Experimental,
 		CgroupVersion: cgroupVersion,
 		Warnings:      d.warnings,
-		Admin:         adminInfo(d.cfg),
+		Admin: func() system.AdminInfo {
+			c := d.Config()
+			return adminInfo(&c)
+		},
 	}, d.systemSources())
 	return nil
 }

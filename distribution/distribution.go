@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	imagetypes "github.com/berthd/berthd/api/types/image"
@@ -44,7 +45,9 @@ type Config struct {
 type Service struct {
 	client *containerd.Client
 	cfg    Config
-	http   *http.Client
+	// regMu guards the registry settings in cfg that a reload changes (mirrors.go).
+	regMu sync.RWMutex
+	http  *http.Client
 	// insecure talks to loopback and configured insecure registries as dockerd does: HTTPS without
 	// certificate verification first, plain HTTP when the other end does not speak TLS.
 	insecure *http.Client
@@ -96,7 +99,7 @@ func (s *Service) nsctx(ctx context.Context) context.Context {
 // plainHTTP reports whether host is reached without TLS: loopback addresses and names, and configured
 // insecure registries.
 func (s *Service) plainHTTP(host string) (bool, error) {
-	for _, h := range s.cfg.Insecure {
+	for _, h := range s.registries().Insecure {
 		if h == host {
 			return true, nil
 		}

@@ -14,7 +14,7 @@ const maxConcurrentUploads = 5
 // containerd's resolver falls through to the next host (finally Docker Hub) when one fails.
 func (s *Service) mirrorHosts(authz docker.Authorizer) []docker.RegistryHost {
 	var out []docker.RegistryHost
-	for _, m := range s.cfg.Mirrors {
+	for _, m := range s.registries().Mirrors {
 		u, err := url.Parse(m)
 		if err != nil || u.Host == "" {
 			continue // validated at start-up
@@ -33,9 +33,31 @@ func (s *Service) mirrorHosts(authz docker.Authorizer) []docker.RegistryHost {
 
 // uploadLimiter bounds the blobs pushed at once.
 func (s *Service) uploadLimiter() *semaphore.Weighted {
-	n := s.cfg.MaxConcurrentUploads
+	n := s.registries().MaxConcurrentUploads
 	if n <= 0 {
 		n = maxConcurrentUploads
 	}
 	return semaphore.NewWeighted(int64(n))
+}
+
+// Registries are the settings SIGHUP may change.
+type Registries struct {
+	Mirrors, Insecure                            []string
+	MaxConcurrentDownloads, MaxConcurrentUploads int
+}
+
+// SetRegistries applies reloaded registry settings; pulls and pushes under way keep the ones they began
+// with.
+func (s *Service) SetRegistries(r Registries) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.cfg.Mirrors, s.cfg.Insecure = r.Mirrors, r.Insecure
+	s.cfg.MaxConcurrentDownloads, s.cfg.MaxConcurrentUploads = r.MaxConcurrentDownloads, r.MaxConcurrentUploads
+}
+
+func (s *Service) registries() Registries {
+	s.regMu.RLock()
+	defer s.regMu.RUnlock()
+	return Registries{Mirrors: s.cfg.Mirrors, Insecure: s.cfg.Insecure,
+		MaxConcurrentDownloads: s.cfg.MaxConcurrentDownloads, MaxConcurrentUploads: s.cfg.MaxConcurrentUploads}
 }

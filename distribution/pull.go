@@ -134,7 +134,7 @@ func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, au
 		}
 	}
 	lh := images.Handlers(remotes.FetchHandler(ing, fetcher), pt.doneHandler())
-	if err := fetchInOrder(ctx, lh, pending, s.cfg.MaxConcurrentDownloads); err != nil {
+	if err := fetchInOrder(ctx, lh, pending, s.registries().MaxConcurrentDownloads); err != nil {
 		return pullError(ref, err)
 	}
 	return nil

@@ -245,18 +245,25 @@ func (c *Config) TLSEnabled() bool {
 }
 
 // Reloadable lists the keys SIGHUP applies; others need a restart.
-var Reloadable = []string{"debug", "log-level", "live-restore", "shutdown-timeout", "labels"}
+var Reloadable = []string{"debug", "log-level", "live-restore", "shutdown-timeout", "labels",
+	"registry-mirrors", "insecure-registries", "max-concurrent-downloads", "max-concurrent-uploads"}
 
 // ApplyReload copies the reloadable settings of next into c and returns them all as the attributes of the
 // `daemon reload` event (dockerd reports the whole reloadable set, not only what changed).
 func (c *Config) ApplyReload(next *Config) map[string]string {
 	c.Debug, c.LogLevel, c.LiveRestore = next.Debug, next.LogLevel, next.LiveRestore
 	c.ShutdownTimeout, c.Labels = next.ShutdownTimeout, next.Labels
+	c.RegistryMirrors, c.InsecureRegistries = next.RegistryMirrors, next.InsecureRegistries
+	c.MaxConcurrentDownloads, c.MaxConcurrentUploads = next.MaxConcurrentDownloads, next.MaxConcurrentUploads
 	return map[string]string{
-		"debug":            fmt.Sprint(c.Debug),
-		"log-level":        c.LogLevel,
-		"live-restore":     fmt.Sprint(c.LiveRestore),
-		"shutdown-timeout": fmt.Sprint(c.ShutdownTimeout),
-		"labels":           "[" + strings.Join(c.Labels, " ") + "]",
+		"registry-mirrors":         "[" + strings.Join(c.RegistryMirrors, " ") + "]",
+		"insecure-registries":      "[" + strings.Join(c.InsecureRegistries, " ") + "]",
+		"max-concurrent-downloads": fmt.Sprint(c.MaxConcurrentDownloads),
+		"max-concurrent-uploads":   fmt.Sprint(c.MaxConcurrentUploads),
+		"debug":                    fmt.Sprint(c.Debug),
+		"log-level":                c.LogLevel,
+		"live-restore":             fmt.Sprint(c.LiveRestore),
+		"shutdown-timeout":         fmt.Sprint(c.ShutdownTimeout),
+		"labels":                   "[" + strings.Join(c.Labels, " ") + "]",
 	}
 }

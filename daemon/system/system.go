@@ -52,8 +52,8 @@ type Config struct {
 	Experimental  bool
 	CgroupVersion string
 	Warnings      []string
-	// Admin is what the administrator's options put in force (admin.go).
-	Admin AdminInfo
+	// Admin is what the administrator's options put in force now (admin.go); nil reports defaults.
+	Admin func() AdminInfo
 }
 
 // Service answers /version and /info.
@@ -231,7 +231,9 @@ func (s *Service) Info(ctx context.Context) system.Info {
 		Isolation:          "",
 		Warnings:           append([]string(nil), s.cfg.Warnings...),
 	}
-	s.cfg.Admin.apply(&info)
+	if s.cfg.Admin != nil {
+		s.cfg.Admin().apply(&info)
+	}
 	if s.cfg.Debug != nil {
 		info.Debug = s.cfg.Debug()
 	}

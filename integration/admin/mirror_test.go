@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"syscall"
 	"testing"
+	"time"
 
 	regtest "github.com/berthd/berthd/distribution/testutil"
 	"github.com/berthd/berthd/integration/internal/daemon"
@@ -30,4 +32,22 @@ func TestPullThroughRegistryMirror(t *testing.T) {
 	// A name on another registry never goes to the mirror.
 	res := d.Docker(t, "pull", "127.0.0.1:1/library/busybox:mirrored")
 	assert.Check(t, res.ExitCode != 0, res.Combined())
+}
+
+// TestRegistryMirrorsReload: registry-mirrors added to daemon.json take effect on SIGHUP, as in dockerd.
+func TestRegistryMirrorsReload(t *testing.T) {
+	mirror := regtest.StartRegistry(t, "", "")
+	src := newDaemon(t)
+	mustDocker(t, src, "tag", "busybox", mirror+"/library/busybox:reloaded")
+	mustDocker(t, src, "push", mirror+"/library/busybox:reloaded")
+
+	d := daemon.New(t)
+	d.Start(t)
+	assert.Check(t, is.Equal(mustDocker(t, d, "info", "--format", "{{.RegistryConfig.Mirrors}}"), "[]"))
+	writeConfig(t, d, `{"registry-mirrors": ["http://`+mirror+`"]}`)
+	d.Signal(t, syscall.SIGHUP)
+	waitFor(t, 20*time.Second, "mirror reloaded", func() bool {
+		return d.Docker(t, "info", "--format", "{{.RegistryConfig.Mirrors}}").Stdout == "[http://"+mirror+"/]\n"
+	})
+	mustDocker(t, d, "pull", "busybox:reloaded")
 }
