@@ -58,7 +58,7 @@ var refusedFlags = []struct{ name, typ string }{
 	{"default-gateway", "ip"}, {"default-gateway-v6", "ip"}, {"host-gateway-ip", "ip"},
 	{"userland-proxy-path", "string"}, {"bip6", "string"}, {"allow-direct-routing", "bool"},
 	{"bridge-accept-fwmark", "string"}, {"ip-forward-no-drop", "bool"}, {"firewall-backend", "string"},
-	{"feature", "map"},
+	{"feature", "map"}, {"cluster-store", "string"}, {"cluster-advertise", "string"}, {"cluster-store-opt", "map"},
 }
 
 // addAdminFlags defines the administrator's options with dockerd's names, types and defaults.
