@@ -26,6 +26,7 @@ var adminFlagKeys = map[string]string{
 	"cdi-spec-dir":          "cdi-spec-dirs",
 	"default-network-opt":   "default-network-opts",
 	"feature":               "features",
+	"cluster-store-opt":     "cluster-store-opts",
 	"default-address-pool":  "default-address-pools",
 	"dns-opt":               "dns-opts",
 	"authorization-plugin":  "authorization-plugins",

@@ -38,6 +38,7 @@ var dockerdFlags = map[string]string{
 	"cdi-spec-dir": "/cdi", "network-diagnostic-port": "2000", "default-network-opt": "bridge=mtu=1400",
 	"feature": "buildkit=true", "bip6": "fd00::1/64", "allow-direct-routing": "true",
 	"bridge-accept-fwmark": "1", "ip-forward-no-drop": "true", "firewall-backend": "nftables",
+	"cluster-store": "consul://x", "cluster-advertise": "eth0:2376", "cluster-store-opt": "kv.path=/x",
 }
 
 // pendingFlags belong to the networking and security areas (they define them).
