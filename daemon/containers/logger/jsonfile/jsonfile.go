@@ -32,6 +32,9 @@ type Writer struct {
 	buf     bytes.Buffer
 	changed chan struct{}
 	closed  bool
+	// compressed is closed when the gzip of the last rotated file is done (nil: none under way). The
+	// output copier never waits for a compression, except at the next rotation if it is still running.
+	compressed chan struct{}
 }
 
 // Options steer a Writer. The log drivers (package logger) derive them from --log-opt.
@@ -66,6 +69,7 @@ func Open(path string, opts ...Options) (*Writer, error) {
 // a new file; with one file kept the log is truncated.
 func (w *Writer) rotate() error {
 	w.f.Close()
+	w.waitCompressed()
 	ext := ""
 	if w.opts.Compress {
 		ext = ".gz"
@@ -76,9 +80,13 @@ func (w *Writer) rotate() error {
 	if w.opts.MaxFiles > 1 {
 		first := w.path + ".1"
 		if err := os.Rename(w.path, first); err == nil && w.opts.Compress {
-			if err := gzipFile(first); err != nil {
-				return err
-			}
+			done := make(chan struct{})
+			w.compressed = done
+			go func() {
+				defer close(done)
+				// On failure the plain file stays: readers take path.N as well as path.N.gz.
+				_ = gzipFile(first)
+			}()
 		}
 	}
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
@@ -130,7 +138,16 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	close(w.changed)
-	return w.f.Close()
+	err := w.f.Close()
+	w.waitCompressed()
+	return err
+}
+
+func (w *Writer) waitCompressed() {
+	if w.compressed != nil {
+		<-w.compressed
+		w.compressed = nil
+	}
 }
 
 // Message is one decoded log line.
