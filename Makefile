@@ -8,7 +8,17 @@ LDFLAGS := -X $(PKG)/daemon/system.Version=$(VERSION) -X $(PKG)/daemon/system.Gi
            -X $(PKG)/daemon/system.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 ARGS    ?=
 
-.PHONY: all bin/berthd deps run validate test unit bench clean
+.PHONY: all bin/berthd deps run validate test unit bench clean install uninstall
+
+# install: `make install` (as root) puts berthd in $(PREFIX)/bin, the systemd units in $(UNITDIR) with
+# ExecStart pointing at that binary, and creates the docker group the socket unit uses when it is missing.
+# DESTDIR stages into a tree (packaging): then no group is created. BERTHD_BIN installs a binary built
+# elsewhere instead of building bin/berthd.
+PREFIX     ?= /usr
+DESTDIR    ?=
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/berthd
+BERTHD_BIN ?= bin/berthd
 
 all: bin/berthd
 
@@ -39,6 +49,24 @@ unit:
 
 bench: deps bin/berthd
 	./hack/bench/run.sh
+
+install: $(BERTHD_BIN)
+	install -D -m 0755 $(BERTHD_BIN) $(DESTDIR)$(PREFIX)/bin/berthd
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	sed 's|/usr/bin/berthd|$(PREFIX)/bin/berthd|g; s|/usr/share/doc/berthd|$(DOCDIR)|g' contrib/systemd/berthd.service \
+		> $(DESTDIR)$(UNITDIR)/berthd.service
+	install -m 0644 contrib/systemd/berthd.socket $(DESTDIR)$(UNITDIR)/berthd.socket
+	chmod 0644 $(DESTDIR)$(UNITDIR)/berthd.service
+	install -m 0644 README.md contrib/daemon.json.example $(DESTDIR)$(DOCDIR)/
+	@if [ -z "$(DESTDIR)" ]; then \
+		getent group docker >/dev/null || groupadd --system docker; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+		echo "installed; enable with: systemctl enable --now berthd.socket berthd.service"; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/berthd $(DESTDIR)$(UNITDIR)/berthd.service $(DESTDIR)$(UNITDIR)/berthd.socket
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf bin

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berthd/berthd/daemon/config"
+	"github.com/berthd/berthd/libcontainerd/remote"
 	"github.com/berthd/berthd/libcontainerd/supervisor"
 	"github.com/containerd/containerd"
 	"github.com/containerd/log"
@@ -61,7 +62,7 @@ func (d *Daemon) initContainerd(ctx context.Context) error {
 	}
 	client, err := containerd.New(conn.address,
 		containerd.WithDefaultNamespace(d.cfg.ContainerdNamespace),
-		containerd.WithTimeout(20*time.Second))
+		containerd.WithTimeout(20*time.Second), remote.WithMetrics())
 	if err != nil {
 		return err
 	}

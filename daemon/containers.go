@@ -31,8 +31,15 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 	if d.volumes == nil || d.imgs == nil {
 		return errors.New("containers: the volumes and images steps must run first")
 	}
-	initPath := ""
+	defaults, err := containerDefaults(d.cfg)
+	if err != nil {
+		return err
+	}
+	initPath := d.cfg.InitPath
 	for _, p := range initPaths {
+		if initPath != "" {
+			break
+		}
 		if _, err := os.Stat(p); err == nil {
 			initPath = p
 			break
@@ -50,6 +57,8 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 		ExecRoot:    filepath.Join(d.cfg.ExecRoot, "containers"),
 		LiveRestore: d.cfg.LiveRestore,
 		InitPath:    initPath,
+		Defaults:    defaults,
+		CgroupParent: d.cfg.CgroupParent,
 	}, d.imgs.images, d.imgs.layers, d.volumes, d.events)
 	if err != nil {
 		return err

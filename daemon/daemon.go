@@ -88,6 +88,7 @@ func New(ctx context.Context, cfg *config.Config, warnings []string) (_ *Daemon,
 		{"images", d.initImages},
 		{"containers", d.initContainers},
 		{"system", d.initSystem},
+		{"metrics", d.initMetrics},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -175,6 +176,7 @@ func (d *Daemon) Reload(next *config.Config) {
 	d.cfgMu.Lock()
 	attrs := d.cfg.ApplyReload(next)
 	d.cfgMu.Unlock()
+	d.reloadRegistries(next)
 	attrs["name"] = hostname()
 	d.events.Log("reload", "daemon", eventActor(d.id, attrs))
 }

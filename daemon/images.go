@@ -22,6 +22,7 @@ type imagesArea struct {
 	snapshotter string
 	layers      *layer.Store
 	images      *service.Service
+	dist        *distribution.Service
 }
 
 // initImages (docs/architecture.md §3): choose the snapshotter, then the layer store, the image store over
@@ -42,7 +43,8 @@ func (d *Daemon) initImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dist := distribution.New(client, distribution.Config{Namespace: ns, Insecure: d.cfg.InsecureRegistries, UserAgent: "berthd/" + system.Version})
+	dist := distribution.New(client, distribution.Config{Namespace: ns, Insecure: d.cfg.InsecureRegistries, UserAgent: "berthd/" + system.Version,
+		Mirrors: mirrors(d.cfg), MaxConcurrentDownloads: d.cfg.MaxConcurrentDownloads, MaxConcurrentUploads: d.cfg.MaxConcurrentUploads})
 	svc, err := service.New(ctx, service.Config{DockerVersion: system.Version}, st, dist, d.events)
 	if err != nil {
 		return err
@@ -51,6 +53,7 @@ func (d *Daemon) initImages(ctx context.Context) error {
 		snapshotter: sn,
 		layers:      layer.New(client, layer.Config{Namespace: ns, Snapshotter: sn}),
 		images:      svc,
+		dist:        dist,
 	}
 	d.infoSources = append(d.infoSources, func(src *system.Sources) {
 		src.StorageDriver = func() (string, [][2]string) { return sn, layer.DriverStatus(sn) }

@@ -28,6 +28,10 @@ func (d *Daemon) initSystem(ctx context.Context) error {
 		Warnings:      d.warnings,
 
 		SecurityOptions: d.securityOptions,
+		Admin: func() system.AdminInfo {
+			c := d.Config()
+			return adminInfo(&c)
+		},
 	}, d.systemSources())
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	imagetypes "github.com/berthd/berthd/api/types/image"
@@ -35,13 +36,21 @@ type Config struct {
 	Insecure []string
 	// UserAgent is sent to registries.
 	UserAgent string
+	// Mirrors are registry-mirrors (validated URLs): Docker Hub pulls try them in order before Docker Hub.
+	Mirrors []string
+	// MaxConcurrentDownloads and MaxConcurrentUploads bound the layers moved at once per pull and per
+	// push (dockerd's 3 and 5 when zero).
+	MaxConcurrentDownloads int
+	MaxConcurrentUploads   int
 }
 
 // Service pulls and pushes.
 type Service struct {
 	client *containerd.Client
 	cfg    Config
-	http   *http.Client
+	// regMu guards the registry settings in cfg that a reload changes (mirrors.go).
+	regMu sync.RWMutex
+	http  *http.Client
 	// insecure talks to loopback and configured insecure registries as dockerd does: HTTPS without
 	// certificate verification first, plain HTTP when the other end does not speak TLS.
 	insecure *http.Client
@@ -75,10 +84,11 @@ func (s *Service) hosts(authz docker.Authorizer) docker.RegistryHosts {
 			Client: s.clientFor(host), Authorizer: authz, Host: host, Scheme: "https", Path: "/v2",
 			Capabilities: docker.HostCapabilityPull | docker.HostCapabilityResolve | docker.HostCapabilityPush,
 		}
-		if host == "docker.io" {
-			h.Host = "registry-1.docker.io"
+		if host != "docker.io" {
+			return []docker.RegistryHost{h}, nil
 		}
-		return []docker.RegistryHost{h}, nil
+		h.Host = "registry-1.docker.io"
+		return append(s.mirrorHosts(authz), h), nil
 	}
 }
 
@@ -92,7 +102,7 @@ func (s *Service) nsctx(ctx context.Context) context.Context {
 // plainHTTP reports whether host is reached without TLS: loopback addresses and names, and configured
 // insecure registries.
 func (s *Service) plainHTTP(host string) (bool, error) {
-	for _, h := range s.cfg.Insecure {
+	for _, h := range s.registries().Insecure {
 		if h == host {
 			return true, nil
 		}

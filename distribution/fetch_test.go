@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/remotes/docker"
+
 	"github.com/containerd/containerd/images"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -33,7 +35,7 @@ func TestFetchInOrder(t *testing.T) {
 		mu.Unlock()
 		return nil, nil
 	})
-	assert.NilError(t, fetchInOrder(context.Background(), h, layers))
+	assert.NilError(t, fetchInOrder(context.Background(), h, layers, 0))
 	// Each distinct layer once; at most MaxConcurrentDownloads at a time; the first ones first.
 	assert.Equal(t, len(started), 6)
 	assert.Check(t, peak <= MaxConcurrentDownloads, "peak %d", peak)
@@ -62,7 +64,45 @@ func TestFetchInOrder(t *testing.T) {
 			return nil, nil
 		}
 	})
-	err := fetchInOrder(context.Background(), h, layers)
+	err := fetchInOrder(context.Background(), h, layers, 0)
 	assert.Check(t, errors.Is(err, boom), "%v", err)
 	assert.Check(t, n <= MaxConcurrentDownloads, "%d started", n)
+}
+
+// max-concurrent-downloads bounds the layers fetched at once.
+func TestFetchInOrderLimit(t *testing.T) {
+	var layers []ocispec.Descriptor
+	for _, s := range []string{"a", "b", "c", "d"} {
+		layers = append(layers, ocispec.Descriptor{Digest: digest.FromString(s)})
+	}
+	var mu sync.Mutex
+	running, peak := 0, 0
+	h := images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil, nil
+	})
+	assert.NilError(t, fetchInOrder(context.Background(), h, layers, 1))
+	assert.Check(t, peak == 1, "peak %d", peak)
+}
+
+func TestMirrorHostsComeFirstForDockerHubOnly(t *testing.T) {
+	s := New(nil, Config{Mirrors: []string{"http://127.0.0.1:5001/", "https://mirror.example/"}})
+	hosts, err := s.hosts(nil)("docker.io")
+	assert.NilError(t, err)
+	assert.Assert(t, len(hosts) == 3)
+	assert.Check(t, hosts[0].Host == "127.0.0.1:5001" && hosts[0].Scheme == "http")
+	assert.Check(t, hosts[1].Host == "mirror.example" && hosts[1].Scheme == "https")
+	assert.Check(t, hosts[2].Host == "registry-1.docker.io")
+	assert.Check(t, hosts[0].Capabilities&docker.HostCapabilityPush == 0, "mirrors are never pushed to")
+	hosts, err = s.hosts(nil)("registry.example:5000")
+	assert.NilError(t, err)
+	assert.Check(t, len(hosts) == 1 && hosts[0].Host == "registry.example:5000")
+	assert.Check(t, s.uploadLimiter() != nil)
 }

@@ -141,7 +141,7 @@ func (s *Service) Fetch(ctx context.Context, ref reference.Named, r Resolved, au
 		}
 	}
 	lh := images.Handlers(remotes.FetchHandler(ing, fetcher), remember, pt.doneHandler())
-	if err := fetchInOrder(ctx, lh, pending); err != nil {
+	if err := fetchInOrder(ctx, lh, pending, s.registries().MaxConcurrentDownloads); err != nil {
 		return pullError(ref, err)
 	}
 	return nil
@@ -166,10 +166,13 @@ func (s *Service) sourceRecorder(ctx context.Context, ref reference.Named) image
 // fetchInOrder runs h on each distinct layer, bottom first, at most MaxConcurrentDownloads at a time: a
 // layer's slot is taken only after every layer below it has its own, so a layer that waits for the one
 // below it (to unpack on top of it) always waits for something under way.
-func fetchInOrder(ctx context.Context, h images.Handler, layers []ocispec.Descriptor) error {
+func fetchInOrder(ctx context.Context, h images.Handler, layers []ocispec.Descriptor, limit int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	slots := make(chan struct{}, MaxConcurrentDownloads)
+	if limit <= 0 {
+		limit = MaxConcurrentDownloads
+	}
+	slots := make(chan struct{}, limit)
 	errc := make(chan error, len(layers))
 	seen := map[string]bool{}
 	started := 0

@@ -88,7 +88,7 @@ func (s *Service) push(ctx context.Context, ref reference.Named, manifest ocispe
 		emit(m)
 		mu.Unlock()
 	}
-	if err := remotes.PushContent(ctx, pusher, manifest, pushProvider{Provider: cs, sources: sources, emit: locked, opened: opened}, nil, platforms.All, wrapper); err != nil {
+	if err := remotes.PushContent(ctx, pusher, manifest, pushProvider{Provider: cs, sources: sources, emit: locked, opened: opened}, s.uploadLimiter(), platforms.All, wrapper); err != nil {
 		return pushError(ref, err)
 	}
 	tag := "latest"

@@ -19,6 +19,7 @@ import (
 	"github.com/berthd/berthd/api/server/httputils"
 	"github.com/berthd/berthd/api/server/router"
 	"github.com/berthd/berthd/api/types/versions"
+	"github.com/berthd/berthd/metrics"
 	"github.com/containerd/log"
 )
 
@@ -60,9 +61,9 @@ func (s *Server) InitRouter(routers ...router.Router) {
 			for i := len(s.middleware) - 1; i >= 0; i-- {
 				h = s.middleware[i](h)
 			}
-			s.mux.HandleFunc(r.Method+" "+r.Path, func(w http.ResponseWriter, req *http.Request) {
+			s.mux.HandleFunc(r.Method+" "+r.Path, metrics.InstrumentAPI(r.Path, func(w http.ResponseWriter, req *http.Request) {
 				s.handle(w, req, h)
-			})
+			}))
 		}
 	}
 }

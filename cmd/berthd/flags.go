@@ -59,6 +59,7 @@ func newOptions() *options {
 	fs.BoolVar(&c.Experimental, "experimental", false, "Enable experimental features")
 	fs.StringVar(&c.MetricsAddress, "metrics-addr", "", "Set default address and port to serve the metrics api on")
 	addSecurityFlags(fs, c)
+	o.addAdminFlags(fs)
 	fs.BoolVar(&o.validate, "validate", false, "Validate daemon configuration and exit")
 	fs.BoolVarP(&o.version, "version", "v", false, "Print version information and quit")
 	o.flags = fs
@@ -94,11 +95,9 @@ func (o *options) explicit() map[string]string {
 		case "config-file", "validate", "version":
 			return
 		}
-		key := f.Name
-		if k, ok := flagKeys[key]; ok {
-			key = k
+		if k := flagKey(f.Name); !mergedKeys[k] {
+			m[k] = f.Value.String()
 		}
-		m[key] = f.Value.String()
 	})
 	return m
 }

@@ -35,9 +35,11 @@ func TestEveryFlagMapsToAKnownKey(t *testing.T) {
 		case "config-file", "validate", "version":
 			return
 		}
-		key := f.Name
-		if k, ok := flagKeys[key]; ok {
-			key = k
+		key := flagKey(f.Name)
+		if _, refused := f.Value.(*refusedValue); refused {
+			_, ok := config.UnsupportedOption(key)
+			assert.Check(t, ok, "refused flag --%s has no refused daemon.json key %q", f.Name, key)
+			return
 		}
 		assert.Check(t, known[key], "flag --%s has no daemon.json key %q", f.Name, key)
 	})

@@ -49,9 +49,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cfg := o.cfg
-	ignored, err := config.LoadFile(cfg, o.configFile, o.flags.Changed("config-file"), o.explicit())
+	err := o.refusedOptions()
+	if err == nil {
+		err = config.LoadFile(cfg, o.configFile, o.flags.Changed("config-file"), o.explicit())
+	}
 	if err == nil {
 		err = cfg.Validate()
+	}
+	if err == nil {
+		err = daemon.ValidateConfig(cfg)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -64,14 +70,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	setLogLevel(cfg)
 	ctx := context.Background()
 	var warnings []string
-	for _, k := range ignored {
-		log.G(ctx).Warnf("daemon.json key %q is accepted for compatibility but has no effect in berthd", k)
-	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "berthd needs to be started with root privileges (it manages mounts, namespaces and containerd)")
 		return 1
 	}
 	umask(0o022)
+	if err := applyProcessOptions(ctx, cfg); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 
 	if err := writePidfile(cfg.Pidfile); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -98,6 +105,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	go handleReload(ctx, d, args)
+	stopMetrics, err := serveMetrics(ctx, cfg.MetricsAddress)
+	if err != nil {
+		log.G(ctx).WithError(err).Error("failed to listen on --metrics-addr")
+		shutdown(ctx, d, server.New(server.Config{}))
+		return 1
+	}
+	defer stopMetrics()
 
 	srv := server.New(server.Config{ServerVersion: version(), Experimental: cfg.Experimental})
 	if err := setupAuthz(ctx, d, srv, cfg); err != nil {
@@ -155,7 +169,7 @@ func setLogLevel(cfg *config.Config) {
 		level = "debug"
 	}
 	_ = log.SetLevel(level)
-	_ = log.SetFormat(log.TextFormat)
+	setLogFormat(cfg)
 }
 
 // writePidfile refuses to overwrite the pidfile of a live process: two daemons on one data root would
@@ -226,10 +240,16 @@ func handleReload(ctx context.Context, d *daemon.Daemon, args []string) {
 		o := newOptions()
 		err := o.parse(args)
 		if err == nil {
-			_, err = config.LoadFile(o.cfg, o.configFile, o.flags.Changed("config-file"), o.explicit())
+			err = o.refusedOptions()
+		}
+		if err == nil {
+			err = config.LoadFile(o.cfg, o.configFile, o.flags.Changed("config-file"), o.explicit())
 		}
 		if err == nil {
 			err = o.cfg.Validate()
+		}
+		if err == nil {
+			err = daemon.ValidateConfig(o.cfg)
 		}
 		if err == nil {
 			err = reloadAuthz(ctx, o.cfg)
@@ -237,6 +257,10 @@ func handleReload(ctx context.Context, d *daemon.Daemon, args []string) {
 		if err != nil {
 			log.G(ctx).WithError(err).Error("reload: configuration not applied")
 			continue
+		}
+		cur := d.Config()
+		if keys := config.NeedsRestart(&cur, o.cfg); len(keys) > 0 {
+			log.G(ctx).Warnf("reload: %s changed but take effect only after a restart", strings.Join(keys, ", "))
 		}
 		d.Reload(o.cfg)
 		setLogLevel(o.cfg)

@@ -1,7 +1,8 @@
 // Package config owns berthd's configuration: the Config struct with daemon.json keys, its defaults, the
 // merge of a daemon.json file over flags with dockerd's rules (unknown keys and keys set both ways are
-// errors), validation, and the set of keys SIGHUP may reload. It knows nothing of flag libraries: the
-// command line tells it which keys were set explicitly.
+// errors), the table of dockerd options berthd refuses by name (options.go), validation, and the set of
+// keys SIGHUP may reload. It knows nothing of flag libraries: the command line tells it which keys were
+// set explicitly. Imports: the standard library, api/types and docker/go-units (sizes).
 package config
 
 import (
@@ -70,6 +71,8 @@ type Config struct {
 	Experimental              bool           `json:"experimental,omitempty"`
 	MetricsAddress            string         `json:"metrics-addr,omitempty"`
 	SecurityConfig
+
+	AdminConfig
 }
 
 // New returns the defaults.
@@ -85,23 +88,8 @@ func New() *Config {
 		Group:                     DefaultGroup,
 		PluginsSocketDir:          DefaultPluginsSocketDir,
 		PluginsSpecDirs:           append([]string(nil), DefaultPluginsSpecDirs...),
+		AdminConfig:               adminDefaults(),
 	}
-}
-
-// ignoredKeys are dockerd daemon.json keys berthd accepts (so an existing file keeps working) but does not
-// act on yet. Loading reports them so the daemon can warn.
-var ignoredKeys = map[string]bool{
-	"log-driver": true, "log-opts": true, "storage-opts": true,
-	"registry-mirrors": true, "max-concurrent-downloads": true, "max-concurrent-uploads": true,
-	"max-download-attempts": true, "bridge": true, "bip": true, "iptables": true, "ip6tables": true,
-	"ip-forward": true, "ip-masq": true, "ipv6": true, "fixed-cidr": true, "fixed-cidr-v6": true, "mtu": true,
-	"dns": true, "dns-opts": true, "dns-search": true, "default-address-pools": true, "features": true,
-	"exec-opts": true, "default-ulimits": true, "runtimes": true, "default-runtime": true,
-	"userland-proxy": true, "cgroup-parent": true, "default-cgroupns-mode": true,
-	"icc": true, "init": true, "init-path": true,
-	"default-shm-size": true, "log-format": true, "builder": true,
-	"oom-score-adjust": true, "raw-logs": true, "api-cors-header": true,
-	"default-ipc-mode": true, "ip": true, "allow-nondistributable-artifacts": true, "proxies": true,
 }
 
 // KnownKeys lists every daemon.json key Config understands.
@@ -111,15 +99,16 @@ func KnownKeys() map[string]bool {
 	return keys
 }
 
-// addKeys adds the JSON keys of t's fields, descending into embedded structs (whose keys JSON flattens).
+// addKeys collects the JSON keys of t's fields, those of embedded structs included (their fields are
+// top-level keys in daemon.json, as encoding/json reads them).
 func addKeys(keys map[string]bool, t reflect.Type) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
 			addKeys(keys, f.Type)
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name != "" && name != "-" {
 			keys[name] = true
 		}
@@ -138,30 +127,37 @@ func (e *FileError) Error() string {
 func (e *FileError) Unwrap() error { return e.Err }
 
 // LoadFile merges the JSON file at path into cfg. explicit maps each key set on the command line to its
-// value as text; a key set both ways is an error, as is a key no option has. A missing file is an error
-// only when mustExist. It returns the keys that were accepted but are ignored by berthd.
-func LoadFile(cfg *Config, path string, mustExist bool, explicit map[string]string) (ignored []string, err error) {
+// value as text; a key set both ways is an error, as is a key no option has, and a dockerd key berthd
+// does not support set to anything but a value that changes nothing. A missing file is an error only when
+// mustExist.
+func LoadFile(cfg *Config, path string, mustExist bool, explicit map[string]string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) && !mustExist {
-			return nil, nil
+			return nil
 		}
-		return nil, &FileError{Path: path, Err: err}
+		return &FileError{Path: path, Err: err}
 	}
 	raw = decodeBOM(raw)
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil, nil
+		return nil
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, &FileError{Path: path, Err: err}
+		return &FileError{Path: path, Err: err}
 	}
 	known := KnownKeys()
 	var unknown, conflicts []string
+	var refused []Unsupported
 	for k, v := range fields {
+		if u, ok := UnsupportedOption(k); ok {
+			if !u.Accepts(v) {
+				refused = append(refused, u)
+			}
+			delete(fields, k)
+			continue
+		}
 		switch {
-		case ignoredKeys[k]:
-			ignored = append(ignored, k)
 		case !known[k]:
 			unknown = append(unknown, k)
 		default:
@@ -172,24 +168,23 @@ func LoadFile(cfg *Config, path string, mustExist bool, explicit map[string]stri
 	}
 	sort.Strings(unknown)
 	sort.Strings(conflicts)
-	sort.Strings(ignored)
 	if len(unknown) > 0 {
-		return nil, &FileError{Path: path, Err: fmt.Errorf("the following directives don't match any configuration option: %s", strings.Join(unknown, ", "))}
+		return &FileError{Path: path, Err: fmt.Errorf("the following directives don't match any configuration option: %s", strings.Join(unknown, ", "))}
 	}
 	if len(conflicts) > 0 {
-		return nil, &FileError{Path: path, Err: fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", "))}
+		return &FileError{Path: path, Err: fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", "))}
+	}
+	if len(refused) > 0 {
+		return &FileError{Path: path, Err: &UnsupportedError{Options: refused}}
 	}
 	// Decoding into cfg overwrites only the keys the file has; none of them was set by a flag (checked
 	// above), so flags and file never fight over a field.
-	for k := range ignoredKeys {
-		delete(fields, k)
-	}
 	clean, _ := json.Marshal(fields)
 	dec := json.NewDecoder(bytes.NewReader(clean))
 	if err := dec.Decode(cfg); err != nil {
-		return nil, &FileError{Path: path, Err: err}
+		return &FileError{Path: path, Err: err}
 	}
-	return ignored, nil
+	return nil
 }
 
 func compact(v json.RawMessage) string {
@@ -242,7 +237,10 @@ func (c *Config) Validate() error {
 	if c.TLSVerify != nil && *c.TLSVerify && c.TLS != nil && !*c.TLS {
 		return fmt.Errorf("conflicting options: --tlsverify requires --tls")
 	}
-	return c.validateSecurity()
+	if err := c.validateSecurity(); err != nil {
+		return err
+	}
+	return c.validateAdmin()
 }
 
 // TLSEnabled reports whether listeners use TLS: --tlsverify implies it, as in dockerd.
@@ -251,7 +249,9 @@ func (c *Config) TLSEnabled() bool {
 }
 
 // Reloadable lists the keys SIGHUP applies; others need a restart.
-var Reloadable = []string{"debug", "log-level", "live-restore", "shutdown-timeout", "labels", "authorization-plugins"}
+var Reloadable = []string{"debug", "log-level", "live-restore", "shutdown-timeout", "labels",
+	"registry-mirrors", "insecure-registries", "max-concurrent-downloads", "max-concurrent-uploads",
+	"authorization-plugins"}
 
 // ApplyReload copies the reloadable settings of next into c and returns them all as the attributes of the
 // `daemon reload` event (dockerd reports the whole reloadable set, not only what changed).
@@ -259,11 +259,17 @@ func (c *Config) ApplyReload(next *Config) map[string]string {
 	c.Debug, c.LogLevel, c.LiveRestore = next.Debug, next.LogLevel, next.LiveRestore
 	c.ShutdownTimeout, c.Labels = next.ShutdownTimeout, next.Labels
 	c.AuthorizationPlugins = next.AuthorizationPlugins
+	c.RegistryMirrors, c.InsecureRegistries = next.RegistryMirrors, next.InsecureRegistries
+	c.MaxConcurrentDownloads, c.MaxConcurrentUploads = next.MaxConcurrentDownloads, next.MaxConcurrentUploads
 	return map[string]string{
-		"debug":            fmt.Sprint(c.Debug),
-		"log-level":        c.LogLevel,
-		"live-restore":     fmt.Sprint(c.LiveRestore),
-		"shutdown-timeout": fmt.Sprint(c.ShutdownTimeout),
-		"labels":           "[" + strings.Join(c.Labels, " ") + "]",
+		"registry-mirrors":         "[" + strings.Join(c.RegistryMirrors, " ") + "]",
+		"insecure-registries":      "[" + strings.Join(c.InsecureRegistries, " ") + "]",
+		"max-concurrent-downloads": fmt.Sprint(c.MaxConcurrentDownloads),
+		"max-concurrent-uploads":   fmt.Sprint(c.MaxConcurrentUploads),
+		"debug":                    fmt.Sprint(c.Debug),
+		"log-level":                c.LogLevel,
+		"live-restore":             fmt.Sprint(c.LiveRestore),
+		"shutdown-timeout":         fmt.Sprint(c.ShutdownTimeout),
+		"labels":                   "[" + strings.Join(c.Labels, " ") + "]",
 	}
 }

@@ -20,53 +20,53 @@ func writeFile(t *testing.T, content string) string {
 func TestLoadFileMergesOverDefaults(t *testing.T) {
 	cfg := New()
 	p := writeFile(t, `{"data-root": "/srv/berth", "live-restore": true, "log-driver": "json-file"}`)
-	ignored, err := LoadFile(cfg, p, true, map[string]string{"debug": "true"})
+	err := LoadFile(cfg, p, true, map[string]string{"debug": "true"})
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(cfg.Root, "/srv/berth"))
 	assert.Check(t, cfg.LiveRestore)
 	assert.Check(t, is.Equal(cfg.ExecRoot, DefaultExecRoot), "keys absent from the file keep their value")
-	assert.Check(t, is.DeepEqual(ignored, []string{"log-driver"}))
+	assert.Check(t, is.Equal(cfg.LogConfig.Type, "json-file"))
 }
 
 func TestLoadFileUnknownKeys(t *testing.T) {
 	p := writeFile(t, `{"data-root": "/x", "bogus": 1, "also-bogus": true}`)
-	_, err := LoadFile(New(), p, true, nil)
+	err := LoadFile(New(), p, true, nil)
 	assert.ErrorContains(t, err, "the following directives don't match any configuration option: also-bogus, bogus")
 	assert.ErrorContains(t, err, p)
 }
 
 func TestLoadFileConflictWithFlag(t *testing.T) {
 	p := writeFile(t, `{"hosts": ["fd://"]}`)
-	_, err := LoadFile(New(), p, true, map[string]string{"hosts": "[unix:///x.sock]"})
+	err := LoadFile(New(), p, true, map[string]string{"hosts": "[unix:///x.sock]"})
 	assert.ErrorContains(t, err, `the following directives are specified both as a flag and in the configuration file: hosts: (from flag: [unix:///x.sock], from file: ["fd://"])`)
 }
 
 func TestLoadFileMalformed(t *testing.T) {
 	p := writeFile(t, `{"debug": tru`)
-	_, err := LoadFile(New(), p, true, nil)
+	err := LoadFile(New(), p, true, nil)
 	assert.ErrorContains(t, err, p)
 	assert.ErrorContains(t, err, "invalid character")
 }
 
 func TestLoadFileWrongType(t *testing.T) {
 	p := writeFile(t, `{"debug": "yes"}`)
-	_, err := LoadFile(New(), p, true, nil)
+	err := LoadFile(New(), p, true, nil)
 	assert.ErrorContains(t, err, "cannot unmarshal string")
 }
 
 func TestLoadFileMissing(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "none.json")
-	_, err := LoadFile(New(), p, false, nil)
+	err := LoadFile(New(), p, false, nil)
 	assert.NilError(t, err, "a missing default file is fine")
-	_, err = LoadFile(New(), p, true, nil)
+	err = LoadFile(New(), p, true, nil)
 	assert.ErrorContains(t, err, "no such file")
 }
 
 func TestLoadFileEmptyAndBOM(t *testing.T) {
 	cfg := New()
-	_, err := LoadFile(cfg, writeFile(t, "  \n"), true, nil)
+	err := LoadFile(cfg, writeFile(t, "  \n"), true, nil)
 	assert.NilError(t, err)
-	_, err = LoadFile(cfg, writeFile(t, "\xEF\xBB\xBF{\"debug\": true}"), true, nil)
+	err = LoadFile(cfg, writeFile(t, "\xEF\xBB\xBF{\"debug\": true}"), true, nil)
 	assert.NilError(t, err)
 	assert.Check(t, cfg.Debug)
 
@@ -74,7 +74,7 @@ func TestLoadFileEmptyAndBOM(t *testing.T) {
 	for _, r := range `{"log-level":"warn"}` {
 		utf16 = append(utf16, byte(r), 0)
 	}
-	_, err = LoadFile(cfg, writeFile(t, string(utf16)), true, nil)
+	err = LoadFile(cfg, writeFile(t, string(utf16)), true, nil)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(cfg.LogLevel, "warn"))
 }
@@ -111,9 +111,7 @@ func TestKnownKeysMatchTags(t *testing.T) {
 	for _, k := range []string{"hosts", "data-root", "exec-root", "pidfile", "containerd", "debug", "log-level", "live-restore", "shutdown-timeout", "tls", "tlsverify"} {
 		assert.Check(t, keys[k], k)
 	}
-	for k := range ignoredKeys {
-		assert.Check(t, !keys[k], "%s is both known and ignored", k)
-	}
+	assert.Check(t, keys["log-opts"] && keys["log-driver"], "keys of embedded structs are known")
 }
 
 func TestApplyReload(t *testing.T) {

@@ -10,15 +10,13 @@ import (
 func TestSecurityKeysLoad(t *testing.T) {
 	cfg := New()
 	p := writeFile(t, `{"seccomp-profile": "unconfined", "no-new-privileges": true, "authorization-plugins": ["a", "b"]}`)
-	ignored, err := LoadFile(cfg, p, true, nil)
-	assert.NilError(t, err)
-	assert.Check(t, is.Len(ignored, 0), "security keys are acted on, never ignored")
+	assert.NilError(t, LoadFile(cfg, p, true, nil))
 	assert.Check(t, is.Equal(cfg.SeccompProfile, "unconfined"))
 	assert.Check(t, cfg.NoNewPrivileges)
 	assert.Check(t, is.DeepEqual(cfg.AuthorizationPlugins, []string{"a", "b"}))
 	assert.NilError(t, cfg.Validate())
 
-	_, err = LoadFile(New(), p, true, map[string]string{"no-new-privileges": "true"})
+	err := LoadFile(New(), p, true, map[string]string{"no-new-privileges": "true"})
 	assert.ErrorContains(t, err, "no-new-privileges: (from flag: true, from file: true)")
 }
 
@@ -29,12 +27,12 @@ func TestSecurityKeysRefused(t *testing.T) {
 		{`{"authorization-plugins": [""]}`, "authorization-plugins: empty plugin name"},
 	} {
 		cfg := New()
-		_, err := LoadFile(cfg, writeFile(t, tc.file), true, nil)
+		err := LoadFile(cfg, writeFile(t, tc.file), true, nil)
 		assert.NilError(t, err)
 		assert.ErrorContains(t, cfg.Validate(), tc.err)
 	}
 	cfg := New()
-	_, err := LoadFile(cfg, writeFile(t, `{"selinux-enabled": false}`), true, nil)
+	err := LoadFile(cfg, writeFile(t, `{"selinux-enabled": false}`), true, nil)
 	assert.NilError(t, err)
 	assert.NilError(t, cfg.Validate())
 }

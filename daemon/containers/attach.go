@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/containers/logger"
 	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -65,7 +66,7 @@ func (s ioOps) Attach(ctx context.Context, ref string, opts ctypes.AttachOptions
 	}
 	ready()
 	if opts.Logs {
-		_ = jsonfile.Read(ctx, c.logPath(), jsonfile.ReadOptions{Tail: -1}, nil, func(m jsonfile.Message) error {
+		_ = jsonfile.Read(ctx, c.logFile(), jsonfile.ReadOptions{Tail: -1}, nil, func(m jsonfile.Message) error {
 			w := stdout
 			if m.Stream == "stderr" {
 				w = stderr
@@ -130,7 +131,7 @@ func (s ioOps) Logs(ctx context.Context, ref string, opts ctypes.LogsOptions) (t
 	if !opts.ShowStdout && !opts.ShowStderr {
 		return false, nil, invalidf("Bad parameters: you must choose at least one stream")
 	}
-	if c.HostConfig.LogConfig.Type == "none" {
+	if !logger.Readable(c.HostConfig.LogConfig.Type) {
 		return false, nil, invalidf("configured logging driver does not support reading")
 	}
 	ro := jsonfile.ReadOptions{Tail: -1, Follow: opts.Follow}
@@ -174,7 +175,7 @@ func (s ioOps) Logs(ctx context.Context, ref string, opts ctypes.LogsOptions) (t
 		follow = &jsonfile.Follow{Writer: c.logw, Done: done}
 		c.mu.Unlock()
 	}
-	path := c.logPath()
+	path := c.logFile()
 	return c.Config.Tty, func(stdout, stderr io.Writer) error {
 		return jsonfile.Read(ctx, path, ro, follow, func(m jsonfile.Message) error {
 			w := stdout
@@ -187,6 +188,9 @@ func (s ioOps) Logs(ctx context.Context, ref string, opts ctypes.LogsOptions) (t
 				return nil
 			}
 			line := m.Line
+			if opts.Details {
+				line = append([]byte(logger.Details(m.Attrs)), line...)
+			}
 			if opts.Timestamps {
 				line = append([]byte(m.Time.UTC().Format("2006-01-02T15:04:05.000000000Z")+" "), line...)
 			}

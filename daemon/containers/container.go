@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/berthd/berthd/daemon/containers/logger"
 	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
 	ltypes "github.com/berthd/berthd/libcontainerd/types"
 	"github.com/berthd/berthd/volume/mounts"
@@ -84,7 +85,13 @@ const (
 	hostConfigFile = "hostconfig.json"
 )
 
-func (c *Container) logPath() string      { return filepath.Join(c.dir, c.ID+"-json.log") }
+// logPath is what inspect reports as LogPath: the json-file log, "" for other drivers (as dockerd).
+func (c *Container) logPath() string {
+	if c.HostConfig != nil && c.HostConfig.LogConfig.Type != "" && c.HostConfig.LogConfig.Type != logger.JSONFile {
+		return ""
+	}
+	return filepath.Join(c.dir, c.ID+"-json.log")
+}
 func (c *Container) hostnamePath() string { return filepath.Join(c.dir, "hostname") }
 func (c *Container) hostsPath() string    { return filepath.Join(c.dir, "hosts") }
 func (c *Container) resolvPath() string   { return filepath.Join(c.dir, "resolv.conf") }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
-	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
+	"github.com/berthd/berthd/daemon/containers/logger"
 	"github.com/berthd/berthd/daemon/network"
 	"github.com/berthd/berthd/image"
 	"github.com/berthd/berthd/volume/mounts"
@@ -64,14 +64,10 @@ func validateHostConfig(hc *ctypes.HostConfig) error {
 	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
 		return invalidf("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
 	}
-	switch hc.LogConfig.Type {
-	case "", "json-file":
-		if _, err := jsonfile.ParseOptions(hc.LogConfig.Config); err != nil {
+	if hc.LogConfig.Type != "" {
+		if err := logger.Validate(hc.LogConfig.Type, hc.LogConfig.Config); err != nil {
 			return invalidf("%s", err.Error())
 		}
-	case "none":
-	default:
-		return invalidf("logger: no log driver named '%s' is registered", hc.LogConfig.Type)
 	}
 	if err := network.CheckPorts(len(hc.PortBindings), hc.PublishAllPorts); err != nil {
 		return err
@@ -225,14 +221,12 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err := (specOps{s}).checkReferences(hc); err != nil {
 		return CreateResult{}, err
 	}
+	s.cfg.Defaults.apply(hc)
 	if err := validateHostConfig(hc); err != nil {
 		return CreateResult{}, err
 	}
 	if err := applySecurityOpts(s.cfg.Security, hc); err != nil {
 		return CreateResult{}, err
-	}
-	if hc.LogConfig.Type == "" {
-		hc.LogConfig.Type = "json-file"
 	}
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = ctypes.RestartPolicyDisabled

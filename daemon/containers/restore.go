@@ -143,9 +143,8 @@ func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Conta
 	if s.client != nil {
 		if ctr != nil {
 			var lw *jsonfile.Writer
-			if s.cfg.LiveRestore && c.HostConfig.LogConfig.Type != "none" {
-				lo, _ := jsonfile.ParseOptions(c.HostConfig.LogConfig.Config)
-				lw, _ = jsonfile.Open(c.logPath(), lo)
+			if s.cfg.LiveRestore {
+				lw, _ = openLog(c)
 			}
 			streams := c.streams
 			var attach ltypes.StdioCallback

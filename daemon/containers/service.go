@@ -96,6 +96,8 @@ type Config struct {
 	DefaultStopTimeout time.Duration
 	// Security is the daemon's confinement defaults (security.go).
 	Security SecurityConfig
+	// Defaults are the administrator's defaults for new containers (admin.go).
+	Defaults Defaults
 }
 
 // Service is the container service. It is safe for concurrent use.

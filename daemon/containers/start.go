@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
-	"github.com/berthd/berthd/daemon/containers/logger/jsonfile"
 	"github.com/berthd/berthd/daemon/containers/oci"
 	"github.com/berthd/berthd/daemon/network"
 	ltypes "github.com/berthd/berthd/libcontainerd/types"
@@ -178,7 +176,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 		HostNetwork: mode == network.Host, HostPID: hc.PidMode == "host", HostIPC: hc.IpcMode == "host",
 		HostUTS: hc.UTSMode == "host", CgroupNS: hc.CgroupnsMode == "private",
 		Privileged: hc.Privileged, CapAdd: hc.CapAdd, CapDrop: hc.CapDrop, LastCap: s.lastCap, Bounding: s.bounding,
-		CgroupsPath: filepath.Join(s.cgroupParent(hc), c.ID),
+		CgroupsPath: s.cfg.cgroupsPath(hc, c.ID),
 		Memory:      hc.Memory, MemorySwap: hc.MemorySwap, NanoCPUs: hc.NanoCPUs, CPUShares: hc.CPUShares,
 		CPUQuota: hc.CPUQuota, CPUPeriod: hc.CPUPeriod, CpusetCpus: hc.CpusetCpus,
 		OomScoreAdj: hc.OomScoreAdj, Sysctls: hc.Sysctls, MaskedPaths: hc.MaskedPaths, ReadonlyPaths: hc.ReadonlyPaths,
@@ -189,14 +187,14 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 	if o.Devices, err = devicesFor(hc); err != nil {
 		return nil, err
 	}
-	o.Rlimits = rlimitsFor(hc)
+	o.Rlimits = s.cfg.Defaults.rlimits(hc)
 	if o.Security, err = securityFor(s.cfg.Security, hc); err != nil {
 		return nil, err
 	}
 	if o.Extra, err = (specOps{s}).extraSpec(c); err != nil {
 		return nil, err
 	}
-	if hc.Init != nil && *hc.Init {
+	if (hc.Init != nil && *hc.Init) || (hc.Init == nil && s.cfg.Defaults.Init) {
 		if s.cfg.InitPath == "" {
 			return nil, errdefs.ErrFailedPrecondition.WithMessage("no init binary configured (docker-init)")
 		}
@@ -299,7 +297,8 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 	}
 	ccfg := ltypes.ContainerConfig{
 		Spec: spec, Snapshotter: s.layers.Snapshotter(), SnapshotKey: c.ID,
-		Labels: map[string]string{"com.docker/engine.bundle.path": c.dir},
+		Labels:         map[string]string{"com.docker/engine.bundle.path": c.dir},
+		RuntimeOptions: s.cfg.Defaults.runtimeOptions(),
 	}
 	ctr, err := s.client.NewContainer(ctx, c.ID, ccfg)
 	if errdefs.IsAlreadyExists(err) {
@@ -315,12 +314,9 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 			_ = ctr.Delete(context.WithoutCancel(ctx))
 		}
 	}()
-	var lw *jsonfile.Writer
-	if c.HostConfig.LogConfig.Type != "none" {
-		lo, _ := jsonfile.ParseOptions(c.HostConfig.LogConfig.Config)
-		if lw, err = jsonfile.Open(c.logPath(), lo); err != nil {
-			return err
-		}
+	lw, err := openLog(c)
+	if err != nil {
+		return err
 	}
 	if c.streams == nil {
 		c.streams = newStreams(c.Config.OpenStdin)

@@ -46,7 +46,7 @@ func systemCPU() uint64 {
 }
 
 func (s ioOps) sample(c *Container) ctypes.StatsResponse {
-	cg := filepath.Join(s.cgroupParent(c.HostConfig), c.ID)
+	cg := s.cfg.cgroupDir(c.HostConfig, c.ID)
 	var r ctypes.StatsResponse
 	r.Read = time.Now().UTC().Format(time.RFC3339Nano)
 	r.Name, r.ID = c.Name, c.ID

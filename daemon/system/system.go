@@ -54,6 +54,8 @@ type Config struct {
 	Warnings      []string
 	// SecurityOptions are the confinements every container gets ("name=seccomp,profile=builtin", ...).
 	SecurityOptions []string
+	// Admin is what the administrator's options put in force now (admin.go); nil reports defaults.
+	Admin func() AdminInfo
 }
 
 // Service answers /version and /info.
@@ -234,6 +236,9 @@ func (s *Service) Info(ctx context.Context) system.Info {
 	}
 	if !info.SwapLimit {
 		info.Warnings = append(info.Warnings, "WARNING: No swap limit support")
+	}
+	if s.cfg.Admin != nil {
+		s.cfg.Admin().apply(&info)
 	}
 	if s.cfg.Debug != nil {
 		info.Debug = s.cfg.Debug()

@@ -55,7 +55,7 @@ func New(ctx context.Context, address, namespace string, cb types.EventCallback)
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = time.Until(d)
 	}
-	ctd, err := containerd.New(address, containerd.WithDefaultNamespace(namespace), containerd.WithTimeout(timeout))
+	ctd, err := containerd.New(address, containerd.WithDefaultNamespace(namespace), containerd.WithTimeout(timeout), WithMetrics())
 	if err != nil {
 		// Whatever the dial says (refused, missing socket, deadline), for callers containerd is unavailable.
 		return nil, errors.Wrapf(errdefs.ErrUnavailable, "connect to containerd at %s: %v", address, err)

@@ -227,14 +227,15 @@ func (p *Plugin) unavailable(err error) error {
 	return &unavailableError{msg: fmt.Sprintf("plugin %q is unavailable: %v", p.name, err), cause: err}
 }
 
-func (p *Plugin) do(ctx context.Context, ep *endpoint, method string, args, ret any) (outcome, error) {
+func (p *Plugin) do(ctx context.Context, ep *endpoint, method string, args, ret any) (oc outcome, err error) {
+	defer observeCall(p.name, method, time.Now(), &oc, &err)
 	d := p.reg.cfg.Timeouts.For(method)
 	if method == "Plugin.Activate" {
 		d = p.reg.cfg.Timeouts.Activate
 	}
 	cctx, cancel := context.WithTimeoutCause(ctx, d, &timeoutError{method: method, d: d})
 	defer cancel()
-	oc, err := ep.call(cctx, &p.reg.cfg, method, args, ret)
+	oc, err = ep.call(cctx, &p.reg.cfg, method, args, ret)
 	if err != nil && cctx.Err() != nil && ctx.Err() == nil {
 		return lost, context.Cause(cctx)
 	}

@@ -11,16 +11,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
 
 type entry struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
+	Log    string            `json:"log"`
+	Stream string            `json:"stream"`
+	Attrs  map[string]string `json:"attrs,omitempty"`
+	Time   time.Time         `json:"time"`
 }
 
 // Writer appends log lines to a file. It is safe for concurrent use by the stdout and stderr copiers.
@@ -33,57 +32,21 @@ type Writer struct {
 	buf     bytes.Buffer
 	changed chan struct{}
 	closed  bool
+	// compressed is closed when the gzip of the last rotated file is done (nil: none under way). The
+	// output copier never waits for a compression, except at the next rotation if it is still running.
+	compressed chan struct{}
 }
 
-// Options are the json-file --log-opt values berthd honours.
+// Options steer a Writer. The log drivers (package logger) derive them from --log-opt.
 type Options struct {
 	// MaxSize rotates the file when it would grow past this many bytes (0: never).
 	MaxSize int64
 	// MaxFiles is how many files are kept, the live one included (at least 1).
 	MaxFiles int
-}
-
-// ParseOptions reads --log-opt max-size (e.g. "10m") and max-file; other keys are refused as dockerd does.
-func ParseOptions(cfg map[string]string) (Options, error) {
-	o := Options{MaxFiles: 1}
-	for k, v := range cfg {
-		switch k {
-		case "max-size":
-			n, err := parseSize(v)
-			if err != nil || n < 0 {
-				return o, fmt.Errorf("invalid value for max-size: %s", v)
-			}
-			o.MaxSize = n
-		case "max-file":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return o, fmt.Errorf("max-file cannot be less than 1")
-			}
-			o.MaxFiles = n
-		case "labels", "labels-regex", "env", "env-regex", "tag", "compress":
-		default:
-			return o, fmt.Errorf("unknown log opt '%s' for json-file log driver", k)
-		}
-	}
-	if o.MaxFiles > 1 && o.MaxSize == 0 {
-		return o, fmt.Errorf("max-file cannot be set without max-size")
-	}
-	return o, nil
-}
-
-func parseSize(v string) (int64, error) {
-	mult := int64(1)
-	v = strings.ToLower(strings.TrimSpace(v))
-	for suffix, m := range map[string]int64{"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "b": 1} {
-		if strings.HasSuffix(v, suffix) {
-			if _, err := strconv.ParseInt(strings.TrimSuffix(v, suffix), 10, 64); err == nil {
-				v, mult = strings.TrimSuffix(v, suffix), m
-				break
-			}
-		}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return n * mult, err
+	// Compress gzips rotated files (path.N.gz).
+	Compress bool
+	// Attrs are written with every line (the labels/env/tag log-opts); `logs --details` shows them.
+	Attrs map[string]string
 }
 
 // Open opens (appending) or creates the log file.
@@ -102,16 +65,29 @@ func Open(path string, opts ...Options) (*Writer, error) {
 	return w, nil
 }
 
-// rotate shifts path.N-1 -> path.N ... path -> path.1 and starts a new file; with one file kept the log
-// is truncated.
+// rotate shifts path.N-1 -> path.N ... path -> path.1 (gzipped to path.1.gz when compressing) and starts
+// a new file; with one file kept the log is truncated.
 func (w *Writer) rotate() error {
 	w.f.Close()
-	for i := w.opts.MaxFiles - 1; i >= 1; i-- {
-		src := w.path
-		if i > 1 {
-			src = fmt.Sprintf("%s.%d", w.path, i-1)
+	w.waitCompressed()
+	ext := ""
+	if w.opts.Compress {
+		ext = ".gz"
+	}
+	for i := w.opts.MaxFiles - 1; i >= 2; i-- {
+		_ = os.Rename(fmt.Sprintf("%s.%d%s", w.path, i-1, ext), fmt.Sprintf("%s.%d%s", w.path, i, ext))
+	}
+	if w.opts.MaxFiles > 1 {
+		first := w.path + ".1"
+		if err := os.Rename(w.path, first); err == nil && w.opts.Compress {
+			done := make(chan struct{})
+			w.compressed = done
+			go func() {
+				defer close(done)
+				// On failure the plain file stays: readers take path.N as well as path.N.gz.
+				_ = gzipFile(first)
+			}()
 		}
-		_ = os.Rename(src, fmt.Sprintf("%s.%d", w.path, i))
 	}
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
@@ -131,7 +107,7 @@ func (w *Writer) Log(stream string, line []byte, t time.Time) error {
 	w.buf.Reset()
 	enc := json.NewEncoder(&w.buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(entry{Log: string(line), Stream: stream, Time: t.UTC()}); err != nil {
+	if err := enc.Encode(entry{Log: string(line), Stream: stream, Attrs: w.opts.Attrs, Time: t.UTC()}); err != nil {
 		return err
 	}
 	if w.opts.MaxSize > 0 && w.size > 0 && w.size+int64(w.buf.Len()) > w.opts.MaxSize {
@@ -162,7 +138,16 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	close(w.changed)
-	return w.f.Close()
+	err := w.f.Close()
+	w.waitCompressed()
+	return err
+}
+
+func (w *Writer) waitCompressed() {
+	if w.compressed != nil {
+		<-w.compressed
+		w.compressed = nil
+	}
 }
 
 // Message is one decoded log line.
@@ -170,6 +155,7 @@ type Message struct {
 	Stream string
 	Line   []byte
 	Time   time.Time
+	Attrs  map[string]string
 }
 
 // ReadOptions select messages. Tail < 0 means all.
@@ -191,21 +177,8 @@ type Follow struct {
 // new messages until follow.Done is closed (then drains the rest) or ctx ends.
 func Read(ctx context.Context, path string, opts ReadOptions, follow *Follow, emit func(Message) error) error {
 	// Rotated files, oldest first, then the live one.
-	var rotated []string
-	for i := 1; ; i++ {
-		p := fmt.Sprintf("%s.%d", path, i)
-		if _, err := os.Stat(p); err != nil {
-			break
-		}
-		rotated = append([]string{p}, rotated...)
-	}
-	var old []io.Reader
-	for _, p := range rotated {
-		if rf, err := os.Open(p); err == nil {
-			defer rf.Close()
-			old = append(old, rf)
-		}
-	}
+	old, closeOld := openRotated(path)
+	defer closeOld()
 	f, err := os.Open(path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -250,7 +223,7 @@ func Read(ctx context.Context, path string, opts ReadOptions, follow *Follow, em
 				}
 				var e entry
 				if json.Unmarshal(line, &e) == nil {
-					m := Message{Stream: e.Stream, Line: []byte(e.Log), Time: e.Time}
+					m := Message{Stream: e.Stream, Line: []byte(e.Log), Time: e.Time, Attrs: e.Attrs}
 					if keep(m) {
 						if err := each(m); err != nil {
 							return err

@@ -68,14 +68,6 @@ func TestFollowEndsWithRun(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
-	_, err := ParseOptions(map[string]string{"max-file": "3"})
-	assert.ErrorContains(t, err, "max-file cannot be set without max-size")
-	_, err = ParseOptions(map[string]string{"bogus": "1"})
-	assert.ErrorContains(t, err, "unknown log opt 'bogus'")
-	o, err := ParseOptions(map[string]string{"max-size": "1k", "max-file": "2"})
-	assert.NilError(t, err)
-	assert.Equal(t, o.MaxSize, int64(1024))
-
 	p := filepath.Join(t.TempDir(), "c-json.log")
 	w, err := Open(p, Options{MaxSize: 200, MaxFiles: 2})
 	assert.NilError(t, err)
