@@ -210,8 +210,10 @@ func (b BuildOps) Commit(ctx context.Context, id string, opts BuildCommit) (stri
 	}
 	skip := notChanges(c)
 	changed := false
-	if err := s.layers.Changes(ctx, c.ID, func(_ fs.ChangeKind, p string, _ os.FileInfo, _ error) error {
-		if !skip(p) {
+	if err := s.layers.Changes(ctx, c.ID, func(k fs.ChangeKind, p string, fi os.FileInfo, _ error) error {
+		// The runtime's mount points (/etc/hosts...) leave their directory modified; dockerd keeps them
+		// in an init layer, so that alone is no change of the step's.
+		if !skip(p) && !(k == fs.ChangeKindModify && fi != nil && fi.IsDir() && holdsMountPoint(c, p)) {
 			changed = true
 		}
 		return nil
@@ -282,4 +284,19 @@ func (b BuildOps) IsDir(ctx context.Context, id, p string) (bool, error) {
 // Archive writes p of the container's filesystem as a tar.
 func (b BuildOps) Archive(ctx context.Context, id, p string, w io.Writer) error {
 	return (fsOps{b.s}).Archive(ctx, id, p, w)
+}
+
+// holdsMountPoint tells whether dir directly contains one of the runtime's or the container's mount points.
+func holdsMountPoint(c *Container, dir string) bool {
+	for p := range initPaths {
+		if path.Dir(p) == dir {
+			return true
+		}
+	}
+	for p := range c.MountPoints {
+		if path.Dir(p) == dir {
+			return true
+		}
+	}
+	return false
 }

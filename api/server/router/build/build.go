@@ -140,9 +140,8 @@ func (s *stream) send(m image.JSONMessage) {
 }
 
 func (r *buildRouter) postBuild(w http.ResponseWriter, req *http.Request) error {
-	if err := httputils.ParseForm(req); err != nil {
-		return err
-	}
+	// Only the query: the body is the context, whatever Content-Type the client claims.
+	req.Form = req.URL.Query()
 	opts, err := parseOptions(req)
 	if err != nil {
 		return err
