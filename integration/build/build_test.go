@@ -1,0 +1,452 @@
+// Package build tests the classic builder end to end: the real docker CLI with DOCKER_BUILDKIT=0, raw
+// POST /build and the moby client's ImageBuild against a real berthd.
+package build
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berthd/hack/mkimage"
+	"github.com/berthd/berthd/integration/internal/daemon"
+	"github.com/docker/docker/api/types/build"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+type cli struct {
+	t *testing.T
+	d *daemon.Daemon
+}
+
+func (c cli) ok(args ...string) string {
+	c.t.Helper()
+	r := c.d.Docker(c.t, args...)
+	assert.Equal(c.t, r.ExitCode, 0, "docker %v: %s", args, r.Combined())
+	return strings.TrimSpace(r.Stdout)
+}
+
+func (c cli) okIn(stdin []byte, args ...string) string {
+	c.t.Helper()
+	r := c.d.DockerStdin(c.t, stdin, args...)
+	assert.Equal(c.t, r.ExitCode, 0, "docker %v: %s", args, r.Combined())
+	return strings.TrimSpace(r.Stdout)
+}
+
+// start starts berthd with busybox:latest loaded and the CLI set to the classic builder.
+func start(t *testing.T) (*daemon.Daemon, cli) {
+	t.Setenv("DOCKER_BUILDKIT", "0")
+	d := daemon.New(t)
+	d.Start(t)
+	img, err := mkimage.BusyboxImage("busybox:latest")
+	if err != nil {
+		t.Skip(err)
+	}
+	var b bytes.Buffer
+	assert.NilError(t, mkimage.WriteSave(&b, []mkimage.Image{img}))
+	c := cli{t, d}
+	c.okIn(b.Bytes(), "load")
+	return d, c
+}
+
+// writeContext writes files (name -> content) into a new directory.
+func writeContext(t *testing.T, files map[string]string) string {
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		assert.NilError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		assert.NilError(t, os.WriteFile(p, []byte(body), 0o644))
+	}
+	return dir
+}
+
+func tarOf(t *testing.T, entries []tar.Header, bodies map[string]string) []byte {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, h := range entries {
+		body := bodies[h.Name]
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		h.Size = int64(len(body))
+		assert.NilError(t, tw.WriteHeader(&h))
+		_, err := tw.Write([]byte(body))
+		assert.NilError(t, err)
+	}
+	assert.NilError(t, tw.Close())
+	return b.Bytes()
+}
+
+func contextTar(t *testing.T, files map[string]string) []byte {
+	var hs []tar.Header
+	for name := range files {
+		hs = append(hs, tar.Header{Name: name})
+	}
+	return tarOf(t, hs, files)
+}
+
+type message struct {
+	Stream      string `json:"stream"`
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+	Aux json.RawMessage `json:"aux"`
+}
+
+// post sends a raw POST /build and returns the status and decoded messages (or the error body).
+func post(t *testing.T, d *daemon.Daemon, ctx context.Context, query string, body []byte) (int, []message, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://berthd/build?"+query, bytes.NewReader(body))
+	assert.NilError(t, err)
+	req.Header.Set("Content-Type", "application/x-tar")
+	resp, err := d.HTTPClient().Do(req)
+	assert.NilError(t, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil, string(raw)
+	}
+	var msgs []message
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		var m message
+		assert.NilError(t, json.Unmarshal(sc.Bytes(), &m), sc.Text())
+		msgs = append(msgs, m)
+	}
+	return resp.StatusCode, msgs, string(raw)
+}
+
+func streamText(msgs []message) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		b.WriteString(m.Stream)
+	}
+	return b.String()
+}
+
+var builtRe = regexp.MustCompile(`Successfully built ([0-9a-f]{12})`)
+
+// TestBuildInstructions builds every instruction through the CLI and checks the output, the image
+// config and history as dockerd's classic builder leaves them, and that the image runs.
+func TestBuildInstructions(t *testing.T) {
+	_, c := start(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": `FROM busybox
+ENV A=b
+COPY a.txt /app/
+WORKDIR /app
+RUN echo hi && echo err >&2
+USER 1000:1000
+RUN id -u > /tmp/uid
+USER root
+COPY --chown=1000:1000 dir /d
+ADD sub.tar /x/
+EXPOSE 80 90/udp
+VOLUME /data
+LABEL k=v
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s CMD true
+ONBUILD RUN echo child
+ENTRYPOINT ["/bin/echo"]
+CMD ["sh"]
+`,
+		"a.txt": "hello\n", "dir/one": "1", "dir/sub/two": "2",
+	})
+	var sub bytes.Buffer
+	tw := tar.NewWriter(&sub)
+	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "in-tar.txt", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg}))
+	tw.Write([]byte("ok"))
+	tw.Close()
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "sub.tar"), sub.Bytes(), 0o644))
+
+	out := c.ok("build", "-t", "app", "-t", "app:two", dir)
+	for _, want := range []string{
+		"Step 1/18 : FROM busybox\n ---> ",
+		"Step 2/18 : ENV A=b\n ---> Running in ",
+		" ---> Removed intermediate container ",
+		"Step 5/18 : RUN echo hi && echo err >&2\n ---> Running in ",
+		"hi\n",
+		"Step 18/18 : CMD [\"sh\"]\n",
+		"Successfully tagged app:latest\nSuccessfully tagged app:two",
+	} {
+		assert.Check(t, is.Contains(out, want))
+	}
+	// COPY runs no announced container.
+	assert.Check(t, regexp.MustCompile(`Step 3/18 : COPY a.txt /app/\n ---> [0-9a-f]{12}\nStep 4/18`).MatchString(out), out)
+	m := builtRe.FindStringSubmatch(out)
+	assert.Assert(t, m != nil, out)
+	assert.Check(t, is.Equal(c.ok("image", "inspect", "-f", "{{.ID}}", "app")[7:19], m[1]))
+
+	var cfg struct {
+		Env, Cmd, Entrypoint, OnBuild []string
+		WorkingDir, User, StopSignal  string
+		ExposedPorts, Volumes         map[string]struct{}
+		Labels                        map[string]string
+		Healthcheck                   struct {
+			Test     []string
+			Interval int64
+		}
+	}
+	assert.NilError(t, json.Unmarshal([]byte(c.ok("image", "inspect", "-f", "{{json .Config}}", "app")), &cfg))
+	assert.Check(t, is.Contains(cfg.Env, "A=b"))
+	assert.Check(t, is.DeepEqual(cfg.Cmd, []string{"sh"}))
+	assert.Check(t, is.DeepEqual(cfg.Entrypoint, []string{"/bin/echo"}))
+	assert.Check(t, is.DeepEqual(cfg.OnBuild, []string{"RUN echo child"}))
+	assert.Check(t, is.Equal(cfg.WorkingDir, "/app"))
+	assert.Check(t, is.Equal(cfg.User, "root"))
+	assert.Check(t, is.Equal(cfg.StopSignal, "SIGUSR1"))
+	assert.Check(t, is.Len(cfg.ExposedPorts, 2))
+	assert.Check(t, is.Len(cfg.Volumes, 1))
+	assert.Check(t, is.Equal(cfg.Labels["k"], "v"))
+	assert.Check(t, is.DeepEqual(cfg.Healthcheck.Test, []string{"CMD-SHELL", "true"}))
+	assert.Check(t, is.Equal(cfg.Healthcheck.Interval, int64(5*time.Second)))
+
+	hist := c.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", "app")
+	for _, want := range []string{
+		`/bin/sh -c #(nop)  CMD ["sh"]`,
+		`/bin/sh -c #(nop)  ENTRYPOINT ["/bin/echo"]`,
+		`/bin/sh -c #(nop)  ENV A=b`,
+		`/bin/sh -c #(nop) WORKDIR /app`,
+		`/bin/sh -c echo hi && echo err >&2`,
+		`/bin/sh -c #(nop)  EXPOSE 80/tcp 90/udp`,
+		`/bin/sh -c #(nop)  VOLUME [/data]`,
+		`/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x00'}`,
+	} {
+		assert.Check(t, is.Contains(hist, want))
+	}
+	assert.Check(t, regexp.MustCompile(`/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in /app/ `).MatchString(hist), hist)
+	assert.Check(t, regexp.MustCompile(`/bin/sh -c #\(nop\) COPY --chown=1000:1000 dir:[0-9a-f]{64} in /d `).MatchString(hist), hist)
+
+	files := c.ok("run", "--rm", "--entrypoint", "sh", "app", "-c", "cat /app/a.txt /tmp/uid /x/in-tar.txt; echo; stat -c '%u:%g %n' /d /d/one /d/sub/two; pwd")
+	assert.Check(t, is.Equal(files, "hello\n1000\nok\n1000:1000 /d\n1000:1000 /d/one\n1000:1000 /d/sub/two\n/app"))
+
+	// No intermediate container is left.
+	assert.Check(t, is.Equal(c.ok("ps", "-aq"), ""))
+
+	// ONBUILD triggers run in the child.
+	child := writeContext(t, map[string]string{"Dockerfile": "FROM app\nRUN true\n"})
+	out = c.ok("build", "-t", "child", child)
+	assert.Check(t, is.Contains(out, "# Executing 1 build trigger\n"))
+	assert.Check(t, is.Contains(out, "child\n"))
+}
+
+// TestBuildCache: a repeated build hits the cache at every step with the same ID; a changed COPY
+// source misses from its step on, a changed mtime does not; --no-cache never hits.
+func TestBuildCache(t *testing.T) {
+	_, c := start(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\nENV X=1\nRUN echo one\nCOPY f /f\nRUN echo two\n",
+		"f":          "v1",
+	})
+	out1 := c.ok("build", "-t", "cached", dir)
+	id1 := builtRe.FindStringSubmatch(out1)[1]
+	out2 := c.ok("build", "-t", "cached", dir)
+	assert.Check(t, is.Equal(strings.Count(out2, "Using cache"), 4), out2)
+	assert.Check(t, is.Equal(builtRe.FindStringSubmatch(out2)[1], id1))
+
+	future := time.Now().Add(time.Hour)
+	assert.NilError(t, os.Chtimes(filepath.Join(dir, "f"), future, future))
+	out3 := c.ok("build", dir)
+	assert.Check(t, is.Equal(builtRe.FindStringSubmatch(out3)[1], id1), "mtime alone must not miss: %s", out3)
+
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "f"), []byte("v2"), 0o644))
+	out4 := c.ok("build", dir)
+	assert.Check(t, is.Equal(strings.Count(out4, "Using cache"), 2), out4)
+	assert.Check(t, builtRe.FindStringSubmatch(out4)[1] != id1)
+
+	out5 := c.ok("build", "--no-cache", dir)
+	assert.Check(t, !strings.Contains(out5, "Using cache"), out5)
+}
+
+// TestBuildMultiStage: stages by name, COPY --from, FROM scratch, --target, ARG and --build-arg.
+func TestBuildMultiStage(t *testing.T) {
+	_, c := start(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": `ARG BASE=busybox
+FROM $BASE AS gen
+ARG FOO=def
+RUN echo "foo=$FOO" > /out.txt
+FROM scratch AS files
+COPY --from=gen /out.txt /
+COPY *.txt /txt/
+FROM busybox
+COPY --from=files / /got/
+`,
+		"a.txt": "a", "b.txt": "b",
+	})
+	out := c.ok("build", "--build-arg", "FOO=bar", "--build-arg", "UNUSED=1", "-t", "ms", dir)
+	assert.Check(t, is.Contains(out, "Step 1/9 : ARG BASE=busybox\n"))
+	assert.Check(t, is.Contains(out, "[Warning] One or more build-args [UNUSED] were not consumed"))
+	got := c.ok("run", "--rm", "ms", "sh", "-c", "cat /got/out.txt; ls /got/txt")
+	assert.Check(t, is.Equal(got, "foo=bar\na.txt\nb.txt"))
+	hist := c.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", "ms")
+	assert.Check(t, !strings.Contains(hist, "FOO"), hist)
+
+	c.ok("build", "--build-arg", "FOO=bar", "--target", "gen", "-t", "gen", dir)
+	hist = c.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", "gen")
+	assert.Check(t, is.Contains(hist, `|1 FOO=bar /bin/sh -c echo "foo=$FOO" > /out.txt`))
+
+	// The scratch stage's image has only its own layers and history.
+	c.ok("build", "--target", "files", "-t", "files", dir)
+	assert.Check(t, is.Equal(c.ok("image", "inspect", "-f", "{{len .RootFS.Layers}}", "files"), "2"))
+	assert.Check(t, is.Len(strings.Split(c.ok("history", "-q", "files"), "\n"), 2))
+
+	r := c.d.Docker(t, "build", "--target", "nope", dir)
+	assert.Check(t, r.ExitCode != 0)
+	assert.Check(t, is.Contains(r.Stderr, `target stage "nope" could not be found`))
+}
+
+// TestBuildErrors: dockerd's answers for bad Dockerfiles and failed steps, before and during the stream.
+func TestBuildErrors(t *testing.T) {
+	d, _ := start(t)
+	ctx := context.Background()
+
+	code, _, body := post(t, d, ctx, "", contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nFOO bar\n"}))
+	assert.Check(t, is.Equal(code, http.StatusBadRequest))
+	assert.Check(t, is.Contains(body, "dockerfile parse error on line 2: unknown instruction: FOO"))
+
+	code, _, body = post(t, d, ctx, "", contextTar(t, map[string]string{"x": "y"}))
+	assert.Check(t, is.Equal(code, http.StatusInternalServerError))
+	assert.Check(t, is.Contains(body, "Cannot locate specified Dockerfile: Dockerfile"))
+
+	code, _, body = post(t, d, ctx, "", contextTar(t, map[string]string{"Dockerfile": "\n\n"}))
+	assert.Check(t, is.Equal(code, http.StatusBadRequest))
+	assert.Check(t, is.Contains(body, "the Dockerfile (Dockerfile) cannot be empty"))
+
+	code, _, body = post(t, d, ctx, "version=3", contextTar(t, map[string]string{"Dockerfile": "FROM busybox\n"}))
+	assert.Check(t, is.Equal(code, http.StatusBadRequest))
+	assert.Check(t, is.Contains(body, `invalid version \"3\"`))
+
+	code, _, body = post(t, d, ctx, "", contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY --chmod=644 a /\n", "a": ""}))
+	assert.Check(t, is.Equal(code, http.StatusOK))
+	assert.Check(t, is.Contains(body, "the --chmod option requires BuildKit"))
+
+	// A failed RUN: errorDetail carries the exit code; the container stays (rm only removes after success).
+	code, msgs, _ := post(t, d, ctx, "", contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo out; exit 3\n"}))
+	assert.Check(t, is.Equal(code, http.StatusOK))
+	last := msgs[len(msgs)-1]
+	assert.Assert(t, last.ErrorDetail != nil, streamText(msgs))
+	assert.Check(t, is.Equal(last.ErrorDetail.Code, 3))
+	assert.Check(t, is.Equal(last.Error, "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"))
+	assert.Check(t, is.Contains(streamText(msgs), "out\n"))
+	c := cli{t, d}
+	assert.Check(t, c.ok("ps", "-aq") != "")
+	c.ok("container", "prune", "-f")
+
+	// forcerm removes it.
+	_, msgs, _ = post(t, d, ctx, "forcerm=1", contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nRUN exit 2\n"}))
+	assert.Check(t, is.Contains(streamText(msgs), "Removed intermediate container"))
+	assert.Check(t, is.Equal(c.ok("ps", "-aq"), ""))
+
+	// A missing COPY source.
+	_, msgs, _ = post(t, d, ctx, "", contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY nope /\n"}))
+	assert.Check(t, is.Contains(msgs[len(msgs)-1].Error, "file not found in build context or excluded by .dockerignore: stat nope: file does not exist"))
+}
+
+// TestBuildQuietAndLabels: q prints only the ID; labels become the last stage's label steps.
+func TestBuildQuietAndLabels(t *testing.T) {
+	d, c := start(t)
+	_, msgs, raw := post(t, d, context.Background(), `q=1&labels={"z":"1","a":"2"}&t=ql`, contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"}))
+	assert.Assert(t, is.Len(msgs, 1), raw)
+	assert.Check(t, regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(msgs[0].Stream), raw)
+	hist := c.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", "ql")
+	assert.Check(t, is.Contains(hist, "/bin/sh -c #(nop)  LABEL z=1\n/bin/sh -c #(nop)  LABEL a=2\n"))
+}
+
+// TestBuildDockerignoreAndStdin: .dockerignore (client side and the daemon's trimming of the Dockerfile),
+// a Dockerfile from stdin with -f- and a context from stdin.
+func TestBuildDockerignoreAndStdin(t *testing.T) {
+	_, c := start(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile":    "FROM busybox\nCOPY . /ctx/\n",
+		".dockerignore": "secret\nDockerfile\n.dockerignore\n",
+		"secret":        "s", "keep": "k",
+	})
+	c.ok("build", "-t", "ign", dir)
+	assert.Check(t, is.Equal(c.ok("run", "--rm", "ign", "ls", "-A", "/ctx"), "keep"))
+
+	out := c.okIn([]byte("FROM busybox\nRUN echo from-stdin\n"), "build", "-f-", "-t", "stdin", dir)
+	assert.Check(t, is.Contains(out, "from-stdin"))
+	out = c.okIn([]byte("FROM busybox\nRUN echo ctx-stdin\n"), "build", "-t", "stdin2", "-")
+	assert.Check(t, is.Contains(out, "ctx-stdin"))
+}
+
+// TestBuildContextEscape: "..", absolute and symlinked entries of a context never write outside the
+// build's scratch directory, and a truncated context fails cleanly.
+func TestBuildContextEscape(t *testing.T) {
+	d, c := start(t)
+	victim := filepath.Join(d.Dir, "escaped")
+	entries := []tar.Header{
+		{Name: "Dockerfile"},
+		{Name: "../../../../../../" + strings.TrimPrefix(victim, "/") + "1"},
+		{Name: victim + "2"},
+		{Name: "link", Typeflag: tar.TypeSymlink, Linkname: filepath.Dir(victim)},
+		{Name: "link/escaped3"},
+	}
+	body := tarOf(t, entries, map[string]string{"Dockerfile": "FROM busybox\nCOPY . /c/\n"})
+	code, msgs, raw := post(t, d, context.Background(), "t=esc", body)
+	assert.Check(t, is.Equal(code, http.StatusOK), raw)
+	_ = msgs
+	for _, n := range []string{"escaped1", "escaped2", "escaped3"} {
+		_, err := os.Stat(filepath.Join(d.Dir, n))
+		assert.Check(t, os.IsNotExist(err), n)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(d.Root, "tmp"))
+	assert.Check(t, is.Len(tmp, 0), "scratch left behind")
+
+	good := contextTar(t, map[string]string{"Dockerfile": "FROM busybox\n", "big": strings.Repeat("x", 10000)})
+	code, _, raw = post(t, d, context.Background(), "", good[:3000])
+	assert.Check(t, is.Equal(code, http.StatusBadRequest), raw)
+	tmp, _ = os.ReadDir(filepath.Join(d.Root, "tmp"))
+	assert.Check(t, is.Len(tmp, 0), "scratch left behind")
+	assert.Check(t, is.Equal(c.ok("ps", "-aq"), ""))
+}
+
+// TestBuildCancel: a client hanging up stops the running step and removes its container.
+func TestBuildCancel(t *testing.T) {
+	d, c := start(t)
+	cl := d.Client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := cl.ImageBuild(ctx, bytes.NewReader(contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started; sleep 300\n"})), build.ImageBuildOptions{Remove: true})
+	assert.NilError(t, err)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "started") {
+			break
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for c.ok("ps", "-aq") != "" && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	assert.Check(t, is.Equal(c.ok("ps", "-aq"), ""))
+}
+
+// TestImageBuildClient: the moby client's ImageBuild with tags, build args and the aux ID.
+func TestImageBuildClient(t *testing.T) {
+	d, c := start(t)
+	v := "val"
+	resp, err := d.Client(t).ImageBuild(context.Background(), bytes.NewReader(contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nARG V\nRUN echo $V > /v\n"})), build.ImageBuildOptions{Tags: []string{"cl:1"}, BuildArgs: map[string]*string{"V": &v}, Remove: true})
+	assert.NilError(t, err)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Check(t, is.Contains(string(raw), `"aux":{"ID":"sha256:`))
+	assert.Check(t, is.Contains(string(raw), "Successfully tagged cl:1"))
+	assert.Check(t, is.Equal(c.ok("run", "--rm", "cl:1", "cat", "/v"), "val"))
+}
