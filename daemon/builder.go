@@ -52,16 +52,14 @@ func (i *builderImages) Get(ctx context.Context, ref string) (*builder.Image, er
 	return &builder.Image{ID: img.ID.String(), Config: img.Config}, nil
 }
 
-func (i *builderImages) Children(ctx context.Context, parent string) ([]*builder.Image, error) {
+func (i *builderImages) List(ctx context.Context) ([]*builder.Image, error) {
 	imgs, err := i.st.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []*builder.Image
+	out := make([]*builder.Image, 0, len(imgs))
 	for _, img := range imgs {
-		if img.Config != nil && img.Config.Parent == parent {
-			out = append(out, &builder.Image{ID: img.ID.String(), Config: img.Config})
-		}
+		out = append(out, &builder.Image{ID: img.ID.String(), Config: img.Config})
 	}
 	return out, nil
 }

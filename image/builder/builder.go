@@ -14,12 +14,14 @@ package builder
 import (
 	"context"
 	"io"
+	"time"
 
 	buildtypes "github.com/berthd/berthd/api/types/build"
 	ctypes "github.com/berthd/berthd/api/types/container"
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/berthd/berthd/image"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -66,8 +68,8 @@ type Image struct {
 type Images interface {
 	// Get finds an image by reference or ID; NotFound when it is absent.
 	Get(ctx context.Context, ref string) (*Image, error)
-	// Children lists the images whose parent is parentID ("" = images without parent).
-	Children(ctx context.Context, parentID string) ([]*Image, error)
+	// List lists every image; a build reads it once, for its cache lookups.
+	List(ctx context.Context) ([]*Image, error)
 	// Tag names the image ref (normalized, ":latest" added by the implementation).
 	Tag(ctx context.Context, id, ref string) error
 	// Scratch returns the ID of an image without layers, the base of intermediate containers of a
@@ -108,10 +110,12 @@ func (b *Builder) Build(ctx context.Context, opts buildtypes.Options, body io.Re
 		return "", err
 	}
 	opts.Tags = tags
+	t0 := time.Now()
 	bctx, err := b.openContext(ctx, opts, body)
 	if err != nil {
 		return "", err
 	}
+	log.G(ctx).WithField("took", time.Since(t0)).Debug("build context extracted")
 	defer bctx.close()
 	run, err := b.prepare(ctx, opts, bctx, out)
 	if err != nil {

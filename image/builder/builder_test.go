@@ -118,14 +118,12 @@ func (f *fake) Get(ctx context.Context, ref string) (*Image, error) {
 	return nil, errdefs.ErrNotFound.WithMessage("No such image: " + ref)
 }
 
-func (f *fake) Children(ctx context.Context, parent string) ([]*Image, error) {
+func (f *fake) List(ctx context.Context) ([]*Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []*Image
 	for _, img := range f.images {
-		if img.Config.Parent == parent {
-			out = append(out, img)
-		}
+		out = append(out, img)
 	}
 	return out, nil
 }

@@ -39,6 +39,9 @@ type run struct {
 	// stageImages maps stage names (lower case) and indexes to their final image IDs.
 	stageImages map[string]string
 
+	indexMu sync.Mutex
+	index   map[string][]*Image
+
 	scratchMu      sync.Mutex
 	scratchID      string
 	scratchRelease func(context.Context)

@@ -7,9 +7,11 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
 	imagetypes "github.com/berthd/berthd/api/types/image"
+	"github.com/berthd/berthd/image"
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -372,6 +374,7 @@ func (r *run) withContainer(ctx context.Context, s *stage, cc *ctypes.Config, an
 	if r.opts.Remove || r.opts.ForceRemove || !announce {
 		r.remove(ctx, id, announce)
 	}
+	r.addChild(imgID, s.parent, probe)
 	s.imageID, s.parent, s.base = imgID, imgID, imgID
 	return nil
 }
@@ -457,7 +460,7 @@ func (r *run) probe(ctx context.Context, s *stage, probe *imagetypes.ContainerCo
 	if r.opts.NoCache || s.cacheBusted {
 		return false, nil
 	}
-	children, err := r.b.images.Children(ctx, s.parent)
+	children, err := r.children(ctx, s.parent)
 	if err != nil {
 		return false, err
 	}
@@ -522,4 +525,34 @@ func atoiPort(s string) (int, error) {
 		return 0, errors.New("bad port")
 	}
 	return n, nil
+}
+
+// children are the images whose parent is parent, from one listing per build (plus what the build
+// committed since), so a warm build costs one listing, not one per step.
+func (r *run) children(ctx context.Context, parent string) ([]*Image, error) {
+	r.indexMu.Lock()
+	defer r.indexMu.Unlock()
+	if r.index == nil {
+		all, err := r.b.images.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.index = map[string][]*Image{}
+		for _, img := range all {
+			if img.Config != nil {
+				r.index[img.Config.Parent] = append(r.index[img.Config.Parent], img)
+			}
+		}
+	}
+	return r.index[parent], nil
+}
+
+func (r *run) addChild(id, parent string, probe *imagetypes.ContainerConfig) {
+	r.indexMu.Lock()
+	defer r.indexMu.Unlock()
+	if r.index == nil {
+		return
+	}
+	now := time.Now()
+	r.index[parent] = append(r.index[parent], &Image{ID: id, Config: &image.Config{Parent: parent, ContainerConfig: probe, Created: &now}})
 }
