@@ -283,13 +283,62 @@ func TestExposedPortsAndSignals(t *testing.T) {
 }
 
 func TestContextIsTrimmedByDockerignore(t *testing.T) {
-	dir := t.TempDir()
-	assert.NilError(t, extractContext(context.Background(), dir, contextTar(t, map[string]string{"Dockerfile": "FROM x", ".dockerignore": "Dockerfile\n", "keep": "k"})))
-	bc := &buildContext{dir: dir}
-	assert.NilError(t, bc.readDockerfile(""))
-	assert.Check(t, is.Equal(string(bc.dockerfile), "FROM x"))
-	_, err := os.Stat(filepath.Join(dir, "Dockerfile"))
-	assert.Check(t, os.IsNotExist(err))
-	_, err = os.Stat(filepath.Join(dir, ".dockerignore"))
-	assert.Check(t, err == nil)
+	for _, link := range []bool{false, true} {
+		scratch := t.TempDir()
+		bc := &buildContext{scratch: scratch, dir: filepath.Join(scratch, "ctx")}
+		assert.NilError(t, os.Mkdir(bc.dir, 0o700))
+		files := map[string]string{"Dockerfile": "FROM x", ".dockerignore": "Dockerfile\n", "keep": "k"}
+		var r io.Reader = contextTar(t, files)
+		if link {
+			// A Dockerfile behind a link is read from the extracted files.
+			var b bytes.Buffer
+			tw := tar.NewWriter(&b)
+			tw.WriteHeader(&tar.Header{Name: "real", Mode: 0o644, Size: 6, Typeflag: tar.TypeReg})
+			tw.Write([]byte("FROM x"))
+			tw.WriteHeader(&tar.Header{Name: "Dockerfile", Typeflag: tar.TypeSymlink, Linkname: "real"})
+			tw.WriteHeader(&tar.Header{Name: ".dockerignore", Mode: 0o644, Size: 11, Typeflag: tar.TypeReg})
+			tw.Write([]byte("Dockerfile\n"))
+			tw.Close()
+			r = &b
+		}
+		assert.NilError(t, spoolContext(context.Background(), bc, r, "/Dockerfile", "/dockerfile", "/.dockerignore"))
+		assert.NilError(t, bc.readDockerfile(context.Background(), "Dockerfile"))
+		assert.Check(t, is.Equal(string(bc.dockerfile), "FROM x"))
+		assert.NilError(t, bc.extracted(context.Background()))
+		_, err := os.Lstat(filepath.Join(bc.dir, "Dockerfile"))
+		assert.Check(t, os.IsNotExist(err), "link=%v", link)
+		_, err = os.Stat(filepath.Join(bc.dir, ".dockerignore"))
+		assert.Check(t, err == nil)
+	}
+}
+
+// TestIndexAndDiskHashesAgree: a context resolved through the spool's index and through extracted files
+// gives the same sources; the index's hash ignores times and follows contents.
+func TestIndexResolution(t *testing.T) {
+	scratch := t.TempDir()
+	bc := &buildContext{scratch: scratch, dir: filepath.Join(scratch, "ctx")}
+	assert.NilError(t, os.Mkdir(bc.dir, 0o700))
+	assert.NilError(t, spoolContext(context.Background(), bc, contextTar(t, map[string]string{"d/a": "1", "d/b": "2", "x.txt": "x", "y.txt": "y"})))
+	srcs, err := bc.spool.resolveIndex(bc.dir, "d")
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(srcs, 1))
+	assert.Check(t, srcs[0].fi.IsDir())
+	assert.Check(t, strings.HasPrefix(srcs[0].hash, "dir:"))
+	srcs, err = bc.spool.resolveIndex(bc.dir, "*.txt")
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(srcs, 2))
+	_, err = bc.spool.resolveIndex(bc.dir, "nope")
+	assert.Check(t, errdefs.IsNotFound(err))
+	srcs, err = bc.spool.resolveIndex(bc.dir, "x.txt")
+	assert.NilError(t, err)
+	h1 := srcs[0].hash
+
+	scratch2 := t.TempDir()
+	bc2 := &buildContext{scratch: scratch2, dir: filepath.Join(scratch2, "ctx")}
+	assert.NilError(t, os.Mkdir(bc2.dir, 0o700))
+	time.Sleep(10 * time.Millisecond) // other mtimes
+	assert.NilError(t, spoolContext(context.Background(), bc2, contextTar(t, map[string]string{"x.txt": "x"})))
+	srcs, err = bc2.spool.resolveIndex(bc2.dir, "x.txt")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(srcs[0].hash, h1))
 }

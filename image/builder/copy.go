@@ -68,15 +68,27 @@ func (r *run) copyCmd(ctx context.Context, s *stage, req copyRequest) error {
 			srcs = append(srcs, src)
 			continue
 		}
+		if req.from == "" && !req.add && r.bc.spool != nil {
+			found, err := r.bc.spool.resolveIndex(root, p)
+			if err == nil {
+				srcs = append(srcs, found...)
+				continue
+			}
+			if err != errUseDisk {
+				return err
+			}
+		}
+		if req.from == "" {
+			if err := r.bc.extracted(ctx); err != nil {
+				return err
+			}
+		}
 		found, err := resolveSources(root, p)
 		if err != nil {
 			return err
 		}
 		for _, f := range found {
 			f.preserve = preserve
-			if req.from == "" {
-				f.sums = r.bc.sums
-			}
 			if req.add && f.fi.Mode().IsRegular() && isArchive(filepath.Join(f.root, f.rel)) {
 				f.archive = true
 			}
@@ -113,6 +125,11 @@ func (r *run) copyCmd(ctx context.Context, s *stage, req copyRequest) error {
 	comment += desc + " in " + req.dest + " "
 	probe := nopConfig(s, comment, false)
 	return r.commitStep(ctx, s, probe, false, func(ctx context.Context, id string) error {
+		if req.from == "" {
+			if err := r.bc.extracted(ctx); err != nil {
+				return err
+			}
+		}
 		for _, src := range srcs {
 			if err := r.copyOne(ctx, id, src, dest, req.chown); err != nil {
 				return err
@@ -156,7 +173,7 @@ func (r *run) copyOne(ctx context.Context, id string, src source, dest, chown st
 // resolveSources expands p (wildcards as filepath.Match) under root; nothing resolves outside root.
 func resolveSources(root, p string) ([]source, error) {
 	clean := path.Clean("/" + filepath.ToSlash(p))
-	notFound := errdefs.ErrNotFound.WithMessage(fmt.Sprintf("file not found in build context or excluded by .dockerignore: stat %s: file does not exist", strings.TrimPrefix(p, "/")))
+	notFound := errNotFound(p)
 	if !strings.ContainsAny(clean, "*?[") {
 		full, err := securejoin.SecureJoin(root, clean)
 		if err != nil {
@@ -465,4 +482,8 @@ func (r *run) download(ctx context.Context, raw string) (source, func(), error) 
 		return source{}, nil, err
 	}
 	return src, cleanup, nil
+}
+
+func errNotFound(p string) error {
+	return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("file not found in build context or excluded by .dockerignore: stat %s: file does not exist", strings.TrimPrefix(p, "/")))
 }

@@ -40,13 +40,19 @@ func FuzzExtractContext(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parent := t.TempDir()
 		dir := filepath.Join(parent, "ctx")
-		if err := os.Mkdir(dir, 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "ctx"), 0o700); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(parent, "outside"), []byte("keep"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_ = extractContext(context.Background(), dir, bytes.NewReader(data))
+		// The build's path: spooled, then extracted on demand; and the direct extraction of remote
+		// contexts and COPY --from.
+		bc := &buildContext{scratch: dir, dir: filepath.Join(dir, "ctx")}
+		if spoolContext(context.Background(), bc, bytes.NewReader(data), "/Dockerfile") == nil {
+			_ = bc.extracted(context.Background())
+		}
+		_ = extractContext(context.Background(), filepath.Join(dir, "ctx"), bytes.NewReader(data))
 		ents, err := os.ReadDir(parent)
 		if err != nil {
 			t.Fatal(err)
