@@ -21,7 +21,7 @@ import (
 // image store (base images, cache lookups, tags). It runs after containers.
 func (d *Daemon) initBuilder(ctx context.Context) error {
 	imgs := &builderImages{svc: d.imgs.images, st: d.imgs.images.Store()}
-	d.builder = builder.New(builder.Config{TmpRoot: filepath.Join(d.cfg.Root, "tmp")}, builderContainers{d.ctrs.svc.BuildOps()}, imgs)
+	d.builder = builder.New(builder.Config{TmpRoot: filepath.Join(d.cfg.Root, "tmp")}, builderContainers{containers.NewBuildOps(d.ctrs.svc)}, imgs)
 	return nil
 }
 

@@ -26,8 +26,8 @@ import (
 // container, so events, names and clean-up are those of ordinary containers.
 type BuildOps struct{ s *Service }
 
-// BuildOps returns the builder's adapter.
-func (s *Service) BuildOps() BuildOps { return BuildOps{s: s} }
+// NewBuildOps returns the builder's adapter of s (a function, not a method: Service stays small).
+func NewBuildOps(s *Service) BuildOps { return BuildOps{s: s} }
 
 // Create creates an intermediate container from an image ID with the builder's config.
 func (b BuildOps) Create(ctx context.Context, cfg *ctypes.Config, hc *ctypes.HostConfig) (string, []string, error) {

@@ -91,7 +91,9 @@ func checkImport(rel, imp string) string {
 	if own && under(rel, "plugin") && under(impRel, "volume") {
 		return "plugin/... never imports volume/..."
 	}
-	if strings.HasPrefix(imp, "github.com/containerd/containerd") && !under(rel, "daemon", "libcontainerd", "layer", "image/store", "distribution", "hack", "integration") {
+	// The builder uses containerd's archive package as a library (context extraction), never a client.
+	builderArchive := under(rel, "image/builder") && (imp == "github.com/containerd/containerd/archive" || strings.HasPrefix(imp, "github.com/containerd/containerd/archive/"))
+	if strings.HasPrefix(imp, "github.com/containerd/containerd") && !builderArchive && !under(rel, "daemon", "libcontainerd", "layer", "image/store", "distribution", "hack", "integration") {
 		return "only libcontainerd, layer, image/store, distribution and daemon talk to containerd"
 	}
 	return ""

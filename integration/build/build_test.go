@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -449,4 +450,42 @@ func TestImageBuildClient(t *testing.T) {
 	assert.Check(t, is.Contains(string(raw), `"aux":{"ID":"sha256:`))
 	assert.Check(t, is.Contains(string(raw), "Successfully tagged cl:1"))
 	assert.Check(t, is.Equal(c.ok("run", "--rm", "cl:1", "cat", "/v"), "val"))
+}
+
+// TestBuildRemoteContextAndAddURL: a tarball URL and a plain-text Dockerfile URL as the context, ADD of
+// a URL (served on loopback by the test), and a clear error for an unreachable URL.
+func TestBuildRemoteContextAndAddURL(t *testing.T) {
+	d, c := start(t)
+	ctxTar := contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "remote"})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ctx.tar":
+			w.Header().Set("Content-Type", "application/x-tar")
+			w.Write(ctxTar)
+		case "/Dockerfile":
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, "FROM busybox\nADD "+"http://"+r.Host+"/data.txt /added\n")
+		case "/data.txt":
+			io.WriteString(w, "downloaded")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	// The CLI downloads URL contexts itself; API clients (docker-py, compose) let the daemon do it.
+	code, msgs, raw := post(t, d, context.Background(), "t=remote1&remote="+srv.URL+"/ctx.tar", nil)
+	assert.Assert(t, code == http.StatusOK && msgs[len(msgs)-1].Error == "", raw)
+	assert.Check(t, is.Equal(c.ok("run", "--rm", "remote1", "cat", "/f"), "remote"))
+	code, msgs, raw = post(t, d, context.Background(), "t=remote2&remote="+srv.URL+"/Dockerfile", nil)
+	assert.Assert(t, code == http.StatusOK && msgs[len(msgs)-1].Error == "", raw)
+	assert.Check(t, is.Equal(c.ok("run", "--rm", "remote2", "sh", "-c", "cat /added; stat -c %a /added"), "downloaded\n600"))
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	url := closed.URL + "/ctx.tar"
+	closed.Close()
+	code, _, body := post(t, d, context.Background(), "remote="+url, nil)
+	_ = c
+	assert.Check(t, code != http.StatusOK)
+	assert.Check(t, is.Contains(body, "error downloading remote context "+url))
 }
