@@ -479,7 +479,7 @@ func TestBuildRemoteContextAndAddURL(t *testing.T) {
 	assert.Check(t, is.Equal(c.ok("run", "--rm", "remote1", "cat", "/f"), "remote"))
 	code, msgs, raw = post(t, d, context.Background(), "t=remote2&remote="+srv.URL+"/Dockerfile", nil)
 	assert.Assert(t, code == http.StatusOK && msgs[len(msgs)-1].Error == "", raw)
-	assert.Check(t, is.Equal(c.ok("run", "--rm", "remote2", "sh", "-c", "cat /added; stat -c %a /added"), "downloaded\n600"))
+	assert.Check(t, is.Equal(c.ok("run", "--rm", "remote2", "sh", "-c", "cat /added; stat -c %a /added"), "downloaded600"))
 
 	closed := httptest.NewServer(http.NotFoundHandler())
 	url := closed.URL + "/ctx.tar"
