@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -488,4 +489,44 @@ func TestBuildRemoteContextAndAddURL(t *testing.T) {
 	_ = c
 	assert.Check(t, code != http.StatusOK)
 	assert.Check(t, is.Contains(body, "error downloading remote context "+url))
+}
+
+// TestBuildDockerPy: docker-py's images.build (application/tar, its own stream parsing, BuildError).
+func TestBuildDockerPy(t *testing.T) {
+	d, c := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nARG V\nRUN echo py-$V > /v\n"})
+	bad := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN exit 3\n"})
+	script := `
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+img, logs = c.images.build(path=sys.argv[2], tag="py:1", rm=True, buildargs={"V": "x"})
+print(img.id)
+print("".join(l.get("stream", "") for l in logs))
+try:
+    c.images.build(path=sys.argv[3], rm=True)
+except docker.errors.BuildError as e:
+    print("BuildError:", e.msg)
+`
+	cmd := exec.Command("python3", "-c", script, d.Host(), dir, bad)
+	out, err := cmd.CombinedOutput()
+	assert.NilError(t, err, string(out))
+	assert.Check(t, regexp.MustCompile(`^sha256:[0-9a-f]{64}\n`).Match(out), string(out))
+	assert.Check(t, is.Contains(string(out), "Successfully tagged py:1"))
+	assert.Check(t, is.Contains(string(out), "BuildError: The command '/bin/sh -c exit 3' returned a non-zero code: 3"))
+	assert.Check(t, is.Equal(c.ok("run", "--rm", "py:1", "cat", "/v"), "py-x"))
+}
+
+// TestBuilderPruneAndDiskUsage: the classic builder keeps its cache as intermediate images, as dockerd's
+// does; builder prune (BuildKit's cache) has nothing to remove and system df shows an empty Build Cache.
+func TestBuilderPruneAndDiskUsage(t *testing.T) {
+	d, c := start(t)
+	c.ok("build", "-q", writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"}))
+	assert.Check(t, is.Contains(c.ok("builder", "prune", "-f"), "Total reclaimed space: 0B"))
+	assert.Check(t, is.Contains(c.ok("system", "df"), "Build Cache"))
+	resp, err := d.HTTPClient().Post("http://berthd/build/prune?keep-storage=abc", "", nil)
+	assert.NilError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Check(t, is.Equal(resp.StatusCode, http.StatusBadRequest))
+	assert.Check(t, is.Contains(string(body), "keep-storage is in bytes and expects an integer, got abc"))
 }
