@@ -8,7 +8,8 @@
 //
 // The cache is dockerd's: an image whose parent is the current image and whose container_config equals
 // the step's probe config is reused; COPY/ADD sources enter the probe through a content hash of the
-// files (names, modes, owners, contents; never times).
+// files (names, modes, owners, contents; never times). The context is spooled and indexed as it arrives
+// and extracted only when a step needs its files (spool.go), so an all-cache build writes no file tree.
 package builder
 
 import (

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"os"
 	"path"
@@ -30,9 +28,6 @@ type buildContext struct {
 	spool          *spooled
 	dockerfile     []byte
 	dockerfileName string
-	// sums are the content hashes of the context's regular files by "/"-rooted path, taken while
-	// extracting.
-	sums map[string]string
 }
 
 func (c *buildContext) close() { os.RemoveAll(c.scratch) }
@@ -74,56 +69,18 @@ func (b *Builder) openContext(ctx context.Context, opts buildtypes.Options, body
 	return bc, nil
 }
 
-// extractContext untars r (compressed or not) into dir.
+// extractContext untars r (compressed or not) into dir: remote contexts and COPY --from sources.
 func extractContext(ctx context.Context, dir string, r io.Reader) error {
-	_, err := extractHashing(ctx, dir, r)
-	return err
-}
-
-// extractHashing untars r into dir and, on a second core, hashes the contents of its regular files as
-// they stream by: COPY's cache keys then need no second read of the context. The map is keyed by the
-// entry's cleaned path relative to dir; an entry written twice keeps the last content's hash.
-func extractHashing(ctx context.Context, dir string, r io.Reader) (map[string]string, error) {
 	ds, err := compression.DecompressStream(r)
 	if err != nil {
-		return nil, errdefs.ErrInvalidArgument.WithMessage("failed to read the build context: " + err.Error())
+		return errdefs.ErrInvalidArgument.WithMessage("failed to read the build context: " + err.Error())
 	}
 	defer ds.Close()
-	pr, pw := io.Pipe()
-	hashes := make(chan map[string]string, 1)
-	go func() {
-		hashes <- hashTar(pr)
-		io.Copy(io.Discard, pr)
-	}()
 	// Whiteout names are ordinary files in a build context.
-	_, err = archive.Apply(ctx, dir, io.TeeReader(ds, pw), archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
-	pw.Close()
-	sums := <-hashes
-	if err == nil {
-		return sums, nil
+	if _, err := archive.Apply(ctx, dir, ds, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil })); err != nil {
+		return classifyExtract(ctx, err)
 	}
-	return nil, classifyExtract(ctx, err)
-}
-
-func hashTar(r io.Reader) map[string]string {
-	sums := map[string]string{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return sums
-		}
-		name := filepath.Clean("/" + h.Name)
-		if h.Typeflag != tar.TypeReg {
-			delete(sums, name)
-			continue
-		}
-		d := sha256.New()
-		if _, err := io.Copy(d, tr); err != nil {
-			return sums
-		}
-		sums[name] = hex.EncodeToString(d.Sum(nil))
-	}
+	return nil
 }
 
 func classifyExtract(ctx context.Context, err error) error {

@@ -39,8 +39,6 @@ type source struct {
 	archive bool
 	// preserve keeps the files' owners (COPY --from without --chown).
 	preserve bool
-	// sums are content hashes of root's files known without reading them (see extractHashing).
-	sums map[string]string
 }
 
 func (r *run) copyCmd(ctx context.Context, s *stage, req copyRequest) error {
@@ -226,7 +224,7 @@ func resolveSources(root, p string) ([]source, error) {
 func (s *source) computeHash() error {
 	full := filepath.Join(s.root, s.rel)
 	if !s.fi.IsDir() {
-		h, err := fileHash(full, s.fi, ".", s.sums, s.root)
+		h, err := fileHash(full, s.fi, ".")
 		if err != nil {
 			return err
 		}
@@ -239,7 +237,7 @@ func (s *source) computeHash() error {
 			return err
 		}
 		rel, _ := filepath.Rel(full, fp)
-		h, err := fileHash(fp, fi, rel, s.sums, s.root)
+		h, err := fileHash(fp, fi, rel)
 		if err != nil {
 			return err
 		}
@@ -255,7 +253,7 @@ func (s *source) computeHash() error {
 	return nil
 }
 
-func fileHash(fp string, fi os.FileInfo, name string, sums map[string]string, root string) (string, error) {
+func fileHash(fp string, fi os.FileInfo, name string) (string, error) {
 	h := sha256.New()
 	uid, gid := owner(fi)
 	link := ""
@@ -268,22 +266,17 @@ func fileHash(fp string, fi os.FileInfo, name string, sums map[string]string, ro
 	}
 	fmt.Fprintf(h, "name=%s\x00mode=%o\x00uid=%d\x00gid=%d\x00size=%d\x00link=%s\x00", name, fi.Mode(), uid, gid, size, link)
 	if fi.Mode().IsRegular() {
-		rel, _ := filepath.Rel(root, fp)
-		sum, ok := sums[filepath.Clean("/"+rel)]
-		if !ok {
-			f, err := os.Open(fp)
-			if err != nil {
-				return "", err
-			}
-			d := sha256.New()
-			_, err = io.Copy(d, f)
-			f.Close()
-			if err != nil {
-				return "", err
-			}
-			sum = hex.EncodeToString(d.Sum(nil))
+		f, err := os.Open(fp)
+		if err != nil {
+			return "", err
 		}
-		fmt.Fprintf(h, "content=%s", sum)
+		d := sha256.New()
+		_, err = io.Copy(d, f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "content=%s", hex.EncodeToString(d.Sum(nil)))
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
