@@ -35,6 +35,9 @@ func (s *Service) Images(ctx context.Context, opts ListOptions) ([]*imagetypes.S
 	if err != nil {
 		return nil, err
 	}
+	if !opts.All {
+		keep = hideIntermediate(imgs, keep)
+	}
 	out := make([]*imagetypes.Summary, 0, len(keep))
 	var layerUse map[digest.Digest]int
 	if opts.SharedSize {

@@ -272,6 +272,12 @@ func TestBuildCache(t *testing.T) {
 
 	out5 := c.ok("build", "--no-cache", dir)
 	assert.Check(t, !strings.Contains(out5, "Using cache"), out5)
+
+	// Intermediate images are listed only with -a, as by dockerd.
+	listed := c.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
+	assert.Check(t, is.Equal(strings.Count(listed, "<none>:<none>"), 2), listed) // the last two builds' results
+	all := c.ok("images", "-a", "-q")
+	assert.Check(t, len(strings.Split(all, "\n")) > 10, all)
 }
 
 // TestBuildMultiStage: stages by name, COPY --from, FROM scratch, --target, ARG and --build-arg.
