@@ -286,6 +286,7 @@ func (s *Service) ImageHistory(ctx context.Context, ref string) ([]*imagetypes.H
 		out[0].ID = img.ID.String()
 		out[0].Tags = img.RepoTags()
 	}
+	s.labelParents(ctx, img, out)
 	return out, nil
 }
 

@@ -276,6 +276,12 @@ func TestBuildCache(t *testing.T) {
 	// Intermediate images are listed only with -a, as by dockerd.
 	listed := c.ok("images", "--format", "{{.Repository}}:{{.Tag}}")
 	assert.Check(t, is.Equal(strings.Count(listed, "<none>:<none>"), 2), listed) // the last two builds' results
+	// history names the local parents, as dockerd's does for built images.
+	ids := lines(c.ok("history", "-q", "cached"))
+	assert.Assert(t, len(ids) > 5, ids)
+	for _, id := range ids[:5] {
+		assert.Check(t, id != "<missing>", "%v", ids)
+	}
 	all := c.ok("images", "-a", "-q")
 	assert.Check(t, len(strings.Split(all, "\n")) > 10, all)
 }
@@ -535,4 +541,11 @@ func TestBuilderPruneAndDiskUsage(t *testing.T) {
 	resp.Body.Close()
 	assert.Check(t, is.Equal(resp.StatusCode, http.StatusBadRequest))
 	assert.Check(t, is.Contains(string(body), "keep-storage is in bytes and expects an integer, got abc"))
+}
+
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
