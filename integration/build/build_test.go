@@ -233,6 +233,11 @@ CMD ["sh"]
 	assert.Check(t, regexp.MustCompile(`/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in /app/ `).MatchString(hist), hist)
 	assert.Check(t, regexp.MustCompile(`/bin/sh -c #\(nop\) COPY --chown=1000:1000 dir:[0-9a-f]{64} in /d `).MatchString(hist), hist)
 
+	// A RUN that wrote nothing commits no layer (the runtime's mount points under /etc are not its
+	// changes); metadata steps neither.
+	sizes := c.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "app")
+	assert.Check(t, is.Contains(sizes, "/bin/sh -c echo hi && echo err >&2|0B"))
+	assert.Check(t, is.Contains(sizes, "/bin/sh -c #(nop)  ENV A=b|0B"))
 	files := c.ok("run", "--rm", "--entrypoint", "sh", "app", "-c", "cat /app/a.txt /tmp/uid /x/in-tar.txt; echo; stat -c '%u:%g %n' /d /d/one /d/sub/two; pwd")
 	assert.Check(t, is.Equal(files, "hello\n1000\nok\n1000:1000 /d\n1000:1000 /d/one\n1000:1000 /d/sub/two\n/app"))
 
