@@ -76,8 +76,19 @@ func (i *builderImages) Tag(ctx context.Context, id, ref string) error {
 	return i.svc.TagImage(ctx, id, n.Name(), t.Tag())
 }
 
+// Pull pulls the one image ref names (":latest" added); an empty tag would mean every tag to PullImage.
 func (i *builderImages) Pull(ctx context.Context, ref string, progress func(imagetypes.JSONMessage)) error {
-	return i.svc.PullImage(ctx, ref, "", "", nil, progress)
+	n, err := image.ParseTagged(ref)
+	if err != nil {
+		return err
+	}
+	switch r := n.(type) {
+	case reference.Tagged:
+		return i.svc.PullImage(ctx, n.Name(), r.Tag(), "", nil, progress)
+	case reference.Digested:
+		return i.svc.PullImage(ctx, n.Name(), r.Digest().String(), "", nil, progress)
+	}
+	return errdefs.ErrInvalidArgument.WithMessage("invalid reference format: " + ref)
 }
 
 // scratchConfig is the layerless image intermediate containers of a stage FROM scratch are created from.

@@ -371,6 +371,11 @@ func TestBuildErrors(t *testing.T) {
 	assert.Check(t, is.Contains(streamText(msgs), "Removed intermediate container"))
 	assert.Check(t, is.Equal(c.ok("ps", "-aq"), ""))
 
+	// A base image that is not here is pulled (from a registry on loopback that does not answer).
+	_, msgs, _ = post(t, d, ctx, "", contextTar(t, map[string]string{"Dockerfile": "FROM 127.0.0.1:1/nope\n"}))
+	assert.Check(t, is.Contains(msgs[len(msgs)-1].Error, "127.0.0.1:1/v2/nope/manifests/latest"), streamText(msgs))
+	assert.Check(t, is.Contains(msgs[len(msgs)-1].Error, "connection refused"))
+
 	// A missing COPY source.
 	_, msgs, _ = post(t, d, ctx, "", contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY nope /\n"}))
 	assert.Check(t, is.Contains(msgs[len(msgs)-1].Error, "file not found in build context or excluded by .dockerignore: stat nope: file does not exist"))
