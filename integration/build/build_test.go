@@ -8,9 +8,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -558,4 +561,51 @@ func lines(s string) []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
+}
+
+// TestBuildGitContext: remote=git://... (a git daemon on loopback) with #ref:subdir, and an unreachable
+// repository's error.
+func TestBuildGitContext(t *testing.T) {
+	d, c := start(t)
+	base := t.TempDir()
+	repo := filepath.Join(base, "repo")
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		out, err := cmd.CombinedOutput()
+		assert.NilError(t, err, string(out))
+	}
+	assert.NilError(t, os.MkdirAll(filepath.Join(repo, "sub"), 0o755))
+	git("init", "-q")
+	assert.NilError(t, os.WriteFile(filepath.Join(repo, "sub", "Dockerfile"), []byte("FROM busybox\nCOPY f /f\n"), 0o644))
+	assert.NilError(t, os.WriteFile(filepath.Join(repo, "sub", "f"), []byte("from-git"), 0o644))
+	git("add", ".")
+	git("commit", "-q", "-m", "one")
+	git("tag", "v1")
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	gd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--base-path="+base, "--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), base)
+	assert.NilError(t, gd.Start())
+	defer func() { gd.Process.Kill(); gd.Wait() }()
+	for i := 0; i < 100; i++ {
+		if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			conn.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	url := fmt.Sprintf("git://127.0.0.1:%d/repo#v1:sub", port)
+	code, msgs, raw := post(t, d, context.Background(), "t=fromgit&remote="+neturl.QueryEscape(url), nil)
+	assert.Assert(t, code == http.StatusOK && len(msgs) > 0 && msgs[len(msgs)-1].Error == "", raw)
+	assert.Check(t, is.Equal(c.ok("run", "--rm", "fromgit", "cat", "/f"), "from-git"))
+
+	code, _, body := post(t, d, context.Background(), "remote=git://127.0.0.1:1/nope.git", nil)
+	assert.Check(t, code != http.StatusOK)
+	assert.Check(t, is.Contains(body, "error downloading remote context git://127.0.0.1:1/nope.git"))
 }
