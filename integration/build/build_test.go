@@ -446,6 +446,12 @@ func TestBuildContextEscape(t *testing.T) {
 // TestBuildCancel: a client hanging up stops the running step and removes its container.
 func TestBuildCancel(t *testing.T) {
 	d, c := start(t)
+	ctr := func(args ...string) []string {
+		out, err := exec.Command("ctr", append([]string{"--address", filepath.Join(d.ExecRoot, "containerd", "containerd.sock"), "-n", "berth"}, args...)...).CombinedOutput()
+		assert.NilError(t, err, string(out))
+		return lines(strings.TrimSpace(string(out)))
+	}
+	snapshots, leases := ctr("snapshots", "ls"), ctr("leases", "ls")
 	cl := d.Client(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	resp, err := cl.ImageBuild(ctx, bytes.NewReader(contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started; sleep 300\n"})), build.ImageBuildOptions{Remove: true})
@@ -463,6 +469,9 @@ func TestBuildCancel(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	assert.Check(t, is.Equal(c.ok("ps", "-aq"), ""))
+	// Nothing of the step is left in containerd: no snapshot, no lease.
+	assert.Check(t, is.DeepEqual(ctr("snapshots", "ls"), snapshots))
+	assert.Check(t, is.DeepEqual(ctr("leases", "ls"), leases))
 }
 
 // TestImageBuildClient: the moby client's ImageBuild with tags, build args and the aux ID.
