@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
@@ -129,7 +130,7 @@ func (b BuildOps) CopyIn(ctx context.Context, id, dir, chown string, r io.Reader
 			return err
 		}
 		uid, gid = int(u.UID), int(u.GID)
-		if _, _, hasGroup := cutColon(chown); !hasGroup {
+		if _, _, hasGroup := strings.Cut(chown, ":"); !hasGroup {
 			gid = uid
 			if u.GID != 0 {
 				gid = int(u.GID)
@@ -151,15 +152,6 @@ func (b BuildOps) CopyIn(ctx context.Context, id, dir, chown string, r io.Reader
 		_, err = archive.Apply(ctx, dst, r, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
 		return errors.Wrap(err, "copy into the build container")
 	})
-}
-
-func cutColon(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 func rechown(r io.Reader, w io.Writer, uid, gid int) error {
