@@ -116,13 +116,15 @@ func (b *Builder) Build(ctx context.Context, opts buildtypes.Options, body io.Re
 	if err != nil {
 		return "", err
 	}
-	log.G(ctx).WithField("took", time.Since(t0)).Debug("build context extracted")
+	log.G(ctx).WithField("took", time.Since(t0)).Debug("build context received")
 	defer bctx.close()
 	run, err := b.prepare(ctx, opts, bctx, out)
 	if err != nil {
 		return "", err
 	}
-	return run.build(ctx)
+	id, err := run.build(ctx)
+	log.G(ctx).WithField("took", time.Since(t0)).WithField("image", id).Debug("build done")
+	return id, err
 }
 
 // normalizeTags parses the t parameters as dockerd does: familiar form, ":latest" added, duplicates
