@@ -152,6 +152,7 @@ func hostConfig(opts buildtypes.Options) *ctypes.HostConfig {
 	hc.Memory, hc.MemorySwap, hc.CPUShares = opts.Memory, opts.MemorySwap, opts.CPUShares
 	hc.CpusetCpus, hc.CpusetMems, hc.CPUPeriod, hc.CPUQuota = opts.CPUSetCPUs, opts.CPUSetMems, opts.CPUPeriod, opts.CPUQuota
 	hc.CgroupParent = opts.CgroupParent
+	hc.Ulimits = opts.Ulimits
 	return hc
 }
 

@@ -410,6 +410,10 @@ func TestBuildDockerignoreAndStdin(t *testing.T) {
 	assert.Check(t, is.Contains(out, "from-stdin"))
 	out = c.okIn([]byte("FROM busybox\nRUN echo ctx-stdin\n"), "build", "-t", "stdin2", "-")
 	assert.Check(t, is.Contains(out, "ctx-stdin"))
+
+	// The intermediate containers' settings: --ulimit and --network are honoured.
+	out = c.okIn([]byte("FROM busybox\nRUN echo nofile=$(ulimit -n) && ls /sys/class/net\n"), "build", "--ulimit", "nofile=123:456", "--network", "none", "-")
+	assert.Check(t, is.Contains(out, "nofile=123\nlo\n"))
 }
 
 // TestBuildContextEscape: "..", absolute and symlinked entries of a context never write outside the

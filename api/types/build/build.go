@@ -1,6 +1,8 @@
 // Package build holds the wire and option types of POST /build and POST /build/prune.
 package build
 
+import "github.com/berthd/berthd/api/types/container"
+
 // Options are POST /build's query parameters, decoded by the router.
 type Options struct {
 	Tags        []string
@@ -28,6 +30,7 @@ type Options struct {
 	CPUPeriod    int64
 	CPUQuota     int64
 	CgroupParent string
+	Ulimits      []*container.Ulimit
 }
 
 // CachePruneReport is POST /build/prune's answer.

@@ -68,7 +68,7 @@ func parseOptions(req *http.Request) (buildtypes.Options, error) {
 	default:
 		return o, invalidParamErr(fmt.Sprintf("unsupported isolation: %q", iso))
 	}
-	for _, k := range []string{"cachefrom", "outputs", "ulimits"} {
+	for _, k := range []string{"cachefrom", "outputs"} {
 		if v := req.FormValue(k); v != "" {
 			var list []json.RawMessage
 			if err := json.Unmarshal([]byte(v), &list); err != nil {
@@ -110,6 +110,11 @@ func parseOptions(req *http.Request) (buildtypes.Options, error) {
 	if v := req.FormValue("buildargs"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.BuildArgs); err != nil {
 			return o, invalidParamErr("error reading build args: " + err.Error())
+		}
+	}
+	if v := req.FormValue("ulimits"); v != "" {
+		if err := json.Unmarshal([]byte(v), &o.Ulimits); err != nil {
+			return o, invalidParamErr("error reading ulimit settings: " + err.Error())
 		}
 	}
 	if v := req.FormValue("labels"); v != "" {

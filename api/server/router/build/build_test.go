@@ -32,9 +32,12 @@ func TestParseOptions(t *testing.T) {
 	assert.Check(t, is.Equal(o.Memory, int64(10)))
 	assert.Check(t, is.Equal(o.NetworkMode, "none"))
 
-	o, err = parse(t, "rm=0&forcerm=1&cachefrom=null&ulimits=[]&outputs=")
+	o, err = parse(t, "rm=0&forcerm=1&cachefrom=null&ulimits=null&outputs=")
 	assert.NilError(t, err)
 	assert.Check(t, o.Remove && o.ForceRemove)
+	o, err = parse(t, `ulimits=[{"Name":"nofile","Soft":100,"Hard":200}]`)
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(o.Ulimits, 1))
 
 	for q, want := range map[string]string{
 		"version=3":         `invalid version "3"`,
