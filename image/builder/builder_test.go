@@ -342,3 +342,20 @@ func TestIndexResolution(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(srcs[0].hash, h1))
 }
+
+func TestBuildArgsEnvAndHistory(t *testing.T) {
+	p := "http://proxy:3128"
+	v := "1"
+	given := map[string]*string{"HTTP_PROXY": &p, "V": &v, "UNUSED": &v}
+	a := newBuildArgs(given)
+	var s stageArgs
+	s.set("V", a.value("V", nil))
+	s.set("D", a.value("D", nil)) // declared without value: not in the environment
+	env := s.envFor([]string{"PATH=/bin"}, given)
+	assert.Check(t, is.DeepEqual(env, []string{"HTTP_PROXY=http://proxy:3128", "V=1"}))
+	// Proxy args nobody declared stay out of history, as with dockerd.
+	assert.Check(t, is.DeepEqual(s.historyPrefix(env), []string{"|1", "V=1"}))
+	// ENV wins over ARG.
+	assert.Check(t, is.DeepEqual(s.envFor([]string{"V=env"}, nil), []string(nil)))
+	assert.Check(t, is.DeepEqual(a.unused(), []string{"UNUSED"}))
+}
