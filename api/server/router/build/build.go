@@ -35,7 +35,21 @@ func (r *buildRouter) Routes() []router.Route {
 	return []router.Route{
 		router.Post("/build", r.postBuild),
 		router.Post("/build/prune", r.postPrune),
+		router.Post("/build/cancel", r.postCancel),
 	}
+}
+
+// postCancel is POST /build/cancel. Only BuildKit jobs have IDs to cancel; dockerd answers 200 for any
+// ID it does not know, and a classic build is cancelled by closing its request.
+func (r *buildRouter) postCancel(w http.ResponseWriter, req *http.Request) error {
+	if err := httputils.ParseForm(req); err != nil {
+		return err
+	}
+	if req.FormValue("id") == "" {
+		return invalidParamErr("build ID not provided")
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 type invalidParamErr string

@@ -84,3 +84,12 @@ func TestStreamErrors(t *testing.T) {
 	assert.NilError(t, r.postBuild(w, httptest.NewRequest(http.MethodPost, "/build", nil)))
 	assert.Check(t, is.Equal(w.Body.String(), `{"stream":" ---\u003e x\n"}`+"\n"+`{"errorDetail":{"code":4,"message":"The command 'x' returned a non-zero code: 4"},"error":"The command 'x' returned a non-zero code: 4"}`+"\n"))
 }
+
+func TestCancel(t *testing.T) {
+	r := NewRouter(&backend{}).(*buildRouter)
+	err := r.postCancel(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/build/cancel", nil))
+	assert.Check(t, is.Error(err, "build ID not provided"))
+	w := httptest.NewRecorder()
+	assert.NilError(t, r.postCancel(w, httptest.NewRequest(http.MethodPost, "/build/cancel?id=x", nil)))
+	assert.Check(t, is.Equal(w.Code, http.StatusOK))
+}
