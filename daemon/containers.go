@@ -52,12 +52,12 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 	d.securityOptions = secOpts
 	d.warnings = append(d.warnings, secWarnings...)
 	svc, err := containers.New(containers.Config{
-		Security:    sec,
-		Root:        filepath.Join(d.cfg.Root, "containers"),
-		ExecRoot:    filepath.Join(d.cfg.ExecRoot, "containers"),
-		LiveRestore: d.cfg.LiveRestore,
-		InitPath:    initPath,
-		Defaults:    defaults,
+		Security:     sec,
+		Root:         filepath.Join(d.cfg.Root, "containers"),
+		ExecRoot:     filepath.Join(d.cfg.ExecRoot, "containers"),
+		LiveRestore:  d.cfg.LiveRestore,
+		InitPath:     initPath,
+		Defaults:     defaults,
 		CgroupParent: d.cfg.CgroupParent,
 	}, d.imgs.images, d.imgs.layers, d.volumes, d.events)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/daemon/events"
 	"github.com/berthd/berthd/daemon/system"
+	"github.com/berthd/berthd/image/builder"
 	"github.com/berthd/berthd/volume/local"
 	volumeservice "github.com/berthd/berthd/volume/service"
 	"github.com/containerd/log"
@@ -39,6 +40,7 @@ type Daemon struct {
 	imgs     *imagesArea
 	plugins  *pluginsArea
 	ctrs     *containersArea
+	builder  *builder.Builder
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
 	infoSources []func(*system.Sources)
@@ -87,6 +89,7 @@ func New(ctx context.Context, cfg *config.Config, warnings []string) (_ *Daemon,
 		{"volumes", d.initVolumes},
 		{"images", d.initImages},
 		{"containers", d.initContainers},
+		{"builder", d.initBuilder},
 		{"system", d.initSystem},
 		{"metrics", d.initMetrics},
 	}

@@ -11,6 +11,8 @@ command -v docker >/dev/null && command -v dockerd >/dev/null || need+=(docker.i
 command -v tini >/dev/null || need+=(tini)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
+command -v git >/dev/null || need+=(git)
 command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2

@@ -61,13 +61,18 @@ func (s *Store) walkChanges(ctx context.Context, key string, fn func(upper strin
 	if err != nil {
 		return errors.Wrapf(err, "mounts of layer %s", key)
 	}
-	upper := upperDir(ms)
-	if upper == "" {
-		return errdefs.ErrNotImplemented.WithMessage("reading a container's changes needs the overlayfs storage driver")
-	}
 	info, err := sn.Stat(ctx, key)
 	if err != nil {
 		return errors.Wrapf(err, "layer %s", key)
+	}
+	upper := upperDir(ms)
+	if upper == "" && info.Parent == "" && len(ms) == 1 && ms[0].Type == "bind" {
+		// overlayfs mounts a layer without parent (a container of a layerless image, as a build FROM
+		// scratch makes) as a bind mount of its upper directory.
+		upper = ms[0].Source
+	}
+	if upper == "" {
+		return errdefs.ErrNotImplemented.WithMessage("reading a container's changes needs the overlayfs storage driver")
 	}
 	changeFn := fn(upper)
 	if info.Parent == "" {

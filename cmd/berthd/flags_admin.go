@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/berthd/berthd/api/types/container"
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/spf13/pflag"
 )
@@ -155,7 +154,7 @@ func (v *refusedValue) json() json.RawMessage {
 
 // ulimitsValue is --default-ulimit name=soft[:hard], repeatable.
 type ulimitsValue struct {
-	m *map[string]*container.Ulimit
+	m *map[string]*config.Ulimit
 }
 
 func (u *ulimitsValue) Set(s string) error {
@@ -164,7 +163,7 @@ func (u *ulimitsValue) Set(s string) error {
 		return err
 	}
 	if *u.m == nil {
-		*u.m = map[string]*container.Ulimit{}
+		*u.m = map[string]*config.Ulimit{}
 	}
 	(*u.m)[l.Name] = l
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/berthd/berthd/api/server/router"
+	buildrouter "github.com/berthd/berthd/api/server/router/build"
 	containerrouter "github.com/berthd/berthd/api/server/router/container"
 	imagerouter "github.com/berthd/berthd/api/server/router/image"
 	pluginrouter "github.com/berthd/berthd/api/server/router/plugin"
@@ -18,5 +19,6 @@ func routers(d *daemon.Daemon) []router.Router {
 		imagerouter.NewRouter(d.ImageService()),
 		pluginrouter.NewRouter(d.PluginManager()),
 		containerrouter.NewRouter(d.ContainerBackend()),
+		buildrouter.NewRouter(d.BuildBackend()),
 	}
 }

@@ -12,6 +12,10 @@ import (
 	units "github.com/docker/go-units"
 )
 
+// Ulimit is one default ulimit (--default-ulimit), the wire type containers carry, named here so that the
+// command line needs no api/types import.
+type Ulimit = container.Ulimit
+
 // Defaults of the administrator's options, as dockerd's.
 const (
 	DefaultLogDriver              = "json-file"

@@ -34,6 +34,9 @@ func (s *Service) Images(ctx context.Context, opts ListOptions) ([]*imagetypes.S
 	if err != nil {
 		return nil, err
 	}
+	if !opts.All {
+		keep = hideIntermediate(imgs, keep)
+	}
 	out := make([]*imagetypes.Summary, 0, len(keep))
 	var layerUse map[digest.Digest]int
 	if opts.SharedSize {
@@ -322,6 +325,7 @@ func (s *Service) ImageHistory(ctx context.Context, ref string) ([]*imagetypes.H
 		out[0].ID = img.ID.String()
 		out[0].Tags = img.RepoTags()
 	}
+	s.labelParents(ctx, img, out)
 	return out, nil
 }
 
