@@ -48,6 +48,7 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 	}
 	svc.SetClient(client)
 	svc.SetImageStore(d.imgs.images.Store())
+	svc.SetNetworks(d.nets)
 	d.ctrs = &containersArea{svc: svc, client: client}
 	d.onShutdown("containers", func(ctx context.Context) error {
 		err := svc.Shutdown(ctx)

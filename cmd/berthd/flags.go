@@ -60,6 +60,7 @@ func newOptions() *options {
 	fs.StringVar(&c.MetricsAddress, "metrics-addr", "", "Set default address and port to serve the metrics api on")
 	fs.BoolVar(&o.validate, "validate", false, "Validate daemon configuration and exit")
 	fs.BoolVarP(&o.version, "version", "v", false, "Print version information and quit")
+	addNetworkFlags(fs, &c.NetworkConfig)
 	o.flags = fs
 	return o
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/berthd/berthd/api/server/router"
 	containerrouter "github.com/berthd/berthd/api/server/router/container"
 	imagerouter "github.com/berthd/berthd/api/server/router/image"
+	networkrouter "github.com/berthd/berthd/api/server/router/network"
 	pluginrouter "github.com/berthd/berthd/api/server/router/plugin"
 	systemrouter "github.com/berthd/berthd/api/server/router/system"
 	volumerouter "github.com/berthd/berthd/api/server/router/volume"
@@ -19,5 +20,6 @@ func routers(d *daemon.Daemon) []router.Router {
 		imagerouter.NewRouter(d.ImageService()),
 		pluginrouter.NewRouter(d.PluginManager()),
 		containerrouter.NewRouter(d.ContainerBackend()),
+		networkrouter.NewRouter(d.NetworkBackend()),
 	}
 }

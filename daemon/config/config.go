@@ -69,6 +69,7 @@ type Config struct {
 	Labels                    []string       `json:"labels,omitempty"`
 	Experimental              bool           `json:"experimental,omitempty"`
 	MetricsAddress            string         `json:"metrics-addr,omitempty"`
+	NetworkConfig
 }
 
 // New returns the defaults.
@@ -84,6 +85,7 @@ func New() *Config {
 		Group:                     DefaultGroup,
 		PluginsSocketDir:          DefaultPluginsSocketDir,
 		PluginsSpecDirs:           append([]string(nil), DefaultPluginsSpecDirs...),
+		NetworkConfig:             defaultNetworkConfig(),
 	}
 }
 
@@ -92,28 +94,35 @@ func New() *Config {
 var ignoredKeys = map[string]bool{
 	"log-driver": true, "log-opts": true, "storage-opts": true,
 	"registry-mirrors": true, "max-concurrent-downloads": true, "max-concurrent-uploads": true,
-	"max-download-attempts": true, "bridge": true, "bip": true, "iptables": true, "ip6tables": true,
-	"ip-forward": true, "ip-masq": true, "ipv6": true, "fixed-cidr": true, "fixed-cidr-v6": true, "mtu": true,
-	"dns": true, "dns-opts": true, "dns-search": true, "default-address-pools": true, "features": true,
+	"max-download-attempts": true, "features": true,
 	"exec-opts": true, "default-ulimits": true, "runtimes": true, "default-runtime": true,
-	"userland-proxy": true, "cgroup-parent": true, "default-cgroupns-mode": true, "selinux-enabled": true,
-	"seccomp-profile": true, "no-new-privileges": true, "icc": true, "init": true, "init-path": true,
+	"cgroup-parent": true, "default-cgroupns-mode": true, "selinux-enabled": true,
+	"seccomp-profile": true, "no-new-privileges": true, "init": true, "init-path": true,
 	"default-shm-size": true, "log-format": true, "builder": true, "userns-remap": true,
 	"authorization-plugins": true, "oom-score-adjust": true, "raw-logs": true, "api-cors-header": true,
-	"default-ipc-mode": true, "ip": true, "allow-nondistributable-artifacts": true, "proxies": true,
+	"default-ipc-mode": true, "allow-nondistributable-artifacts": true, "proxies": true,
 }
 
 // KnownKeys lists every daemon.json key Config understands.
 func KnownKeys() map[string]bool {
 	keys := map[string]bool{}
-	t := reflect.TypeOf(Config{})
+	addKeys(keys, reflect.TypeOf(Config{}))
+	return keys
+}
+
+// addKeys adds t's JSON keys, those of embedded structs included (JSON flattens them).
+func addKeys(keys map[string]bool, t reflect.Type) {
 	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" {
+			addKeys(keys, f.Type)
+			continue
+		}
 		if name != "" && name != "-" {
 			keys[name] = true
 		}
 	}
-	return keys
 }
 
 // FileError is a configuration file problem; its message names the file.
@@ -211,6 +220,9 @@ var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "war
 func (c *Config) Validate() error {
 	if !logLevels[c.LogLevel] {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	if err := c.validateNetwork(); err != nil {
+		return err
 	}
 	if c.ShutdownTimeout < -1 {
 		return fmt.Errorf("invalid shutdown-timeout: %d (must be -1 or more)", c.ShutdownTimeout)

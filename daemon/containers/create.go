@@ -73,12 +73,6 @@ func validateHostConfig(hc *ctypes.HostConfig) error {
 	default:
 		return invalidf("logger: no log driver named '%s' is registered", hc.LogConfig.Type)
 	}
-	if err := network.CheckPorts(len(hc.PortBindings), hc.PublishAllPorts); err != nil {
-		return err
-	}
-	if _, err := network.ParseMode(hc.NetworkMode); err != nil {
-		return err
-	}
 	for _, m := range []string{hc.PidMode, hc.IpcMode, hc.UTSMode} {
 		switch m {
 		case "", "host", "private", "shareable", "none":
@@ -211,6 +205,10 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 		return CreateResult{}, err
 	}
 	mergeImage(&cfg, rc)
+	nets, err := s.prepareNetworks(ctx, hc, &cfg, req.NetworkingConfig)
+	if err != nil {
+		return CreateResult{}, err
+	}
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
 		return CreateResult{}, invalidf("No command specified")
 	}
@@ -289,6 +287,10 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Mode: hc.NetworkMode,
 		ExtraHosts: hc.ExtraHosts, DNS: hc.DNS, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
 	}); err != nil {
+		return CreateResult{}, err
+	}
+	c.netConfig().Networks = nets
+	if err := c.saveNet(); err != nil {
 		return CreateResult{}, err
 	}
 	if err := c.save(); err != nil {

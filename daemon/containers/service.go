@@ -101,6 +101,7 @@ type Service struct {
 	execs  map[string]*execConfig
 
 	imageStore   ImageStore
+	nets         Networks
 	shuttingDown bool
 	lastCap      int
 	bounding     uint64

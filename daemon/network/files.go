@@ -38,7 +38,8 @@ func ParseMode(s string) (Mode, error) {
 	if strings.HasPrefix(s, "container:") {
 		return 0, errdefs.ErrNotImplemented.WithMessage("network mode " + s + " is not supported by berthd")
 	}
-	return 0, errdefs.ErrNotFound.WithMessage("network " + s + " not found")
+	// A user-defined network: an own namespace, joined to the network at start.
+	return Private, nil
 }
 
 // NetworkName is the key of NetworkSettings.Networks.

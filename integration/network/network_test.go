@@ -1,0 +1,245 @@
+// Package network holds end-to-end tests of networking: berthd runs in a network namespace the harness
+// made, so bridges, veths and iptables rules never reach the host; "another machine" is a second
+// namespace joined to berthd's by a veth pair.
+package network
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berthd/hack/mkimage"
+	"github.com/berthd/berthd/integration/internal/daemon"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/errdefs"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func newDaemon(t *testing.T, extra ...string) *daemon.Daemon {
+	t.Helper()
+	d := daemon.New(t)
+	d.Start(t, extra...)
+	img, err := mkimage.BusyboxImage("busybox:latest")
+	assert.NilError(t, err)
+	var b bytes.Buffer
+	assert.NilError(t, mkimage.WriteSave(&b, []mkimage.Image{img}))
+	res := d.DockerStdin(t, b.Bytes(), "load")
+	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	return d
+}
+
+func mustDocker(t *testing.T, d *daemon.Daemon, args ...string) string {
+	t.Helper()
+	res := d.Docker(t, args...)
+	assert.Equal(t, res.ExitCode, 0, "docker %v: %s", args, res.Combined())
+	return strings.TrimSpace(res.Stdout)
+}
+
+// inNS runs a command in berthd's namespace (the "host" of the containers).
+func inNS(t *testing.T, d *daemon.Daemon, args ...string) string {
+	t.Helper()
+	out, err := d.InNetNS(t, args...)
+	assert.NilError(t, err, "%v: %s", args, out)
+	return out
+}
+
+func retry(t *testing.T, what string, f func() (string, bool)) string {
+	t.Helper()
+	var last string
+	for i := 0; i < 50; i++ {
+		out, ok := f()
+		if ok {
+			return out
+		}
+		last = out
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: %s", what, last)
+	return ""
+}
+
+func TestDefaultBridgeAndPredefined(t *testing.T) {
+	d := newDaemon(t)
+	out := mustDocker(t, d, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")
+	assert.Check(t, is.Equal(out, "bridge bridge local\nhost host local\nnone null local"))
+	out = mustDocker(t, d, "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}} {{index .Options \"com.docker.network.bridge.name\"}}")
+	assert.Check(t, is.Equal(out, "172.17.0.0/16 172.17.0.1 docker0"))
+	assert.Check(t, is.Contains(inNS(t, d, "ip", "addr", "show", "docker0"), "172.17.0.1/16"))
+	rules := inNS(t, d, "iptables-save")
+	for _, r := range []string{"-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-FORWARD", "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+		"-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2", "-A DOCKER-FORWARD -i docker0 -j ACCEPT"} {
+		assert.Check(t, is.Contains(rules, r))
+	}
+	// DOCKER-USER is consulted first.
+	fwd := inNS(t, d, "iptables", "-S", "FORWARD")
+	assert.Check(t, strings.Index(fwd, "DOCKER-USER") < strings.Index(fwd, "DOCKER-FORWARD"), fwd)
+
+	// A container on the default bridge gets an address, a route, and reaches another by IP.
+	mustDocker(t, d, "run", "-d", "--name", "srv", "busybox", "sh", "-c", "echo hello | nc -l -p 80")
+	ip := mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "srv")
+	assert.Check(t, strings.HasPrefix(ip, "172.17.0."), ip)
+	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.bridge.Gateway}} {{.NetworkSettings.Networks.bridge.IPPrefixLen}}", "srv")
+	assert.Check(t, is.Equal(out, "172.17.0.1 16"))
+	got := retry(t, "reach srv", func() (string, bool) {
+		res := d.Docker(t, "run", "--rm", "busybox", "nc", "-w", "2", ip, "80")
+		return res.Combined(), strings.Contains(res.Stdout, "hello")
+	})
+	assert.Check(t, is.Contains(got, "hello"))
+	out = mustDocker(t, d, "network", "inspect", "bridge", "--format", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}")
+	assert.Check(t, is.Equal(out, "srv "+ip+"/16"))
+	mustDocker(t, d, "rm", "-f", "srv")
+	out = mustDocker(t, d, "network", "inspect", "bridge", "--format", "{{len .Containers}}")
+	assert.Check(t, is.Equal(out, "0"))
+	// No veth left once the container is gone.
+	assert.Check(t, !strings.Contains(inNS(t, d, "ip", "link"), "veth"))
+}
+
+func TestNetworkAPIErrors(t *testing.T) {
+	d := daemon.New(t)
+	d.Start(t)
+	c := d.Client(t)
+	ctx := context.Background()
+	_, err := c.NetworkCreate(ctx, "bridge", network.CreateOptions{})
+	assert.Check(t, is.ErrorContains(err, "operation is not permitted on predefined bridge network"))
+	r, err := c.NetworkCreate(ctx, "n1", network.CreateOptions{Labels: map[string]string{"a": "b"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(r.ID, 64))
+	_, err = c.NetworkCreate(ctx, "n1", network.CreateOptions{})
+	assert.Check(t, is.ErrorContains(err, "network with name n1 already exists"))
+	assert.Check(t, errdefs.IsConflict(err))
+	n, err := c.NetworkInspect(ctx, "n1", network.InspectOptions{})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(n.IPAM.Config[0].Subnet, "172.18.0.0/16"))
+	assert.Check(t, is.Equal(n.IPAM.Config[0].Gateway, "172.18.0.1"))
+	_, err = c.NetworkCreate(ctx, "n2", network.CreateOptions{IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: "172.18.5.0/24"}}}})
+	assert.Check(t, is.ErrorContains(err, "invalid pool request: Pool overlaps with other one on this address space"))
+	_, err = c.NetworkCreate(ctx, "n2", network.CreateOptions{IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: "10.9.0.1/24"}}}})
+	assert.Check(t, is.ErrorContains(err, "invalid network config:\ninvalid subnet 10.9.0.1/24: it should be 10.9.0.0/24"))
+	_, err = c.NetworkInspect(ctx, "nope", network.InspectOptions{})
+	assert.Check(t, is.ErrorContains(err, "network nope not found"))
+	err = c.NetworkRemove(ctx, "host")
+	assert.Check(t, is.ErrorContains(err, "host is a pre-defined network and cannot be removed"))
+	l, err := c.NetworkList(ctx, network.ListOptions{Filters: filtersOf("label", "a=b")})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(l, 1))
+	res := d.Docker(t, "network", "ls", "--filter", "bogus=1")
+	assert.Check(t, is.Contains(res.Stderr, "invalid filter 'bogus'"))
+	rep, err := c.NetworksPrune(ctx, filtersOf())
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(rep.NetworksDeleted, []string{"n1"}))
+	assert.Check(t, !strings.Contains(inNS(t, d, "ip", "link"), "br-"))
+}
+
+func TestPublishedPorts(t *testing.T) {
+	d := newDaemon(t)
+	mustDocker(t, d, "run", "-d", "--name", "web", "-p", "8080:80", "-p", "127.0.0.1::81", "-p", "9000-9001:90-91/udp", "busybox",
+		"sh", "-c", "mkdir /w && echo ok > /w/index.html && httpd -f -p 80 -h /w")
+	out := mustDocker(t, d, "port", "web", "80")
+	assert.Check(t, is.Equal(out, "0.0.0.0:8080"))
+	out = mustDocker(t, d, "ps", "--format", "{{.Ports}}")
+	assert.Check(t, is.Contains(out, "0.0.0.0:8080->80/tcp"), out)
+	// From the "host" itself over loopback and over the bridge gateway, kernel-forwarded.
+	for _, addr := range []string{"127.0.0.1:8080", "172.17.0.1:8080"} {
+		got := retry(t, "wget "+addr, func() (string, bool) {
+			o, err := d.InNetNS(t, "busybox", "wget", "-q", "-O-", "-T", "2", "http://"+addr+"/")
+			return o, err == nil && strings.Contains(o, "ok")
+		})
+		assert.Check(t, is.Contains(got, "ok"))
+	}
+	// Hairpin: another container through the host address.
+	res := d.Docker(t, "run", "--rm", "busybox", "wget", "-q", "-O-", "-T", "3", "http://172.17.0.1:8080/")
+	assert.Check(t, is.Contains(res.Stdout, "ok"), res.Combined())
+	// A taken port fails the second start with dockerd's message and leaves nothing running.
+	res = d.Docker(t, "run", "-d", "--name", "web2", "-p", "8080:80", "busybox", "sleep", "100")
+	assert.Check(t, res.ExitCode != 0)
+	assert.Check(t, is.Contains(res.Stderr, "Bind for 0.0.0.0:8080 failed: port is already allocated"))
+	out = mustDocker(t, d, "inspect", "-f", "{{.State.Running}}", "web2")
+	assert.Check(t, is.Equal(out, "false"))
+	// A DROP in DOCKER-USER blocks the published port.
+	inNS(t, d, "iptables", "-I", "DOCKER-USER", "-p", "tcp", "--dport", "80", "-j", "DROP")
+	_, err := d.InNetNS(t, "busybox", "wget", "-q", "-O-", "-T", "2", "http://172.17.0.1:8080/")
+	assert.Check(t, err != nil)
+	inNS(t, d, "iptables", "-D", "DOCKER-USER", "-p", "tcp", "--dport", "80", "-j", "DROP")
+	mustDocker(t, d, "rm", "-f", "web", "web2")
+	rules := inNS(t, d, "iptables-save")
+	assert.Check(t, !strings.Contains(rules, "DNAT"), rules)
+}
+
+func TestUserNetworksIsolationConnect(t *testing.T) {
+	d := newDaemon(t)
+	mustDocker(t, d, "network", "create", "a")
+	mustDocker(t, d, "network", "create", "--internal", "b")
+	mustDocker(t, d, "run", "-d", "--name", "sa", "--network", "a", "busybox", "sh", "-c", "while true; do echo A | nc -l -p 80; done")
+	ipA := mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.a.IPAddress}}", "sa")
+	assert.Check(t, strings.HasPrefix(ipA, "172.18.0."), ipA)
+	// Same network: reachable.
+	res := d.Docker(t, "run", "--rm", "--network", "a", "busybox", "nc", "-w", "2", ipA, "80")
+	assert.Check(t, is.Contains(res.Stdout, "A"), res.Combined())
+	// Other network: isolated.
+	res = d.Docker(t, "run", "--rm", "--network", "b", "busybox", "nc", "-w", "2", ipA, "80")
+	assert.Check(t, !strings.Contains(res.Stdout, "A"), res.Combined())
+	// Internal: no default route.
+	res = d.Docker(t, "run", "--rm", "--network", "b", "busybox", "ip", "route")
+	assert.Check(t, !strings.Contains(res.Stdout, "default"), res.Stdout)
+	// Connect a running container: a second interface appears; disconnect removes it.
+	mustDocker(t, d, "run", "-d", "--name", "c", "--network", "b", "busybox", "sleep", "300")
+	mustDocker(t, d, "network", "connect", "a", "c")
+	out := mustDocker(t, d, "exec", "c", "ip", "-o", "-4", "addr")
+	assert.Check(t, is.Contains(out, "eth1"))
+	res = d.Docker(t, "exec", "c", "nc", "-w", "2", ipA, "80")
+	assert.Check(t, is.Contains(res.Stdout, "A"), res.Combined())
+	res = d.Docker(t, "network", "rm", "a")
+	assert.Check(t, is.Contains(res.Stderr, "has active endpoints"))
+	mustDocker(t, d, "network", "disconnect", "a", "c")
+	out = mustDocker(t, d, "exec", "c", "ip", "-o", "-4", "addr")
+	assert.Check(t, !strings.Contains(out, "eth1"), out)
+	// Stopped container: stored, applied at start.
+	mustDocker(t, d, "stop", "-t", "0", "c")
+	mustDocker(t, d, "network", "connect", "a", "c")
+	mustDocker(t, d, "start", "c")
+	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.a.IPAddress}}", "c")
+	assert.Check(t, strings.HasPrefix(out, "172.18.0."), out)
+	mustDocker(t, d, "rm", "-f", "sa", "c")
+	mustDocker(t, d, "network", "rm", "a", "b")
+}
+
+func TestRestartKeepsNetworks(t *testing.T) {
+	d := newDaemon(t)
+	id := mustDocker(t, d, "network", "create", "--subnet", "10.20.0.0/24", "keep")
+	mustDocker(t, d, "run", "-d", "--name", "r", "--network", "keep", "busybox", "sleep", "300")
+	d.Kill(t)
+	d.Start(t)
+	out := mustDocker(t, d, "network", "inspect", "-f", "{{.Id}} {{(index .IPAM.Config 0).Subnet}}", "keep")
+	assert.Check(t, is.Equal(out, id+" 10.20.0.0/24"))
+	// No stale veth from the killed run.
+	links := inNS(t, d, "ip", "-o", "link")
+	assert.Check(t, !strings.Contains(links, "veth"), links)
+	mustDocker(t, d, "start", "r")
+	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "r")
+	assert.Check(t, strings.HasPrefix(out, "10.20.0."), out)
+	mustDocker(t, d, "rm", "-f", "r")
+}
+
+// TestHostUntouched checks the harness contract: nothing of berthd's networking shows in the host's
+// namespace.
+func TestHostUntouched(t *testing.T) {
+	before, _ := exec.Command("ip", "-o", "link").Output()
+	d := newDaemon(t)
+	mustDocker(t, d, "run", "--rm", "busybox", "true")
+	after, _ := exec.Command("ip", "-o", "link").Output()
+	assert.Check(t, !strings.Contains(string(after), "docker0"))
+	assert.Check(t, is.Equal(strings.Count(string(before), "docker0"), 0))
+}
+
+func filtersOf(kv ...string) filters.Args {
+	f := filters.NewArgs()
+	for i := 0; i+1 < len(kv); i += 2 {
+		f.Add(kv[i], kv[i+1])
+	}
+	return f
+}
