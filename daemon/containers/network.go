@@ -102,6 +102,9 @@ func (s *Service) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cf
 		return nil, err
 	}
 	primary := eps[mode]
+	if primary == nil && mode == "bridge" {
+		primary = eps["default"]
+	}
 	if primary == nil {
 		primary = eps[ref.Name]
 	}
@@ -113,7 +116,7 @@ func (s *Service) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cf
 	}
 	out[ref.Name] = copyEndpoint(primary)
 	for k, e := range eps {
-		if k == mode || k == ref.Name || k == ref.ID {
+		if k == mode || k == ref.Name || k == ref.ID || (mode == "bridge" && k == "default") {
 			continue
 		}
 		r, err := s.nets.Resolve(ctx, k)

@@ -6,6 +6,7 @@ package network
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -80,7 +81,7 @@ func TestDefaultBridgeAndPredefined(t *testing.T) {
 	assert.Check(t, strings.Index(fwd, "DOCKER-USER") < strings.Index(fwd, "DOCKER-FORWARD"), fwd)
 
 	// A container on the default bridge gets an address, a route, and reaches another by IP.
-	mustDocker(t, d, "run", "-d", "--name", "srv", "busybox", "sh", "-c", "echo hello | nc -l -p 80")
+	mustDocker(t, d, "run", "-d", "--name", "srv", "busybox", "sh", "-c", "while true; do echo hello | nc -l -p 80; done")
 	ip := mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "srv")
 	assert.Check(t, strings.HasPrefix(ip, "172.17.0."), ip)
 	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.bridge.Gateway}} {{.NetworkSettings.Networks.bridge.IPPrefixLen}}", "srv")
@@ -146,26 +147,56 @@ func TestPublishedPorts(t *testing.T) {
 	// From the "host" itself over loopback and over the bridge gateway, kernel-forwarded.
 	for _, addr := range []string{"127.0.0.1:8080", "172.17.0.1:8080"} {
 		got := retry(t, "wget "+addr, func() (string, bool) {
-			o, err := d.InNetNS(t, "busybox", "wget", "-q", "-O-", "-T", "2", "http://"+addr+"/")
+			o, err := fetchIn(d.NetNS, addr)
+			if err != nil {
+				rules, _ := d.InNetNS(t, "iptables-save")
+				o = fmt.Sprintf("%v: %s\n%s", err, o, rules)
+			}
 			return o, err == nil && strings.Contains(o, "ok")
 		})
 		assert.Check(t, is.Contains(got, "ok"))
 	}
 	// Hairpin: another container through the host address.
-	res := d.Docker(t, "run", "--rm", "busybox", "wget", "-q", "-O-", "-T", "3", "http://172.17.0.1:8080/")
+	res := d.Docker(t, "run", "--rm", "busybox", "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 172.17.0.1 8080`)
 	assert.Check(t, is.Contains(res.Stdout, "ok"), res.Combined())
+	// From another machine through berthd's address.
+	other, hostAddr := otherMachine(t, d)
+	got, err := fetchIn(other, hostAddr+":8080")
+	assert.Check(t, err)
+	assert.Check(t, is.Contains(got, "ok"))
+	// Published on 127.0.0.1 only: reachable over loopback, not from another machine.
+	lport := mustDocker(t, d, "port", "web", "81")
+	assert.Check(t, strings.HasPrefix(lport, "127.0.0.1:"), lport)
+	_, err = fetchIn(other, hostAddr+":"+strings.TrimPrefix(lport, "127.0.0.1:"))
+	assert.Check(t, err != nil)
+	// UDP through a range.
+	// UDP through a range; the server is a socket the test opens in the container's namespace.
+	mustDocker(t, d, "run", "-d", "--name", "udp", "-p", "7000-7001:5000-5001/udp", "busybox", "sleep", "300")
+	sbox := mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", "udp")
+	srv, err := listenUDPIn(sbox, ":5001")
+	assert.NilError(t, err)
+	defer srv.Close()
+	assert.NilError(t, udpSend(other, hostAddr+":7001", "ping"))
+	_ = srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, from, err := srv.ReadFrom(buf)
+	assert.Check(t, err)
+	assert.Check(t, is.Equal(string(buf[:n]), "ping"))
+	assert.Check(t, strings.HasPrefix(fmt.Sprint(from), "10.99.0.2:"), "source address kept: %v", from)
 	// A taken port fails the second start with dockerd's message and leaves nothing running.
 	res = d.Docker(t, "run", "-d", "--name", "web2", "-p", "8080:80", "busybox", "sleep", "100")
 	assert.Check(t, res.ExitCode != 0)
 	assert.Check(t, is.Contains(res.Stderr, "Bind for 0.0.0.0:8080 failed: port is already allocated"))
 	out = mustDocker(t, d, "inspect", "-f", "{{.State.Running}}", "web2")
 	assert.Check(t, is.Equal(out, "false"))
-	// A DROP in DOCKER-USER blocks the published port.
+	// A DROP in DOCKER-USER blocks the published port for forwarded traffic.
 	inNS(t, d, "iptables", "-I", "DOCKER-USER", "-p", "tcp", "--dport", "80", "-j", "DROP")
-	_, err := d.InNetNS(t, "busybox", "wget", "-q", "-O-", "-T", "2", "http://172.17.0.1:8080/")
+	_, err = fetchIn(other, hostAddr+":8080")
 	assert.Check(t, err != nil)
 	inNS(t, d, "iptables", "-D", "DOCKER-USER", "-p", "tcp", "--dport", "80", "-j", "DROP")
-	mustDocker(t, d, "rm", "-f", "web", "web2")
+	_, err = fetchIn(other, hostAddr+":8080")
+	assert.Check(t, err)
+	mustDocker(t, d, "rm", "-f", "web", "web2", "udp")
 	rules := inNS(t, d, "iptables-save")
 	assert.Check(t, !strings.Contains(rules, "DNAT"), rules)
 }
