@@ -218,31 +218,31 @@ func TestUserNetworksIsolationConnect(t *testing.T) {
 	res = d.Docker(t, "run", "--rm", "--network", "b", "busybox", "ip", "route")
 	assert.Check(t, !strings.Contains(res.Stdout, "default"), res.Stdout)
 	// Connect a running container: a second interface appears; disconnect removes it.
-	mustDocker(t, d, "run", "-d", "--name", "c", "--network", "b", "busybox", "sleep", "300")
-	mustDocker(t, d, "network", "connect", "a", "c")
-	out := mustDocker(t, d, "exec", "c", "ip", "-o", "-4", "addr")
+	mustDocker(t, d, "run", "-d", "--name", "cc", "--network", "b", "busybox", "sleep", "300")
+	mustDocker(t, d, "network", "connect", "a", "cc")
+	out := mustDocker(t, d, "exec", "cc", "ip", "-o", "-4", "addr")
 	assert.Check(t, is.Contains(out, "eth1"))
-	res = d.Docker(t, "exec", "c", "nc", "-w", "2", ipA, "80")
+	res = d.Docker(t, "exec", "cc", "nc", "-w", "2", ipA, "80")
 	assert.Check(t, is.Contains(res.Stdout, "A"), res.Combined())
 	res = d.Docker(t, "network", "rm", "a")
 	assert.Check(t, is.Contains(res.Stderr, "has active endpoints"))
-	mustDocker(t, d, "network", "disconnect", "a", "c")
-	out = mustDocker(t, d, "exec", "c", "ip", "-o", "-4", "addr")
+	mustDocker(t, d, "network", "disconnect", "a", "cc")
+	out = mustDocker(t, d, "exec", "cc", "ip", "-o", "-4", "addr")
 	assert.Check(t, !strings.Contains(out, "eth1"), out)
 	// Stopped container: stored, applied at start.
-	mustDocker(t, d, "stop", "-t", "0", "c")
-	mustDocker(t, d, "network", "connect", "a", "c")
-	mustDocker(t, d, "start", "c")
-	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.a.IPAddress}}", "c")
+	mustDocker(t, d, "stop", "-t", "0", "cc")
+	mustDocker(t, d, "network", "connect", "a", "cc")
+	mustDocker(t, d, "start", "cc")
+	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.a.IPAddress}}", "cc")
 	assert.Check(t, strings.HasPrefix(out, "172.18.0."), out)
-	mustDocker(t, d, "rm", "-f", "sa", "c")
+	mustDocker(t, d, "rm", "-f", "sa", "cc")
 	mustDocker(t, d, "network", "rm", "a", "b")
 }
 
 func TestRestartKeepsNetworks(t *testing.T) {
 	d := newDaemon(t)
 	id := mustDocker(t, d, "network", "create", "--subnet", "10.20.0.0/24", "keep")
-	mustDocker(t, d, "run", "-d", "--name", "r", "--network", "keep", "busybox", "sleep", "300")
+	mustDocker(t, d, "run", "-d", "--name", "rr", "--network", "keep", "busybox", "sleep", "300")
 	d.Kill(t)
 	d.Start(t)
 	out := mustDocker(t, d, "network", "inspect", "-f", "{{.Id}} {{(index .IPAM.Config 0).Subnet}}", "keep")
@@ -250,10 +250,10 @@ func TestRestartKeepsNetworks(t *testing.T) {
 	// No stale veth from the killed run.
 	links := inNS(t, d, "ip", "-o", "link")
 	assert.Check(t, !strings.Contains(links, "veth"), links)
-	mustDocker(t, d, "start", "r")
-	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "r")
+	mustDocker(t, d, "start", "rr")
+	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "rr")
 	assert.Check(t, strings.HasPrefix(out, "10.20.0."), out)
-	mustDocker(t, d, "rm", "-f", "r")
+	mustDocker(t, d, "rm", "-f", "rr")
 }
 
 // TestHostUntouched checks the harness contract: nothing of berthd's networking shows in the host's
