@@ -75,3 +75,20 @@ func (b *networkBackend) NetworkConnect(ctx context.Context, term, ctr string, c
 func (b *networkBackend) NetworkDisconnect(ctx context.Context, term, ctr string, force bool) error {
 	return b.d.ctrs.svc.DisconnectNetwork(ctx, term, ctr, force)
 }
+
+// reconcileNetworks tells the network service which containers survived a restart (live-restore), so
+// the endpoints of the others are removed.
+func (d *Daemon) reconcileNetworks(ctx context.Context) {
+	if d.nets == nil {
+		return
+	}
+	list, err := d.ctrs.svc.Backend().ContainerList(ctx, ctypes.ListOptions{})
+	if err != nil {
+		return
+	}
+	running := map[string]bool{}
+	for _, c := range list {
+		running[c.ID] = true
+	}
+	d.nets.Reconcile(ctx, running)
+}

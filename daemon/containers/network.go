@@ -15,7 +15,6 @@ import (
 	"github.com/berthd/berthd/daemon/network"
 	"github.com/berthd/berthd/daemon/network/portmap"
 	"github.com/containerd/errdefs"
-	"github.com/containerd/log"
 	"github.com/moby/sys/atomicwriter"
 )
 
@@ -274,14 +273,8 @@ func (s *Service) releaseNetwork(ctx context.Context, c *Container) {
 	if s.nets == nil {
 		return
 	}
-	st := c.netConfig()
-	if st.nsPath == "" {
-		if _, err := os.Stat(filepath.Join(os.TempDir(), "")); err != nil {
-			log.G(ctx).Debug("no namespace")
-		}
-	}
 	s.nets.ReleaseSandbox(ctx, c.ID)
-	st.nsPath = ""
+	c.netConfig().nsPath = ""
 }
 
 // networkSettings renders NetworkSettings.Networks and Ports for inspect and list.
@@ -370,7 +363,7 @@ func (s *Service) ConnectNetwork(ctx context.Context, term, ref string, cfg *cty
 		if _, ok := st.Networks[term]; ok {
 			return nil
 		}
-		st.Networks[term] = copyEndpoint(cfg)
+		st.Networks = withNetwork(st.Networks, term, copyEndpoint(cfg))
 		return c.saveNet()
 	}
 	mode := c.HostConfig.NetworkMode
@@ -396,7 +389,7 @@ func (s *Service) ConnectNetwork(ctx context.Context, term, ref string, cfg *cty
 			return err
 		}
 	}
-	st.Networks[nref.Name] = copyEndpoint(cfg)
+	st.Networks = withNetwork(st.Networks, nref.Name, copyEndpoint(cfg))
 	return c.saveNet()
 }
 
@@ -441,7 +434,7 @@ func (s *Service) DisconnectNetwork(ctx context.Context, term, ref string, force
 			return err
 		}
 	}
-	delete(st.Networks, name)
+	st.Networks = withNetwork(st.Networks, name, nil)
 	return c.saveNet()
 }
 
@@ -449,11 +442,9 @@ func (s *Service) DisconnectNetwork(ctx context.Context, term, ref string, force
 func (s *Service) inspectNetwork(c *Container, running bool) *ctypes.NetworkSettings {
 	nets, ports, _ := s.networkSettings(c, running)
 	ns := &ctypes.NetworkSettings{Ports: ports, Networks: nets}
-	if running && s.nets != nil {
-		if st := c.netConfig(); st.nsPath != "" {
-			ns.SandboxKey = st.nsPath
-			ns.SandboxID = c.ID
-		}
+	if running && s.nets != nil && c.HostConfig.NetworkMode != "host" {
+		ns.SandboxKey = s.sandboxPath(c)
+		ns.SandboxID = c.ID
 	}
 	if b := nets["bridge"]; b != nil {
 		ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = b.EndpointID, b.Gateway, b.IPAddress, b.IPPrefixLen, b.MacAddress
@@ -469,4 +460,19 @@ func (s *Service) onNetwork(c *Container, f interface{ ExactMatch(string, string
 		}
 	}
 	return false
+}
+
+// withNetwork returns a copy of m with name set to e (deleted when nil): list and inspect read the map
+// without the container's lock, so it is never changed in place.
+func withNetwork(m map[string]*ctypes.EndpointSettings, name string, e *ctypes.EndpointSettings) map[string]*ctypes.EndpointSettings {
+	out := make(map[string]*ctypes.EndpointSettings, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	if e == nil {
+		delete(out, name)
+	} else {
+		out[name] = e
+	}
+	return out
 }

@@ -274,3 +274,26 @@ func filtersOf(kv ...string) filters.Args {
 	}
 	return f
 }
+
+func TestLiveRestoreKeepsAddresses(t *testing.T) {
+	d := newDaemon(t, "--live-restore")
+	mustDocker(t, d, "network", "create", "lr")
+	mustDocker(t, d, "run", "-d", "--name", "srv", "--network", "lr", "-p", "8090:80", "busybox", "sh", "-c",
+		"mkdir /w && echo live > /w/index.html && httpd -f -p 80 -h /w")
+	before := mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.lr.IPAddress}} {{.NetworkSettings.Networks.lr.EndpointID}}", "srv")
+	d.Kill(t)
+	d.Start(t, "--live-restore")
+	after := mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.lr.IPAddress}} {{.NetworkSettings.Networks.lr.EndpointID}}", "srv")
+	assert.Check(t, is.Equal(after, before))
+	got := retry(t, "published port after restart", func() (string, bool) {
+		o, err := fetchIn(d.NetNS, "127.0.0.1:8090")
+		return fmt.Sprint(o, err), err == nil && strings.Contains(o, "live")
+	})
+	assert.Check(t, is.Contains(got, "live"))
+	// The port is still held: a second container cannot take it.
+	res := d.Docker(t, "run", "-d", "--name", "other", "-p", "8090:80", "busybox", "sleep", "10")
+	assert.Check(t, is.Contains(res.Stderr, "port is already allocated"), res.Combined())
+	mustDocker(t, d, "rm", "-f", "srv", "other")
+	out := inNS(t, d, "iptables-save", "-t", "nat")
+	assert.Check(t, !strings.Contains(out, "DNAT"), out)
+}
