@@ -163,7 +163,7 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 		}
 	}()
 	if len(req.Ports) > 0 && !n.Internal {
-		b, err := s.ports.Allocate(e.ID, req.Ports)
+		b, err := s.ports.Allocate(e.ID, addr, req.Ports)
 		if err != nil {
 			return nil, nil, s.portErr(req, e, err)
 		}
@@ -276,7 +276,7 @@ func (s *Service) reprogramEndpoint(n *netRecord, e *epRecord) error {
 	for _, b := range e.Ports {
 		specs = append(specs, portmap.Spec{Proto: b.Proto, ContainerPort: b.ContainerPort, HostIP: b.HostIP, HostLo: b.HostPort, HostHi: b.HostPort})
 	}
-	if _, err := s.ports.Allocate(e.ID, specs); err != nil {
+	if _, err := s.ports.Allocate(e.ID, e.Addr.Addr(), specs); err != nil {
 		return err
 	}
 	return s.programPorts(n, e)

@@ -63,3 +63,20 @@ func TestValidateMessages(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(s[0].Range.String(), "10.0.0.128/25"))
 }
+
+func FuzzValidate(f *testing.F) {
+	f.Add("10.0.0.0/24", "10.0.0.0/25", "10.0.0.1")
+	f.Fuzz(func(t *testing.T, subnet, rng, gw string) {
+		s, err := Validate([]Config{{Subnet: subnet, IPRange: rng, Gateway: gw}})
+		if err != nil {
+			return
+		}
+		// Whatever validates must allocate inside its subnet.
+		if s[0].Prefix.IsValid() && s[0].Prefix.Bits() >= 8 {
+			a, err := s[0].Allocate(nil, netip.Addr{})
+			if err == nil && !s[0].Prefix.Contains(a) {
+				t.Fatalf("%s outside %s", a, s[0].Prefix)
+			}
+		}
+	})
+}

@@ -174,8 +174,9 @@ func (a *Allocator) conflicts(proto string, ip netip.Addr, port int) (string, bo
 	return "", false
 }
 
-// Allocate reserves host ports for specs on behalf of holder. All or nothing.
-func (a *Allocator) Allocate(holder string, specs []Spec) ([]Binding, error) {
+// Allocate reserves host ports for specs on behalf of holder (ctrIP names the container in errors).
+// All or nothing.
+func (a *Allocator) Allocate(holder string, ctrIP netip.Addr, specs []Spec) ([]Binding, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []Binding
@@ -202,7 +203,7 @@ func (a *Allocator) Allocate(holder string, specs []Spec) ([]Binding, error) {
 			port = s.HostLo
 			err = a.hold(s.Proto, ip, port)
 			if err != nil {
-				return fail(errdefs.ErrAlreadyExists.WithMessage(fmt.Sprintf("failed to bind host port for %s:%d:%s/%s: %v", ip, port, s.Key(), s.Proto, err)))
+				return fail(errdefs.ErrAlreadyExists.WithMessage(fmt.Sprintf("failed to bind host port for %s:%d:%s:%d/%s: %v", ip, port, ctrIP, s.ContainerPort, s.Proto, err)))
 			}
 		default:
 			lo, hi := a.lo, a.hi
@@ -220,9 +221,6 @@ func (a *Allocator) Allocate(holder string, specs []Spec) ([]Binding, error) {
 	a.byHolder[holder] = append(a.byHolder[holder], keys...)
 	return out, nil
 }
-
-// Key for error texts: "80".
-func (s Spec) Key() string { return strconv.Itoa(s.ContainerPort) }
 
 func (a *Allocator) pick(proto string, ip netip.Addr, lo, hi int, sequential bool) (int, error) {
 	n := hi - lo + 1
