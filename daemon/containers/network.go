@@ -13,6 +13,7 @@ import (
 
 	ctypes "github.com/berthd/berthd/api/types/container"
 	"github.com/berthd/berthd/daemon/network"
+	"github.com/berthd/berthd/daemon/network/bridge"
 	"github.com/berthd/berthd/daemon/network/portmap"
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/atomicwriter"
@@ -27,6 +28,7 @@ type Networks interface {
 	Join(ctx context.Context, req network.JoinRequest) (*ctypes.EndpointSettings, []portmap.Binding, error)
 	Leave(ctx context.Context, containerID, network string) error
 	Endpoints(containerID string) (map[string]*ctypes.EndpointSettings, []portmap.Binding)
+	Stats(containerID string) (map[string]bridge.Counters, error)
 	DefaultHostIP() netip.Addr
 }
 
@@ -473,6 +475,26 @@ func withNetwork(m map[string]*ctypes.EndpointSettings, name string, e *ctypes.E
 		delete(out, name)
 	} else {
 		out[name] = e
+	}
+	return out
+}
+
+// networkStats are the interface counters of a running container with its own endpoints.
+func (s *Service) networkStats(c *Container) map[string]ctypes.NetworkStats {
+	if s.nets == nil || !c.State.IsRunning() || c.HostConfig.NetworkMode == "host" {
+		return nil
+	}
+	if _, ok := c.netConfig().Networks["none"]; ok {
+		return nil
+	}
+	cs, err := s.nets.Stats(c.ID)
+	if err != nil || len(cs) == 0 {
+		return nil
+	}
+	out := make(map[string]ctypes.NetworkStats, len(cs))
+	for name, v := range cs {
+		out[name] = ctypes.NetworkStats{RxBytes: v.RxBytes, RxPackets: v.RxPackets, RxErrors: v.RxErrors, RxDropped: v.RxDropped,
+			TxBytes: v.TxBytes, TxPackets: v.TxPackets, TxErrors: v.TxErrors, TxDropped: v.TxDropped}
 	}
 	return out
 }

@@ -297,3 +297,38 @@ func TestLiveRestoreKeepsAddresses(t *testing.T) {
 	out := inNS(t, d, "iptables-save", "-t", "nat")
 	assert.Check(t, !strings.Contains(out, "DNAT"), out)
 }
+
+func TestPublishAllEventsAndStats(t *testing.T) {
+	d := newDaemon(t)
+	c := d.Client(t)
+	ctx := context.Background()
+	since := fmt.Sprint(time.Now().Unix() - 1)
+	mustDocker(t, d, "network", "create", "ev")
+	mustDocker(t, d, "run", "-d", "--name", "pa", "--expose", "80", "--expose", "81/udp", "-P", "-p", "82", "busybox", "sleep", "300")
+	out := mustDocker(t, d, "port", "pa")
+	lines := strings.Split(out, "\n")
+	assert.Check(t, is.Len(lines, 3), out)
+	for _, l := range lines {
+		assert.Check(t, strings.Contains(l, " -> 0.0.0.0:"), l)
+	}
+	insp, err := c.ContainerInspect(ctx, "pa")
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(insp.NetworkSettings.Ports["81/udp"], 1))
+	assert.Check(t, insp.NetworkSettings.Ports["80/tcp"][0].HostPort != "")
+	res := d.Docker(t, "port", "pa", "90")
+	assert.Check(t, is.Contains(res.Stderr, "No public port '90' published for pa"))
+	ps := mustDocker(t, d, "ps", "--format", "{{.Ports}}")
+	assert.Check(t, is.Contains(ps, "->80/tcp"), ps)
+	// Stats report the container's interfaces.
+	st := mustDocker(t, d, "stats", "--no-stream", "--format", "{{.NetIO}}", "pa")
+	assert.Check(t, st != "" && st != "0B / 0B" && st != "--", st)
+
+	mustDocker(t, d, "network", "connect", "ev", "pa")
+	mustDocker(t, d, "network", "disconnect", "ev", "pa")
+	mustDocker(t, d, "rm", "-f", "pa")
+	mustDocker(t, d, "network", "rm", "ev")
+	until := fmt.Sprint(time.Now().Unix() + 1)
+	ev := mustDocker(t, d, "events", "--since", since, "--until", until, "--filter", "type=network", "--filter", "network=ev",
+		"--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} {{if .Actor.Attributes.container}}c{{end}}")
+	assert.Check(t, is.Equal(ev, "create ev bridge \nconnect ev bridge c\ndisconnect ev bridge c\ndestroy ev bridge"))
+}
