@@ -250,6 +250,12 @@ func TestRestartKeepsNetworks(t *testing.T) {
 	// No stale veth from the killed run.
 	links := inNS(t, d, "ip", "-o", "link")
 	assert.Check(t, !strings.Contains(links, "veth"), links)
+	// Rules rebuilt once, not doubled.
+	rules := inNS(t, d, "iptables-save")
+	for _, r := range []string{"-A FORWARD -j DOCKER-USER", "-A POSTROUTING -s 10.20.0.0/24 ! -o br-" + id[:12] + " -j MASQUERADE",
+		"-A DOCKER-FORWARD -j DOCKER-CT", "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"} {
+		assert.Check(t, is.Equal(strings.Count(rules, r+"\n"), 1), "%s\n%s", r, rules)
+	}
 	mustDocker(t, d, "start", "rr")
 	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "rr")
 	assert.Check(t, strings.HasPrefix(out, "10.20.0."), out)

@@ -47,40 +47,46 @@ func New() (*Firewall, error) {
 
 // Setup rebuilds the daemon's chains from scratch (a crashed run's rules go with the flush) and hooks
 // them into FORWARD and nat PREROUTING/OUTPUT; DOCKER-USER keeps its content. dropForward sets the FORWARD
-// policy to DROP (only when the daemon itself turned ip_forward on, as dockerd).
+// policy to DROP (only when the daemon itself turned ip_forward on, as dockerd). It costs one
+// iptables-save and one iptables-restore.
 func (f *Firewall) Setup(dropForward bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	cur, err := save()
+	if err != nil {
+		return err
+	}
 	var b bytes.Buffer
 	b.WriteString("*filter\n")
 	for _, c := range []string{ChainForward, ChainCT, ChainBridge, ChainDocker, ChainIsolate1, ChainIsolate2} {
 		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
 	}
-	fmt.Fprintf(&b, "-A %s -j %s\n-A %s -j %s\n-A %s -j %s\n", ChainForward, ChainCT, ChainForward, ChainIsolate1, ChainForward, ChainBridge)
-	b.WriteString("COMMIT\n*nat\n:DOCKER - [0:0]\nCOMMIT\n")
-	if err := restore(b.Bytes()); err != nil {
-		return errors.Wrap(err, "set up iptables chains")
+	if !cur.chains["filter"][ChainUser] {
+		fmt.Fprintf(&b, ":%s - [0:0]\n", ChainUser)
 	}
-	if ok, err := f.ipt.ChainExists("filter", ChainUser); err != nil {
-		return err
-	} else if !ok {
-		if err := f.ipt.NewChain("filter", ChainUser); err != nil {
-			return err
+	fmt.Fprintf(&b, "-A %s -j %s\n-A %s -j %s\n-A %s -j %s\n", ChainForward, ChainCT, ChainForward, ChainIsolate1, ChainForward, ChainBridge)
+	// DOCKER-USER first, then DOCKER-FORWARD, at the top of FORWARD: an admin's rule always wins.
+	fwd := cur.rules["filter"]["FORWARD"]
+	want := []string{"-A FORWARD -j " + ChainUser, "-A FORWARD -j " + ChainForward}
+	if len(fwd) < 2 || fwd[0] != want[0] || fwd[1] != want[1] {
+		for _, r := range fwd {
+			if r == want[0] || r == want[1] {
+				b.WriteString("-D" + strings.TrimPrefix(r, "-A") + "\n")
+			}
+		}
+		fmt.Fprintf(&b, "-I FORWARD 1 -j %s\n-I FORWARD 1 -j %s\n", ChainForward, ChainUser)
+	}
+	b.WriteString("COMMIT\n*nat\n:DOCKER - [0:0]\n")
+	for _, chain := range []string{"PREROUTING", "OUTPUT"} {
+		// Without a userland proxy, loopback destinations must reach DOCKER too (127.0.0.1:port).
+		r := "-A " + chain + " -m addrtype --dst-type LOCAL -j " + ChainDocker
+		if !cur.has("nat", chain, r) {
+			b.WriteString(r + "\n")
 		}
 	}
-	if err := f.insertFirst("filter", "FORWARD", "-j", ChainForward); err != nil {
-		return err
-	}
-	// DOCKER-USER is jumped to before DOCKER-FORWARD, so an admin's rule there always wins.
-	if err := f.insertFirst("filter", "FORWARD", "-j", ChainUser); err != nil {
-		return err
-	}
-	if err := f.ipt.AppendUnique("nat", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDocker); err != nil {
-		return err
-	}
-	// Without a userland proxy, loopback destinations must reach DOCKER too (127.0.0.1:port).
-	if err := f.ipt.AppendUnique("nat", "OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDocker); err != nil {
-		return err
+	b.WriteString("COMMIT\n")
+	if err := restore(b.Bytes()); err != nil {
+		return errors.Wrap(err, "set up iptables chains")
 	}
 	if dropForward {
 		return f.ipt.ChangePolicy("filter", "FORWARD", "DROP")
@@ -88,20 +94,38 @@ func (f *Firewall) Setup(dropForward bool) error {
 	return nil
 }
 
-// insertFirst makes rule the first of chain (moving it if it is elsewhere).
-func (f *Firewall) insertFirst(table, chain string, rule ...string) error {
-	rules, err := f.ipt.List(table, chain)
+// ruleset is iptables-save's output: chains and rules ("-A CHAIN ...") by table.
+type ruleset struct {
+	chains map[string]map[string]bool
+	rules  map[string]map[string][]string
+	set    map[string]bool // "table|rule"
+}
+
+func (r ruleset) has(table, chain, rule string) bool { return r.set[table+"|"+rule] }
+
+func save() (ruleset, error) {
+	out, err := exec.Command("iptables-save").Output()
 	if err != nil {
-		return err
+		return ruleset{}, errors.Wrap(err, "iptables-save")
 	}
-	want := "-A " + chain + " " + strings.Join(rule, " ")
-	if len(rules) > 1 && rules[1] == want {
-		return nil
+	rs := ruleset{chains: map[string]map[string]bool{}, rules: map[string]map[string][]string{}, set: map[string]bool{}}
+	table := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "*"):
+			table = l[1:]
+			rs.chains[table] = map[string]bool{}
+			rs.rules[table] = map[string][]string{}
+		case strings.HasPrefix(l, ":") && table != "":
+			name, _, _ := strings.Cut(l[1:], " ")
+			rs.chains[table][name] = true
+		case strings.HasPrefix(l, "-A ") && table != "":
+			f := strings.Fields(l)
+			rs.rules[table][f[1]] = append(rs.rules[table][f[1]], l)
+			rs.set[table+"|"+l] = true
+		}
 	}
-	if err := f.ipt.DeleteIfExists(table, chain, rule...); err != nil {
-		return err
-	}
-	return f.ipt.Insert(table, chain, 1, rule...)
+	return rs, nil
 }
 
 // Network is what per-network rules depend on.
@@ -155,28 +179,29 @@ func (n Network) rules() []rule {
 	)
 }
 
-// AddNetwork installs a network's rules (idempotent).
+// AddNetwork installs a network's missing rules: one iptables-save, one iptables-restore.
 func (f *Firewall) AddNetwork(n Network) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	cur, err := save()
+	if err != nil {
+		return err
+	}
+	t := map[string][]string{}
 	for _, r := range n.rules() {
-		ok, err := f.ipt.Exists(r.table, r.chain, r.spec...)
-		if err != nil {
-			return errors.Wrapf(err, "iptables %s %s", r.table, r.chain)
-		}
-		if ok {
+		line := "-A " + r.chain + " " + strings.Join(r.spec, " ")
+		if cur.has(r.table, r.chain, line) {
 			continue
 		}
 		if r.insert {
-			err = f.ipt.Insert(r.table, r.chain, 1, r.spec...)
-		} else {
-			err = f.ipt.Append(r.table, r.chain, r.spec...)
+			line = "-I " + r.chain + " 1 " + strings.Join(r.spec, " ")
 		}
-		if err != nil {
-			return errors.Wrapf(err, "iptables %s %s", r.table, r.chain)
-		}
+		t[r.table] = append(t[r.table], line)
 	}
-	return nil
+	if len(t) == 0 {
+		return nil
+	}
+	return errors.Wrapf(restore(batch(t)), "program network %s", n.Bridge)
 }
 
 // RemoveNetwork deletes a network's rules; missing rules are fine.
