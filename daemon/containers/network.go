@@ -10,12 +10,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
 	"github.com/berthd/berthd/daemon/network"
 	"github.com/berthd/berthd/daemon/network/bridge"
 	"github.com/berthd/berthd/daemon/network/portmap"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/moby/sys/atomicwriter"
 )
 
@@ -99,11 +101,17 @@ func (s *Service) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cf
 		return out, nil
 	}
 	ref, err := s.nets.Resolve(ctx, mode)
+	if err != nil && errdefs.IsNotFound(err) && (hc.NetworkMode == "" || hc.NetworkMode == "default") {
+		// --bridge=none: the default is a namespace with loopback only, as dockerd's.
+		mode = "none"
+		ref, err = s.nets.Resolve(ctx, mode)
+	}
 	if err != nil {
 		return nil, err
 	}
+	isDefault := hc.NetworkMode == "" || hc.NetworkMode == "default"
 	primary := eps[mode]
-	if primary == nil && mode == "bridge" {
+	if primary == nil && isDefault {
 		primary = eps["default"]
 	}
 	if primary == nil {
@@ -117,7 +125,7 @@ func (s *Service) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cf
 	}
 	out[ref.Name] = copyEndpoint(primary)
 	for k, e := range eps {
-		if k == mode || k == ref.Name || k == ref.ID || (mode == "bridge" && k == "default") {
+		if k == mode || k == ref.Name || k == ref.ID || (isDefault && k == "default") {
 			continue
 		}
 		r, err := s.nets.Resolve(ctx, k)
@@ -227,6 +235,8 @@ func (s *Service) setupNetwork(ctx context.Context, c *Container) (string, error
 	if _, ok := st.Networks["host"]; ok {
 		return "", nil
 	}
+	start := time.Now()
+	defer func() { log.G(ctx).WithField("took", time.Since(start)).Debug("container networking set up") }()
 	p, err := s.nets.CreateSandbox(ctx, c.ID)
 	if err != nil {
 		return "", err
@@ -275,8 +285,10 @@ func (s *Service) releaseNetwork(ctx context.Context, c *Container) {
 	if s.nets == nil {
 		return
 	}
+	start := time.Now()
 	s.nets.ReleaseSandbox(ctx, c.ID)
 	c.netConfig().nsPath = ""
+	log.G(ctx).WithField("took", time.Since(start)).Debug("container networking released")
 }
 
 // networkSettings renders NetworkSettings.Networks and Ports for inspect and list.

@@ -338,3 +338,28 @@ func TestPublishAllEventsAndStats(t *testing.T) {
 		"--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} {{if .Actor.Attributes.container}}c{{end}}")
 	assert.Check(t, is.Equal(ev, "create ev bridge \nconnect ev bridge c\ndisconnect ev bridge c\ndestroy ev bridge"))
 }
+
+func TestBridgeNoneAndDaemonFlags(t *testing.T) {
+	d := newDaemon(t, "--bridge=none")
+	out := mustDocker(t, d, "network", "ls", "--format", "{{.Name}}")
+	assert.Check(t, is.Equal(out, "host\nnone"))
+	out = mustDocker(t, d, "run", "--rm", "busybox", "ls", "/sys/class/net")
+	assert.Check(t, is.Equal(out, "lo"))
+	assert.Check(t, !strings.Contains(inNS(t, d, "ip", "link"), "docker0"))
+	// User networks still work.
+	mustDocker(t, d, "network", "create", "u")
+	out = mustDocker(t, d, "run", "--rm", "--network", "u", "busybox", "ls", "/sys/class/net")
+	assert.Check(t, is.Equal(out, "eth0\nlo"))
+	d.Stop(t)
+
+	// --bip and --mtu configure docker0; ipv6 is refused by name.
+	d.Start(t, "--bip", "10.55.0.1/24", "--mtu", "1400")
+	out = mustDocker(t, d, "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}} {{index .Options \"com.docker.network.driver.mtu\"}}")
+	assert.Check(t, is.Equal(out, "10.55.0.0/24 10.55.0.1 1400"))
+	out = mustDocker(t, d, "run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu")
+	assert.Check(t, is.Equal(out, "1400"))
+	d.Stop(t)
+	err := d.StartWithError("-H", d.Host(), "--ipv6")
+	assert.Check(t, err != nil)
+	assert.Check(t, is.Contains(d.Log(), "ipv6 is not supported by berthd"))
+}

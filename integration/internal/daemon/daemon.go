@@ -7,7 +7,7 @@
 // its bridges, veths, sysctls and iptables rules never reach the host's namespace and vanish with the
 // test. A daemon started with a tcp:// listener, or with HostNetwork set, runs in the host's namespace
 // instead (the test reaches it over the host's loopback) with --bridge=none --iptables=false
-// (nothing is created there).
+// --ip-forward=false (nothing is created or changed there).
 package daemon
 
 import (
@@ -44,7 +44,7 @@ type Daemon struct {
 	Env []string
 	// NetNS is the network namespace file berthd runs in.
 	NetNS string
-	// HostNetwork runs berthd in the host's namespace with --bridge=none --iptables=false.
+	// HostNetwork runs berthd in the host's namespace with --bridge=none --iptables=false --ip-forward=false.
 	HostNetwork bool
 
 	cmd     *exec.Cmd
@@ -188,11 +188,7 @@ func (d *Daemon) startCmdFiles(bin string, args []string, extraFiles []*os.File)
 		return nil, err
 	}
 	if d.hostNetwork(args) {
-		if bin == "/bin/sh" {
-			args = append(args, "--bridge=none", "--iptables=false")
-		} else {
-			args = append(append([]string(nil), args...), "--bridge=none", "--iptables=false")
-		}
+		args = append(append([]string(nil), args...), "--bridge=none", "--iptables=false", "--ip-forward=false")
 	} else {
 		// nsenter execs berthd in place: the pid (LISTEN_PID, signals) stays berthd's.
 		args = append([]string{"--net=" + d.NetNS, "--", bin}, args...)
