@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	eventtypes "github.com/berthd/berthd/api/types/events"
 	"github.com/berthd/berthd/api/types/filters"
 	ntypes "github.com/berthd/berthd/api/types/network"
 	"github.com/berthd/berthd/daemon/network/bridge"
@@ -658,7 +659,7 @@ func (s *Service) Prune(ctx context.Context, f filters.Args) (ntypes.PruneReport
 		rep.NetworksDeleted = append(rep.NetworksDeleted, n.Name)
 	}
 	if s.events != nil {
-		s.logEvent("prune", &netRecord{}, map[string]string{"reclaimed": "0"})
+		s.events.Log("prune", eventtypes.NetworkEventType, eventtypes.Actor{Attributes: map[string]string{"reclaimed": "0"}})
 	}
 	return rep, nil
 }

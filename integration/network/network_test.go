@@ -363,3 +363,44 @@ func TestBridgeNoneAndDaemonFlags(t *testing.T) {
 	assert.Check(t, err != nil)
 	assert.Check(t, is.Contains(d.Log(), "ipv6 is not supported by berthd"))
 }
+
+func TestEndpointSettingsAndClientCalls(t *testing.T) {
+	d := newDaemon(t)
+	c := d.Client(t)
+	ctx := context.Background()
+	mustDocker(t, d, "network", "create", "--subnet", "10.33.0.0/24", "--ip-range", "10.33.0.128/25", "--gateway", "10.33.0.254", "st")
+	mustDocker(t, d, "run", "-d", "--name", "fix", "--network", "st", "--ip", "10.33.0.10", "--mac-address", "02:42:0a:21:00:0a",
+		"--network-alias", "web", "busybox", "sleep", "300")
+	out := mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.st.IPAddress}} {{.NetworkSettings.Networks.st.MacAddress}} {{.NetworkSettings.Networks.st.Gateway}} {{.NetworkSettings.Networks.st.Aliases}} {{.NetworkSettings.Networks.st.IPAMConfig.IPv4Address}}", "fix")
+	assert.Check(t, is.Equal(out, "10.33.0.10 02:42:0a:21:00:0a 10.33.0.254 [web] 10.33.0.10"))
+	out = mustDocker(t, d, "exec", "fix", "ip", "-o", "-4", "addr", "show", "eth0")
+	assert.Check(t, is.Contains(out, "10.33.0.10/24"))
+	// Dynamic addresses come from the ip-range.
+	mustDocker(t, d, "run", "-d", "--name", "dyn", "--network", "st", "busybox", "sleep", "300")
+	out = mustDocker(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.st.IPAddress}}", "dyn")
+	assert.Check(t, strings.HasPrefix(out, "10.33.0.1") && out >= "10.33.0.128", out)
+	// A taken static address, --ip on the default bridge, and a second connect are refused as dockerd.
+	res := d.Docker(t, "run", "-d", "--name", "dup", "--network", "st", "--ip", "10.33.0.10", "busybox", "sleep", "300")
+	assert.Check(t, is.Contains(res.Stderr, "Address already in use"), res.Combined())
+	res = d.Docker(t, "run", "--rm", "--ip", "172.17.0.50", "busybox", "true")
+	assert.Check(t, is.Contains(res.Stderr, "user specified IP address is supported on user defined networks only"), res.Combined())
+	err := c.NetworkConnect(ctx, "st", "dyn", nil)
+	assert.Check(t, is.ErrorContains(err, "endpoint with name dyn already exists in network st"))
+	// The moby client's connect/disconnect on a running container.
+	assert.NilError(t, c.NetworkConnect(ctx, "bridge", "dyn", &network.EndpointSettings{}))
+	n, err := c.NetworkInspect(ctx, "bridge", network.InspectOptions{})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(n.Containers, 1))
+	assert.NilError(t, c.NetworkDisconnect(ctx, "bridge", "dyn", false))
+	err = c.NetworkDisconnect(ctx, "bridge", "dyn", false)
+	assert.Check(t, is.ErrorContains(err, "is not connected to"))
+	err = c.NetworkConnect(ctx, "nope", "dyn", nil)
+	assert.Check(t, is.ErrorContains(err, "network nope not found"))
+	// docker system prune removes unused networks (its build-cache step is another area's).
+	mustDocker(t, d, "network", "create", "unused")
+	res = d.Docker(t, "system", "prune", "-f")
+	assert.Check(t, is.Contains(res.Stdout, "Deleted Networks:\nunused\n"), res.Combined())
+	out = mustDocker(t, d, "network", "ls", "--filter", "name=unused", "-q")
+	assert.Check(t, is.Equal(out, ""))
+	mustDocker(t, d, "rm", "-f", "fix", "dyn", "dup")
+}

@@ -91,6 +91,9 @@ func (r *networkRouter) inspect(w http.ResponseWriter, req *http.Request) error 
 func DecodeCreate(req *http.Request) (network.CreateRequest, error) {
 	var c network.CreateRequest
 	if err := httputils.ReadJSON(req, &c); err != nil {
+		if httputils.IsEOF(err) {
+			return c, invalidParam{"invalid JSON: request body is empty"}
+		}
 		return c, err
 	}
 	// EnableIPv4 is ignored for API < 1.48, as dockerd.
@@ -116,6 +119,9 @@ func (r *networkRouter) create(w http.ResponseWriter, req *http.Request) error {
 func DecodeConnect(req *http.Request) (network.ConnectRequest, error) {
 	var c network.ConnectRequest
 	if err := httputils.ReadJSON(req, &c); err != nil {
+		if httputils.IsEOF(err) {
+			return c, invalidParam{"invalid JSON: request body is empty"}
+		}
 		return c, err
 	}
 	if c.EndpointConfig != nil {
@@ -145,6 +151,9 @@ func (r *networkRouter) connect(w http.ResponseWriter, req *http.Request) error 
 func (r *networkRouter) disconnect(w http.ResponseWriter, req *http.Request) error {
 	var c network.DisconnectRequest
 	if err := httputils.ReadJSON(req, &c); err != nil {
+		if httputils.IsEOF(err) {
+			return invalidParam{"invalid JSON: request body is empty"}
+		}
 		return err
 	}
 	if err := r.backend.NetworkDisconnect(req.Context(), req.PathValue("id"), c.Container, c.Force); err != nil {
