@@ -37,6 +37,7 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 		Root:        filepath.Join(d.cfg.Root, "containers"),
 		ExecRoot:    filepath.Join(d.cfg.ExecRoot, "containers"),
 		LiveRestore: d.cfg.LiveRestore,
+		Networks:    d.nets,
 		InitPath:    initPath,
 	}, d.imgs.images, d.imgs.layers, d.volumes, d.events)
 	if err != nil {
@@ -48,7 +49,6 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 	}
 	svc.SetClient(client)
 	svc.SetImageStore(d.imgs.images.Store())
-	svc.SetNetworks(d.nets)
 	d.ctrs = &containersArea{svc: svc, client: client}
 	d.onShutdown("containers", func(ctx context.Context) error {
 		err := svc.Shutdown(ctx)

@@ -205,7 +205,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 		return CreateResult{}, err
 	}
 	mergeImage(&cfg, rc)
-	nets, err := s.prepareNetworks(ctx, hc, &cfg, req.NetworkingConfig)
+	nets, err := Networking{s}.prepareNetworks(ctx, hc, &cfg, req.NetworkingConfig)
 	if err != nil {
 		return CreateResult{}, err
 	}

@@ -62,7 +62,7 @@ func (s queryOps) Inspect(ctx context.Context, ref string, size bool) (*ctypes.I
 		LogPath: c.logPath(), Name: c.Name, RestartCount: c.RestartCount, Driver: c.Driver, Platform: "linux",
 		ExecIDs: execIDs, HostConfig: &hc, Mounts: c.mountPoints(), Config: &cfg,
 		GraphDriver:     ctypes.GraphDriverData{Name: c.Driver, Data: map[string]string{}},
-		NetworkSettings: s.inspectNetwork(c, st.Running),
+		NetworkSettings: Networking{s.Service}.inspectNetwork(c, st.Running),
 	}
 	if r.Args == nil {
 		r.Args = []string{}
@@ -206,7 +206,7 @@ func (s queryOps) matches(c *Container, f filters.Args, st stateRecord) bool {
 			return false
 		}
 	}
-	if f.Contains("network") && !s.onNetwork(c, f) {
+	if f.Contains("network") && !(Networking{s.Service}).onNetwork(c, f) {
 		return false
 	}
 	if f.Contains("health") {
@@ -234,7 +234,7 @@ func (s queryOps) summary(ctx context.Context, c *Container, st stateRecord, siz
 		HostConfig: ctypes.SummaryHostConfig{NetworkMode: c.HostConfig.NetworkMode},
 		Mounts:     c.mountPoints(),
 	}
-	nets, _, ports := s.Service.networkSettings(c, st.Running)
+	nets, _, ports := Networking{s.Service}.networkSettings(c, st.Running)
 	sum.NetworkSettings = &ctypes.SummaryNetworkSettings{Networks: nets}
 	if ports != nil {
 		sum.Ports = ports

@@ -34,9 +34,10 @@ type Networks interface {
 	DefaultHostIP() netip.Addr
 }
 
-// SetNetworks gives the service the network service (before Restore). Without it containers run as
+// Networking is the service seen through its networking: attachments at create, start and stop, network
+// connect/disconnect, NetworkSettings and interface counters. Without Config.Networks containers run as
 // with --bridge=none: an own namespace with loopback only.
-func (s *Service) SetNetworks(n Networks) { s.nets = n }
+type Networking struct{ *Service }
 
 // netState is a container's network configuration: the networks it is attached to, by name, with the
 // endpoint settings it asked for (network.json, written atomically), and its runtime sandbox.
@@ -70,7 +71,7 @@ func isContainerMode(m string) bool { return strings.HasPrefix(m, "container:") 
 
 // prepareNetworks validates the network mode, endpoints and ports at create and returns the networks to
 // store, as dockerd: "default" is the bridge network; a user-defined name is resolved to its name.
-func (s *Service) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cfg *ctypes.Config, nc *ctypes.NetworkingConfig) (map[string]*ctypes.EndpointSettings, error) {
+func (s Networking) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cfg *ctypes.Config, nc *ctypes.NetworkingConfig) (map[string]*ctypes.EndpointSettings, error) {
 	mode := hc.NetworkMode
 	if mode == "" || mode == "default" {
 		mode = "bridge"
@@ -86,7 +87,7 @@ func (s *Service) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cf
 		eps = nc.EndpointsConfig
 	}
 	out := map[string]*ctypes.EndpointSettings{}
-	if s.nets == nil {
+	if s.cfg.Networks == nil {
 		switch mode {
 		case "bridge", "none":
 			if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
@@ -100,11 +101,11 @@ func (s *Service) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cf
 		}
 		return out, nil
 	}
-	ref, err := s.nets.Resolve(ctx, mode)
+	ref, err := s.cfg.Networks.Resolve(ctx, mode)
 	if err != nil && errdefs.IsNotFound(err) && (hc.NetworkMode == "" || hc.NetworkMode == "default") {
 		// --bridge=none: the default is a namespace with loopback only, as dockerd's.
 		mode = "none"
-		ref, err = s.nets.Resolve(ctx, mode)
+		ref, err = s.cfg.Networks.Resolve(ctx, mode)
 	}
 	if err != nil {
 		return nil, err
@@ -128,7 +129,7 @@ func (s *Service) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cf
 		if k == mode || k == ref.Name || k == ref.ID || (isDefault && k == "default") {
 			continue
 		}
-		r, err := s.nets.Resolve(ctx, k)
+		r, err := s.cfg.Networks.Resolve(ctx, k)
 		if err != nil {
 			return nil, err
 		}
@@ -227,8 +228,8 @@ func portSpecs(hc *ctypes.HostConfig, cfg *ctypes.Config, defIP netip.Addr) ([]p
 
 // setupNetwork gives a starting container its namespace and endpoints; it returns the namespace path
 // for the OCI spec ("" for host mode). c.mu held.
-func (s *Service) setupNetwork(ctx context.Context, c *Container) (string, error) {
-	if s.nets == nil || c.HostConfig.NetworkMode == "host" {
+func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, error) {
+	if s.cfg.Networks == nil || c.HostConfig.NetworkMode == "host" {
 		return "", nil
 	}
 	st := c.netConfig()
@@ -237,12 +238,12 @@ func (s *Service) setupNetwork(ctx context.Context, c *Container) (string, error
 	}
 	start := time.Now()
 	defer func() { log.G(ctx).WithField("took", time.Since(start)).Debug("container networking set up") }()
-	p, err := s.nets.CreateSandbox(ctx, c.ID)
+	p, err := s.cfg.Networks.CreateSandbox(ctx, c.ID)
 	if err != nil {
 		return "", err
 	}
 	st.nsPath = p
-	specs, err := portSpecs(c.HostConfig, c.Config, s.nets.DefaultHostIP())
+	specs, err := portSpecs(c.HostConfig, c.Config, s.cfg.Networks.DefaultHostIP())
 	if err != nil {
 		s.releaseNetwork(ctx, c)
 		return "", err
@@ -266,7 +267,7 @@ func (s *Service) setupNetwork(ctx context.Context, c *Container) (string, error
 		if name == "none" {
 			continue
 		}
-		_, _, err := s.nets.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name, NetNS: p,
+		_, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name, NetNS: p,
 			Network: name, Config: st.Networks[name], Ports: specs})
 		if err != nil {
 			s.releaseNetwork(ctx, c)
@@ -281,31 +282,31 @@ func (s *Service) setupNetwork(ctx context.Context, c *Container) (string, error
 }
 
 // releaseNetwork removes a stopped container's endpoints and namespace.
-func (s *Service) releaseNetwork(ctx context.Context, c *Container) {
-	if s.nets == nil {
+func (s Networking) releaseNetwork(ctx context.Context, c *Container) {
+	if s.cfg.Networks == nil {
 		return
 	}
 	start := time.Now()
-	s.nets.ReleaseSandbox(ctx, c.ID)
+	s.cfg.Networks.ReleaseSandbox(ctx, c.ID)
 	c.netConfig().nsPath = ""
 	log.G(ctx).WithField("took", time.Since(start)).Debug("container networking released")
 }
 
 // networkSettings renders NetworkSettings.Networks and Ports for inspect and list.
-func (s *Service) networkSettings(c *Container, running bool) (map[string]*ctypes.EndpointSettings, map[string][]ctypes.PortBinding, []ctypes.Port) {
+func (s Networking) networkSettings(c *Container, running bool) (map[string]*ctypes.EndpointSettings, map[string][]ctypes.PortBinding, []ctypes.Port) {
 	st := c.netConfig()
 	out := map[string]*ctypes.EndpointSettings{}
 	var live map[string]*ctypes.EndpointSettings
 	var bindings []portmap.Binding
-	if running && s.nets != nil {
-		live, bindings = s.nets.Endpoints(c.ID)
+	if running && s.cfg.Networks != nil {
+		live, bindings = s.cfg.Networks.Endpoints(c.ID)
 	}
 	for name, e := range st.Networks {
 		r := copyEndpoint(e)
 		if l := live[name]; l != nil {
 			r.NetworkID, r.EndpointID, r.Gateway, r.IPAddress, r.IPPrefixLen, r.MacAddress = l.NetworkID, l.EndpointID, l.Gateway, l.IPAddress, l.IPPrefixLen, l.MacAddress
-		} else if s.nets != nil {
-			if ref, err := s.nets.Resolve(context.Background(), name); err == nil {
+		} else if s.cfg.Networks != nil {
+			if ref, err := s.cfg.Networks.Resolve(context.Background(), name); err == nil {
 				r.NetworkID = ref.ID
 			}
 		}
@@ -350,12 +351,12 @@ func (s *Service) networkSettings(c *Container, running bool) (map[string]*ctype
 }
 
 // ConnectNetwork attaches a container to a network: now when it runs, else stored for its next start.
-func (s *Service) ConnectNetwork(ctx context.Context, term, ref string, cfg *ctypes.EndpointSettings) error {
+func (s Networking) ConnectNetwork(ctx context.Context, term, ref string, cfg *ctypes.EndpointSettings) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
 	}
-	if s.nets == nil {
+	if s.cfg.Networks == nil {
 		return errdefs.ErrNotImplemented.WithMessage("networks are disabled (--bridge=none without networking)")
 	}
 	c.mu.Lock()
@@ -367,7 +368,7 @@ func (s *Service) ConnectNetwork(ctx context.Context, term, ref string, cfg *cty
 		return errdefs.ErrUnknown.WithMessage(fmt.Sprintf("Container %s is marked for removal and cannot be connected or disconnected to the network", c.ID))
 	}
 	st := c.netConfig()
-	nref, err := s.nets.Resolve(ctx, term)
+	nref, err := s.cfg.Networks.Resolve(ctx, term)
 	running := c.State.IsRunning()
 	if err != nil {
 		if running {
@@ -398,7 +399,7 @@ func (s *Service) ConnectNetwork(ctx context.Context, term, ref string, cfg *cty
 		return nil
 	}
 	if running {
-		if _, _, err := s.nets.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name,
+		if _, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name,
 			NetNS: s.sandboxPath(c), Network: nref.ID, Config: cfg}); err != nil {
 			return err
 		}
@@ -407,7 +408,7 @@ func (s *Service) ConnectNetwork(ctx context.Context, term, ref string, cfg *cty
 	return c.saveNet()
 }
 
-func (s *Service) sandboxPath(c *Container) string {
+func (s Networking) sandboxPath(c *Container) string {
 	if st := c.netConfig(); st.nsPath != "" {
 		return st.nsPath
 	}
@@ -415,19 +416,19 @@ func (s *Service) sandboxPath(c *Container) string {
 }
 
 // DisconnectNetwork detaches a container from a network.
-func (s *Service) DisconnectNetwork(ctx context.Context, term, ref string, force bool) error {
+func (s Networking) DisconnectNetwork(ctx context.Context, term, ref string, force bool) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
 	}
-	if s.nets == nil {
+	if s.cfg.Networks == nil {
 		return errdefs.ErrNotImplemented.WithMessage("networks are disabled")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.netConfig()
 	name := term
-	nref, rerr := s.nets.Resolve(ctx, term)
+	nref, rerr := s.cfg.Networks.Resolve(ctx, term)
 	if rerr == nil {
 		name = nref.Name
 	}
@@ -444,7 +445,7 @@ func (s *Service) DisconnectNetwork(ctx context.Context, term, ref string, force
 		return errdefs.ErrUnknown.WithMessage(fmt.Sprintf("container %s is not connected to the network %s", c.ID, name))
 	}
 	if c.State.IsRunning() && rerr == nil {
-		if err := s.nets.Leave(ctx, c.ID, nref.ID); err != nil {
+		if err := s.cfg.Networks.Leave(ctx, c.ID, nref.ID); err != nil {
 			return err
 		}
 	}
@@ -453,10 +454,10 @@ func (s *Service) DisconnectNetwork(ctx context.Context, term, ref string, force
 }
 
 // inspectNetwork is NetworkSettings of inspect, with dockerd's default-bridge mirrors.
-func (s *Service) inspectNetwork(c *Container, running bool) *ctypes.NetworkSettings {
+func (s Networking) inspectNetwork(c *Container, running bool) *ctypes.NetworkSettings {
 	nets, ports, _ := s.networkSettings(c, running)
 	ns := &ctypes.NetworkSettings{Ports: ports, Networks: nets}
-	if running && s.nets != nil && c.HostConfig.NetworkMode != "host" {
+	if running && s.cfg.Networks != nil && c.HostConfig.NetworkMode != "host" {
 		ns.SandboxKey = s.sandboxPath(c)
 		ns.SandboxID = c.ID
 	}
@@ -467,7 +468,7 @@ func (s *Service) inspectNetwork(c *Container, running bool) *ctypes.NetworkSett
 }
 
 // onNetwork is the ps "network" filter: any attached network, by name or ID.
-func (s *Service) onNetwork(c *Container, f interface{ ExactMatch(string, string) bool }) bool {
+func (s Networking) onNetwork(c *Container, f interface{ ExactMatch(string, string) bool }) bool {
 	for name, e := range c.netConfig().Networks {
 		if f.ExactMatch("network", name) || (e.NetworkID != "" && f.ExactMatch("network", e.NetworkID)) {
 			return true
@@ -492,14 +493,14 @@ func withNetwork(m map[string]*ctypes.EndpointSettings, name string, e *ctypes.E
 }
 
 // networkStats are the interface counters of a running container with its own endpoints.
-func (s *Service) networkStats(c *Container) map[string]ctypes.NetworkStats {
-	if s.nets == nil || !c.State.IsRunning() || c.HostConfig.NetworkMode == "host" {
+func (s Networking) networkStats(c *Container) map[string]ctypes.NetworkStats {
+	if s.cfg.Networks == nil || !c.State.IsRunning() || c.HostConfig.NetworkMode == "host" {
 		return nil
 	}
 	if _, ok := c.netConfig().Networks["none"]; ok {
 		return nil
 	}
-	cs, err := s.nets.Stats(c.ID)
+	cs, err := s.cfg.Networks.Stats(c.ID)
 	if err != nil || len(cs) == 0 {
 		return nil
 	}

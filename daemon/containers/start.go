@@ -398,13 +398,13 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 			s.unmountVolumes(context.WithoutCancel(ctx), c)
 		}
 	}()
-	nsPath, err := s.setupNetwork(ctx, c)
+	nsPath, err := Networking{s}.setupNetwork(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if retErr != nil {
-			s.releaseNetwork(context.WithoutCancel(ctx), c)
+			Networking{s}.releaseNetwork(context.WithoutCancel(ctx), c)
 		}
 	}()
 	opts, err := s.buildSpec(ctx, c, ms)

@@ -165,15 +165,15 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 	if len(req.Ports) > 0 && !n.Internal {
 		b, err := s.ports.Allocate(e.ID, addr, req.Ports)
 		if err != nil {
-			return nil, nil, s.portErr(req, e, err)
+			return nil, nil, portErr(req, e, err)
 		}
 		e.Ports = b
 		if err := s.programPorts(n, e); err != nil {
 			s.ports.Release(e.ID)
-			return nil, nil, s.portErr(req, e, err)
+			return nil, nil, portErr(req, e, err)
 		}
 	}
-	if err := s.putEndpoint(e); err != nil {
+	if err := s.store.putEndpoint(e); err != nil {
 		s.unprogramPorts(ctx, n, e)
 		s.ports.Release(e.ID)
 		return nil, nil, err
@@ -186,7 +186,7 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 	return &out, e.Ports, nil
 }
 
-func (s *Service) portErr(req JoinRequest, e *epRecord, err error) error {
+func portErr(req JoinRequest, e *epRecord, err error) error {
 	msg := fmt.Sprintf("failed to set up container networking: driver failed programming external connectivity on endpoint %s (%s): %v",
 		strings.TrimPrefix(req.ContainerName, "/"), e.ID, err)
 	if errdefs.IsUnavailable(err) {
@@ -195,7 +195,7 @@ func (s *Service) portErr(req JoinRequest, e *epRecord, err error) error {
 	return errdefs.ErrUnknown.WithMessage(msg)
 }
 
-func (s *Service) fwEndpoint(n *netRecord, e *epRecord) firewall.Endpoint {
+func fwEndpoint(n *netRecord, e *epRecord) firewall.Endpoint {
 	fe := firewall.Endpoint{Bridge: n.Bridge, IP: e.Addr.Addr()}
 	for _, b := range e.Ports {
 		fe.Ports = append(fe.Ports, firewall.Port{Proto: b.Proto, HostIP: b.HostIP, HostPort: b.HostPort, ContainerPort: b.ContainerPort})
@@ -207,14 +207,14 @@ func (s *Service) programPorts(n *netRecord, e *epRecord) error {
 	if s.fw == nil {
 		return errdefs.ErrNotImplemented.WithMessage("publishing ports needs iptables (--iptables=false)")
 	}
-	return s.fw.AddEndpoint(s.fwEndpoint(n, e))
+	return s.fw.AddEndpoint(fwEndpoint(n, e))
 }
 
 func (s *Service) unprogramPorts(ctx context.Context, n *netRecord, e *epRecord) {
 	if s.fw == nil || len(e.Ports) == 0 {
 		return
 	}
-	if err := s.fw.RemoveEndpoint(s.fwEndpoint(n, e)); err != nil {
+	if err := s.fw.RemoveEndpoint(fwEndpoint(n, e)); err != nil {
 		log.G(ctx).WithError(err).WithField("endpoint", e.ID).Warn("remove port rules")
 	}
 }
@@ -247,7 +247,7 @@ func (s *Service) leaveLocked(ctx context.Context, e *epRecord, inNS bool) {
 		_ = bridge.RemoveInterface(e.NetNS, e.IfName)
 	}
 	_ = bridge.Delete(e.HostIf)
-	if err := s.deleteEndpointRecord(e.ID); err != nil {
+	if err := s.store.deleteEndpointRecord(e.ID); err != nil {
 		log.G(ctx).WithError(err).WithField("endpoint", e.ID).Warn("delete endpoint record")
 	}
 	delete(s.eps, e.ID)
@@ -263,7 +263,7 @@ func (s *Service) dropEndpoint(ctx context.Context, e *epRecord) {
 	}
 	_ = bridge.Delete(e.HostIf)
 	_ = removeNetNS(e.NetNS)
-	_ = s.deleteEndpointRecord(e.ID)
+	_ = s.store.deleteEndpointRecord(e.ID)
 	delete(s.eps, e.ID)
 }
 

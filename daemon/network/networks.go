@@ -60,7 +60,7 @@ func (s *Service) setupPredefined(ctx context.Context) error {
 		}
 		n := &netRecord{ID: newID(), Name: p.name, Driver: p.driver, Created: time.Now(), Options: map[string]string{},
 			Labels: map[string]string{}, IPAMDriver: "default"}
-		if err := s.putNetwork(n); err != nil {
+		if err := s.store.putNetwork(n); err != nil {
 			return err
 		}
 		s.nets[n.ID] = n
@@ -78,7 +78,7 @@ func (s *Service) setupPredefined(ctx context.Context) error {
 		return nil
 	}
 	if old != nil {
-		if err := s.deleteNetworkRecord(old.ID); err != nil {
+		if err := s.store.deleteNetworkRecord(old.ID); err != nil {
 			return err
 		}
 		delete(s.nets, old.ID)
@@ -100,7 +100,7 @@ func (s *Service) setupPredefined(ctx context.Context) error {
 		// Flags changed the address: start from a clean device.
 		_ = bridge.Delete(old.Bridge)
 	}
-	if err := s.putNetwork(n); err != nil {
+	if err := s.store.putNetwork(n); err != nil {
 		return err
 	}
 	s.nets[n.ID] = n
@@ -385,7 +385,7 @@ func (s *Service) Create(ctx context.Context, req ntypes.CreateRequest) (ntypes.
 		s.unprogramNetwork(ctx, n)
 		return ntypes.CreateResponse{}, err
 	}
-	if err := s.putNetwork(n); err != nil {
+	if err := s.store.putNetwork(n); err != nil {
 		s.unprogramNetwork(ctx, n)
 		return ntypes.CreateResponse{}, err
 	}
@@ -463,7 +463,7 @@ func (s *Service) removeLocked(ctx context.Context, n *netRecord) error {
 	if len(active) > 0 {
 		return errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("error while removing network: network %s has active endpoints (%s)", n.Name, strings.Join(active, ", ")))
 	}
-	if err := s.deleteNetworkRecord(n.ID); err != nil {
+	if err := s.store.deleteNetworkRecord(n.ID); err != nil {
 		return err
 	}
 	delete(s.nets, n.ID)
@@ -677,13 +677,6 @@ func parseUntil(v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to parse value as time or duration: %q", v))
-}
-
-// Count is the number of networks (for /system/df consumers).
-func (s *Service) Count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.nets)
 }
 
 var _ = errors.Wrap

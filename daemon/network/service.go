@@ -58,6 +58,7 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	db     *bolt.DB
+	store  store
 	fw     *firewall.Firewall
 	ports  *portmap.Allocator
 	events EventLogger
@@ -132,9 +133,9 @@ func New(ctx context.Context, cfg Config, ev EventLogger) (*Service, error) {
 	if err != nil {
 		return nil, errors.Wrap(err, "open network store")
 	}
-	s := &Service{cfg: cfg, db: db, ports: portmap.NewAllocator(), events: ev,
+	s := &Service{cfg: cfg, db: db, store: store{db}, ports: portmap.NewAllocator(), events: ev,
 		nets: map[string]*netRecord{}, eps: map[string]*epRecord{}, lastIP: map[string]netip.Addr{}}
-	if err := s.load(); err != nil {
+	if err := load(db, s.nets, s.eps); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -149,8 +150,8 @@ func New(ctx context.Context, cfg Config, ev EventLogger) (*Service, error) {
 // containers (or kept them for live-restore).
 func (s *Service) Close() error { return s.db.Close() }
 
-func (s *Service) load() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+func load(db *bolt.DB, nets map[string]*netRecord, eps map[string]*epRecord) error {
+	return db.Update(func(tx *bolt.Tx) error {
 		m, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -174,7 +175,7 @@ func (s *Service) load() error {
 			if err := json.Unmarshal(v, &n); err != nil {
 				return errors.Wrapf(err, "network %s", k)
 			}
-			s.nets[n.ID] = &n
+			nets[n.ID] = &n
 			return nil
 		}); err != nil {
 			return err
@@ -184,34 +185,37 @@ func (s *Service) load() error {
 			if err := json.Unmarshal(v, &e); err != nil {
 				return errors.Wrapf(err, "endpoint %s", k)
 			}
-			s.eps[e.ID] = &e
+			eps[e.ID] = &e
 			return nil
 		})
 	})
 }
 
-func (s *Service) putNetwork(n *netRecord) error {
+// store writes records; each call is one committed transaction.
+type store struct{ db *bolt.DB }
+
+func (st store) putNetwork(n *netRecord) error {
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Put([]byte(n.ID), b) })
+	return st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Put([]byte(n.ID), b) })
 }
 
-func (s *Service) deleteNetworkRecord(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Delete([]byte(id)) })
+func (st store) deleteNetworkRecord(id string) error {
+	return st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNetworks).Delete([]byte(id)) })
 }
 
-func (s *Service) putEndpoint(e *epRecord) error {
+func (st store) putEndpoint(e *epRecord) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketEndpoints).Put([]byte(e.ID), b) })
+	return st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketEndpoints).Put([]byte(e.ID), b) })
 }
 
-func (s *Service) deleteEndpointRecord(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketEndpoints).Delete([]byte(id)) })
+func (st store) deleteEndpointRecord(id string) error {
+	return st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketEndpoints).Delete([]byte(id)) })
 }
 
 // setup brings the kernel in line with the records: firewall chains rebuilt, bridges of stored networks
