@@ -1,8 +1,10 @@
-// Service (this file and its siblings) owns networks and their endpoints: the records in bbolt under
-// <data-root>/network/network.db, the predefined bridge/host/none networks, the bridge driver (through
-// package bridge), IPAM (package ipam), the iptables layout (package firewall) and published ports
-// (package portmap). It is the network router's backend, and the containers service calls it to give a
-// container a namespace (package sandbox) and endpoints at start and to take them away at stop.
+// Package network owns networks and their endpoints: the records in bbolt under
+// <data-root>/network/network.db, the predefined bridge/host/none networks, the bridge driver (package
+// bridge: netlink), IPAM (package ipam), dockerd's iptables layout (package firewall) and published ports
+// forwarded by the kernel (package portmap), and each container's network namespace (package sandbox);
+// plus the hostname/hosts/resolv.conf files containers get (files.go). It is the network router's
+// backend, and the containers service calls it to give a container a namespace and endpoints at start
+// and to take them away at stop. It must not import api/server or daemon/containers.
 //
 // Bucket layout (schema 1): "meta" {"schema": "1"}, "networks" {id: JSON netRecord},
 // "endpoints" {id: JSON epRecord}. A record is committed before the API answers.
