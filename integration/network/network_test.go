@@ -242,7 +242,8 @@ func TestUserNetworksIsolationConnect(t *testing.T) {
 func TestRestartKeepsNetworks(t *testing.T) {
 	d := newDaemon(t)
 	id := mustDocker(t, d, "network", "create", "--subnet", "10.20.0.0/24", "keep")
-	mustDocker(t, d, "run", "-d", "--name", "rr", "--network", "keep", "busybox", "sleep", "300")
+	mustDocker(t, d, "run", "-d", "--name", "rr", "--network", "keep", "-p", "8099:80", "busybox", "sleep", "300")
+	assert.Check(t, is.Contains(inNS(t, d, "iptables-save"), "--dport 8099"))
 	d.Kill(t)
 	d.Start(t)
 	out := mustDocker(t, d, "network", "inspect", "-f", "{{.Id}} {{(index .IPAM.Config 0).Subnet}}", "keep")
@@ -250,8 +251,10 @@ func TestRestartKeepsNetworks(t *testing.T) {
 	// No stale veth from the killed run.
 	links := inNS(t, d, "ip", "-o", "link")
 	assert.Check(t, !strings.Contains(links, "veth"), links)
-	// Rules rebuilt once, not doubled.
+	// Rules rebuilt once, not doubled; the killed run's port rules are gone.
 	rules := inNS(t, d, "iptables-save")
+	assert.Check(t, !strings.Contains(rules, "--dport 8099"), rules)
+	assert.Check(t, !strings.Contains(rules, "--dport 80 "), rules)
 	for _, r := range []string{"-A FORWARD -j DOCKER-USER", "-A POSTROUTING -s 10.20.0.0/24 ! -o br-" + id[:12] + " -j MASQUERADE",
 		"-A DOCKER-FORWARD -j DOCKER-CT", "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"} {
 		assert.Check(t, is.Equal(strings.Count(rules, r+"\n"), 1), "%s\n%s", r, rules)
