@@ -144,13 +144,7 @@ func (s *Service) defaultBridge() (*netRecord, error) {
 		n.Subnet = p.Masked()
 		n.Gateway = ipam.FirstHost(n.Subnet)
 	default:
-		var used []netip.Prefix
-		for _, o := range s.nets {
-			if o.Subnet.IsValid() {
-				used = append(used, o.Subnet)
-			}
-		}
-		p, err := ipam.NextSubnet(s.pools(), used)
+		p, err := ipam.NextSubnet(s.pools(), s.usedSubnets())
 		if err != nil {
 			return nil, err
 		}
@@ -168,6 +162,25 @@ func (s *Service) defaultBridge() (*netRecord, error) {
 		optHostIP: n.HostIP.String(), optBridgeName: name, optMTU: strconv.Itoa(n.MTU),
 	}
 	return n, nil
+}
+
+// usedSubnets are the blocks a new network must not overlap: other networks' and the host's on-link
+// routes (not through our own bridges).
+func (s *Service) usedSubnets() []netip.Prefix {
+	var used []netip.Prefix
+	own := map[string]bool{}
+	for _, o := range s.nets {
+		if o.Subnet.IsValid() {
+			used = append(used, o.Subnet)
+		}
+		if o.Bridge != "" {
+			own[o.Bridge] = true
+		}
+	}
+	if s.cfg.Bridge == "" {
+		own["docker0"] = true
+	}
+	return append(used, bridge.HostRoutes(own)...)
 }
 
 func bridgeAddr(name string) (netip.Prefix, error) {
@@ -375,7 +388,7 @@ func (s *Service) Create(ctx context.Context, req ntypes.CreateRequest) (ntypes.
 			n.Gateway = ipam.FirstHost(n.Subnet)
 		}
 	} else {
-		p, err := ipam.NextSubnet(s.pools(), used)
+		p, err := ipam.NextSubnet(s.pools(), s.usedSubnets())
 		if err != nil {
 			return ntypes.CreateResponse{}, err
 		}

@@ -407,3 +407,15 @@ func TestEndpointSettingsAndClientCalls(t *testing.T) {
 	assert.Check(t, is.Equal(out, ""))
 	mustDocker(t, d, "rm", "-f", "fix", "dyn", "dup")
 }
+
+// TestPoolsSkipHostRoutes: a block the host already routes on a link is not handed to a network.
+func TestPoolsSkipHostRoutes(t *testing.T) {
+	d := daemon.New(t)
+	inNS(t, d, "ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1")
+	inNS(t, d, "ip", "addr", "add", "172.18.3.1/24", "dev", "lan0")
+	inNS(t, d, "ip", "link", "set", "lan0", "up")
+	d.Start(t)
+	out := mustDocker(t, d, "network", "create", "p1")
+	n := mustDocker(t, d, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", out)
+	assert.Check(t, is.Equal(n, "172.19.0.0/16"))
+}

@@ -312,3 +312,28 @@ func ValidMTU(s string) (int, error) {
 	}
 	return n, nil
 }
+
+// HostRoutes are the IPv4 destinations of on-link routes not through one of skip (the daemon's own
+// bridges): pools overlapping them would cut the host off a network it uses.
+func HostRoutes(skip map[string]bool) []netip.Prefix {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, r := range routes {
+		if r.Dst == nil || r.Gw != nil {
+			continue
+		}
+		if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil && skip[l.Attrs().Name] {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		if !ok {
+			continue
+		}
+		ones, _ := r.Dst.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip, ones).Masked())
+	}
+	return out
+}
