@@ -110,14 +110,23 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 		cfg = &ctypes.EndpointSettings{}
 	}
 	inUse := map[netip.Addr]bool{}
-	ifIdx := 0
+	ifNames := map[string]bool{}
+	hasGateway := false
 	for _, e := range s.eps {
 		if e.NetworkID == n.ID {
 			inUse[e.Addr.Addr()] = true
 		}
 		if e.ContainerID == req.ContainerID {
-			ifIdx++
+			ifNames[e.IfName] = true
+			if o := s.nets[e.NetworkID]; o != nil && !o.Internal {
+				hasGateway = true
+			}
 		}
+	}
+	// The lowest free ethN: after a disconnect, names are reused, never duplicated.
+	ifIdx := 0
+	for ifNames[fmt.Sprintf("eth%d", ifIdx)] {
+		ifIdx++
 	}
 	var addr netip.Addr
 	if cfg.IPAMConfig != nil && cfg.IPAMConfig.IPv4Address != "" {
@@ -149,7 +158,7 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 		e.IfName = v
 	}
 	gw := n.Gateway
-	if n.Internal || ifIdx > 0 {
+	if n.Internal || hasGateway {
 		// One default route: through the first non-internal network joined.
 		gw = netip.Addr{}
 	}

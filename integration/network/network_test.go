@@ -229,6 +229,18 @@ func TestUserNetworksIsolationConnect(t *testing.T) {
 	mustDocker(t, d, "network", "disconnect", "a", "cc")
 	out = mustDocker(t, d, "exec", "cc", "ip", "-o", "-4", "addr")
 	assert.Check(t, !strings.Contains(out, "eth1"), out)
+	// Leaving the first network and joining another reuses eth0 (no clash with a remaining eth1), and
+	// the first non-internal network joined gives the default route.
+	mustDocker(t, d, "network", "connect", "a", "cc")
+	mustDocker(t, d, "network", "disconnect", "b", "cc")
+	mustDocker(t, d, "network", "connect", "bridge", "cc")
+	out = mustDocker(t, d, "exec", "cc", "ip", "-o", "-4", "addr")
+	assert.Check(t, strings.Contains(out, "eth0") && strings.Contains(out, "eth1"), out)
+	out = mustDocker(t, d, "exec", "cc", "ip", "route")
+	assert.Check(t, is.Contains(out, "default via 172.18.0.1"), out)
+	mustDocker(t, d, "network", "disconnect", "bridge", "cc")
+	mustDocker(t, d, "network", "disconnect", "a", "cc")
+	mustDocker(t, d, "network", "connect", "b", "cc")
 	// Stopped container: stored, applied at start.
 	mustDocker(t, d, "stop", "-t", "0", "cc")
 	mustDocker(t, d, "network", "connect", "a", "cc")
