@@ -277,7 +277,7 @@ func (s *Service) dropEndpoint(ctx context.Context, e *epRecord) {
 }
 
 // reprogramEndpoint re-installs a live-restored endpoint's port rules and re-holds its ports.
-func (s *Service) reprogramEndpoint(n *netRecord, e *epRecord) error {
+func (s *Service) reprogramEndpoint(ctx context.Context, n *netRecord, e *epRecord) error {
 	if len(e.Ports) == 0 {
 		return nil
 	}
@@ -288,6 +288,9 @@ func (s *Service) reprogramEndpoint(n *netRecord, e *epRecord) error {
 	if _, err := s.ports.Allocate(e.ID, e.Addr.Addr(), specs); err != nil {
 		return err
 	}
+	// Rules in built-in chains survived the restart (only the daemon's chains were rebuilt): remove
+	// them first so they are not doubled.
+	s.unprogramPorts(ctx, n, e)
 	return s.programPorts(n, e)
 }
 

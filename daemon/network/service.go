@@ -260,7 +260,7 @@ func (s *Service) setup(ctx context.Context) error {
 		if s.cfg.LiveRestore && n != nil && fileExists(e.NetNS) {
 			// Kept until the containers service says whether its container still runs (Reconcile).
 			kept[e.HostIf] = true
-			if err := s.reprogramEndpoint(n, e); err != nil {
+			if err := s.reprogramEndpoint(ctx, n, e); err != nil {
 				log.G(ctx).WithError(err).WithField("endpoint", id).Warn("restore endpoint")
 			}
 			continue

@@ -315,8 +315,9 @@ func TestLiveRestoreKeepsAddresses(t *testing.T) {
 	res := d.Docker(t, "run", "-d", "--name", "other", "-p", "8090:80", "busybox", "sleep", "10")
 	assert.Check(t, is.Contains(res.Stderr, "port is already allocated"), res.Combined())
 	mustDocker(t, d, "rm", "-f", "srv", "other")
-	out := inNS(t, d, "iptables-save", "-t", "nat")
+	out := inNS(t, d, "iptables-save")
 	assert.Check(t, !strings.Contains(out, "DNAT"), out)
+	assert.Check(t, !strings.Contains(out, "/32"), "a restored endpoint's rules were left behind:\n%s", out)
 }
 
 func TestPublishAllEventsAndStats(t *testing.T) {
