@@ -5,9 +5,10 @@
 //
 // berthd runs in a network namespace of its own (NetNS, a bind-mounted file under Dir, loopback up), so
 // its bridges, veths, sysctls and iptables rules never reach the host's namespace and vanish with the
-// test. A daemon started with a tcp:// listener, or with HostNetwork set, runs in the host's namespace
-// instead (the test reaches it over the host's loopback) with --bridge=none --iptables=false
-// --ip-forward=false (nothing is created or changed there).
+// test. A daemon started with a tcp:// listener, with HostNetwork set, or in a test that started a
+// registry on the host's loopback (distribution/testutil sets BERTHD_TEST_HOST_LOOPBACK) runs in the
+// host's namespace instead, with --bridge=none --iptables=false --ip-forward=false (nothing is created
+// or changed there).
 package daemon
 
 import (
@@ -79,7 +80,9 @@ func New(t testing.TB) *Daemon {
 		ConfigFile:      filepath.Join(dir, "daemon.json"),
 		logPath:         filepath.Join(dir, "berthd.log"),
 		NetNS:           filepath.Join(dir, "netns"),
-		t:               t,
+		// Set by distribution/testutil's registry, which listens on the host's loopback.
+		HostNetwork: os.Getenv("BERTHD_TEST_HOST_LOOPBACK") != "",
+		t:           t,
 	}
 	t.Cleanup(d.teardown)
 	if err := newNetNS(d.NetNS); err != nil {
