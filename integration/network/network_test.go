@@ -249,6 +249,9 @@ func TestUserNetworksIsolationConnect(t *testing.T) {
 	assert.Check(t, strings.HasPrefix(out, "172.18.0."), out)
 	mustDocker(t, d, "rm", "-f", "sa", "cc")
 	mustDocker(t, d, "network", "rm", "a", "b")
+	rules := inNS(t, d, "iptables-save")
+	assert.Check(t, !strings.Contains(rules, "br-"), "rules of removed networks left:\n%s", rules)
+	assert.Check(t, !strings.Contains(inNS(t, d, "ip", "link"), "br-"))
 }
 
 func TestRestartKeepsNetworks(t *testing.T) {

@@ -204,17 +204,25 @@ func (f *Firewall) AddNetwork(n Network) error {
 	return errors.Wrapf(restore(batch(t)), "program network %s", n.Bridge)
 }
 
-// RemoveNetwork deletes a network's rules; missing rules are fine.
+// RemoveNetwork deletes a network's rules that exist: one iptables-save, one iptables-restore.
 func (f *Firewall) RemoveNetwork(n Network) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var first error
+	cur, err := save()
+	if err != nil {
+		return err
+	}
+	t := map[string][]string{}
 	for _, r := range n.rules() {
-		if err := f.ipt.DeleteIfExists(r.table, r.chain, r.spec...); err != nil && first == nil {
-			first = err
+		line := "-A " + r.chain + " " + strings.Join(r.spec, " ")
+		if cur.has(r.table, r.chain, line) {
+			t[r.table] = append(t[r.table], "-D"+strings.TrimPrefix(line, "-A"))
 		}
 	}
-	return first
+	if len(t) == 0 {
+		return nil
+	}
+	return errors.Wrapf(restore(batch(t)), "remove rules of network %s", n.Bridge)
 }
 
 // Port is one published port of an endpoint.
