@@ -11,6 +11,7 @@ require (
 	github.com/containerd/log v0.1.0
 	github.com/containerd/platforms v0.2.1
 	github.com/containerd/typeurl/v2 v2.2.0
+	github.com/coreos/go-iptables v0.8.0
 	github.com/coreos/go-systemd/v22 v22.5.0
 	github.com/cyphar/filepath-securejoin v0.5.1
 	github.com/distribution/reference v0.6.0
@@ -36,6 +37,8 @@ require (
 	github.com/prometheus/common v0.42.0
 	github.com/sirupsen/logrus v1.9.3
 	github.com/spf13/pflag v1.0.5
+	github.com/vishvananda/netlink v1.3.0
+	github.com/vishvananda/netns v0.0.5
 	go.etcd.io/bbolt v1.3.10
 	golang.org/x/sync v0.20.0
 	golang.org/x/sys v0.45.0

@@ -59,6 +59,7 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 		InitPath:     initPath,
 		Defaults:     defaults,
 		CgroupParent: d.cfg.CgroupParent,
+		Networks:     d.nets,
 	}, d.imgs.images, d.imgs.layers, d.volumes, d.events)
 	if err != nil {
 		return err
@@ -78,6 +79,7 @@ func (d *Daemon) initContainers(ctx context.Context) error {
 	if err := svc.Restore(ctx); err != nil {
 		return err
 	}
+	d.reconcileNetworks(ctx)
 	d.imgs.images.SetContainerUsage(svc.Backend())
 	d.infoSources = append(d.infoSources, func(src *system.Sources) { src.Containers = svc.Backend().Counts })
 	d.diskUsageSources = append(d.diskUsageSources, func(ctx context.Context, opts systemtypes.DiskUsageOptions, du *systemtypes.DiskUsage) error {

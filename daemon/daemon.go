@@ -17,6 +17,7 @@ import (
 	systemtypes "github.com/berthd/berthd/api/types/system"
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/daemon/events"
+	"github.com/berthd/berthd/daemon/network"
 	"github.com/berthd/berthd/daemon/system"
 	"github.com/berthd/berthd/image/builder"
 	"github.com/berthd/berthd/volume/local"
@@ -41,6 +42,7 @@ type Daemon struct {
 	plugins  *pluginsArea
 	ctrs     *containersArea
 	builder  *builder.Builder
+	nets     *network.Service
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
 	infoSources []func(*system.Sources)
@@ -88,6 +90,7 @@ func New(ctx context.Context, cfg *config.Config, warnings []string) (_ *Daemon,
 		{"plugins", d.initPlugins},
 		{"volumes", d.initVolumes},
 		{"images", d.initImages},
+		{"networks", d.initNetworks},
 		{"containers", d.initContainers},
 		{"builder", d.initBuilder},
 		{"system", d.initSystem},

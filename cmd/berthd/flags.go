@@ -62,6 +62,7 @@ func newOptions() *options {
 	o.addAdminFlags(fs)
 	fs.BoolVar(&o.validate, "validate", false, "Validate daemon configuration and exit")
 	fs.BoolVarP(&o.version, "version", "v", false, "Print version information and quit")
+	addNetworkFlags(fs, &c.NetworkConfig)
 	o.flags = fs
 	return o
 }

@@ -5,6 +5,7 @@ import (
 	buildrouter "github.com/berthd/berthd/api/server/router/build"
 	containerrouter "github.com/berthd/berthd/api/server/router/container"
 	imagerouter "github.com/berthd/berthd/api/server/router/image"
+	networkrouter "github.com/berthd/berthd/api/server/router/network"
 	pluginrouter "github.com/berthd/berthd/api/server/router/plugin"
 	systemrouter "github.com/berthd/berthd/api/server/router/system"
 	volumerouter "github.com/berthd/berthd/api/server/router/volume"
@@ -20,5 +21,6 @@ func routers(d *daemon.Daemon) []router.Router {
 		pluginrouter.NewRouter(d.PluginManager()),
 		containerrouter.NewRouter(d.ContainerBackend()),
 		buildrouter.NewRouter(d.BuildBackend()),
+		networkrouter.NewRouter(d.NetworkBackend()),
 	}
 }

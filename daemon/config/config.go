@@ -73,6 +73,8 @@ type Config struct {
 	SecurityConfig
 
 	AdminConfig
+
+	NetworkConfig
 }
 
 // New returns the defaults.
@@ -89,6 +91,7 @@ func New() *Config {
 		PluginsSocketDir:          DefaultPluginsSocketDir,
 		PluginsSpecDirs:           append([]string(nil), DefaultPluginsSpecDirs...),
 		AdminConfig:               adminDefaults(),
+		NetworkConfig:             defaultNetworkConfig(),
 	}
 }
 
@@ -216,6 +219,9 @@ var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "war
 func (c *Config) Validate() error {
 	if !logLevels[c.LogLevel] {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	if err := c.validateNetwork(); err != nil {
+		return err
 	}
 	if c.ShutdownTimeout < -1 {
 		return fmt.Errorf("invalid shutdown-timeout: %d (must be -1 or more)", c.ShutdownTimeout)

@@ -54,6 +54,8 @@ type Container struct {
 	// restartCancel stops a pending restart-policy restart.
 	restartCancel func()
 	restartDelay  time.Duration
+	// net is the container's network configuration (network.go).
+	net *netState
 	// exited is closed when the current run's exit has been handled (nil when not running).
 	exited chan struct{}
 	// freezes counts the copies (cp, export) that hold the container frozen; guarded by mu.

@@ -69,12 +69,6 @@ func validateHostConfig(hc *ctypes.HostConfig) error {
 			return invalidf("%s", err.Error())
 		}
 	}
-	if err := network.CheckPorts(len(hc.PortBindings), hc.PublishAllPorts); err != nil {
-		return err
-	}
-	if _, err := network.ParseMode(hc.NetworkMode); err != nil {
-		return err
-	}
 	for _, m := range []string{hc.IpcMode, hc.UTSMode} {
 		switch m {
 		case "", "host", "private", "shareable", "none":
@@ -252,6 +246,10 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 		return CreateResult{}, err
 	}
 	mergeImage(&cfg, rc)
+	nets, err := Networking{s}.prepareNetworks(ctx, hc, &cfg, req.NetworkingConfig)
+	if err != nil {
+		return CreateResult{}, err
+	}
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
 		return CreateResult{}, invalidf("No command specified")
 	}
@@ -333,6 +331,10 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Mode: hc.NetworkMode,
 		ExtraHosts: hc.ExtraHosts, DNS: hc.DNS, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
 	}); err != nil {
+		return CreateResult{}, err
+	}
+	c.netConfig().Networks = nets
+	if err := c.saveNet(); err != nil {
 		return CreateResult{}, err
 	}
 	if err := c.save(); err != nil {

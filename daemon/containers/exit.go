@@ -99,6 +99,7 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 	c.stopHealth()
 	(execOps{s}).failExecs(c)
 	s.unmountVolumes(ctx, c)
+	Networking{s}.releaseNetwork(ctx, c)
 	if c.logw != nil {
 		c.logw.Close()
 		c.logw = nil

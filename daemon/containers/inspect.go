@@ -8,7 +8,6 @@ import (
 
 	ctypes "github.com/berthd/berthd/api/types/container"
 	"github.com/berthd/berthd/api/types/filters"
-	"github.com/berthd/berthd/daemon/network"
 )
 
 func fmtTime(t time.Time) string {
@@ -34,10 +33,6 @@ func (c *Container) mountPoints() []ctypes.MountPoint {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Destination < out[j].Destination })
 	return out
-}
-
-func (c *Container) networks() map[string]*ctypes.EndpointSettings {
-	return map[string]*ctypes.EndpointSettings{network.NetworkName(c.HostConfig.NetworkMode): {}}
 }
 
 // Inspect is GET /containers/{id}/json.
@@ -66,10 +61,8 @@ func (s queryOps) Inspect(ctx context.Context, ref string, size bool) (*ctypes.I
 		Image: c.ImageID, ResolvConfPath: c.resolvPath(), HostnamePath: c.hostnamePath(), HostsPath: c.hostsPath(),
 		LogPath: c.logPath(), Name: c.Name, RestartCount: c.RestartCount, Driver: c.Driver, Platform: "linux",
 		ExecIDs: execIDs, HostConfig: &hc, Mounts: c.mountPoints(), Config: &cfg,
-		GraphDriver: ctypes.GraphDriverData{Name: c.Driver, Data: map[string]string{}},
-		NetworkSettings: &ctypes.NetworkSettings{
-			SandboxKey: "", Ports: map[string][]ctypes.PortBinding{}, Networks: c.networks(),
-		},
+		GraphDriver:     ctypes.GraphDriverData{Name: c.Driver, Data: map[string]string{}},
+		NetworkSettings: Networking{s.Service}.inspectNetwork(ctx, c, st.Running),
 	}
 	if r.Args == nil {
 		r.Args = []string{}
@@ -216,7 +209,7 @@ func (s queryOps) matches(c *Container, f filters.Args, st stateRecord) bool {
 			return false
 		}
 	}
-	if f.Contains("network") && !f.ExactMatch("network", network.NetworkName(c.HostConfig.NetworkMode)) {
+	if f.Contains("network") && !(Networking{s.Service}).onNetwork(c, f) {
 		return false
 	}
 	if f.Contains("health") {
@@ -240,10 +233,14 @@ func (s queryOps) summary(ctx context.Context, c *Container, st stateRecord, siz
 	sum := &ctypes.Summary{
 		ID: c.ID, Names: []string{c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: c.command(),
 		Created: c.Created.Unix(), Ports: []ctypes.Port{}, Labels: c.Config.Labels, State: st.Status,
-		Status:          c.State.String() + healthSuffix(c, st),
-		HostConfig:      ctypes.SummaryHostConfig{NetworkMode: c.HostConfig.NetworkMode},
-		NetworkSettings: &ctypes.SummaryNetworkSettings{Networks: c.networks()},
-		Mounts:          c.mountPoints(),
+		Status:     c.State.String() + healthSuffix(c, st),
+		HostConfig: ctypes.SummaryHostConfig{NetworkMode: c.HostConfig.NetworkMode},
+		Mounts:     c.mountPoints(),
+	}
+	nets, _, ports := Networking{s.Service}.networkSettings(ctx, c, st.Running)
+	sum.NetworkSettings = &ctypes.SummaryNetworkSettings{Networks: nets}
+	if ports != nil {
+		sum.Ports = ports
 	}
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}

@@ -263,6 +263,7 @@ func (s *Service) remove(ctx context.Context, c *Container, force, removeVolumes
 		}
 		c.task = nil
 		s.unmountVolumes(ctx, c)
+		Networking{s}.releaseNetwork(ctx, c)
 	}
 	if c.restartCancel != nil {
 		c.restartCancel()

@@ -200,6 +200,7 @@ func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Conta
 	}
 	if wasRunning || st.Restarting {
 		s.unmountVolumes(ctx, c)
+		Networking{s.Service}.releaseNetwork(ctx, c)
 		if !wasRunning {
 			code, at = st.ExitCode, st.FinishedAt
 		}

@@ -88,6 +88,8 @@ type Config struct {
 	ExecRoot string
 	// LiveRestore leaves containers running across a daemon restart.
 	LiveRestore bool
+	// Networks gives containers their namespaces and endpoints (daemon/network); nil: loopback only.
+	Networks Networks
 	// InitPath is the init binary for --init (dockerd's docker-init; Debian's tini-static).
 	InitPath string
 	// CgroupParent is the cgroup under which containers go ("/berth" when empty).

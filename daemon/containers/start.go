@@ -287,10 +287,20 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 			s.unmountVolumes(context.WithoutCancel(ctx), c)
 		}
 	}()
+	nsPath, err := Networking{s}.setupNetwork(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			Networking{s}.releaseNetwork(context.WithoutCancel(ctx), c)
+		}
+	}()
 	opts, err := s.buildSpec(ctx, c, ms)
 	if err != nil {
 		return err
 	}
+	opts.NetNSPath = nsPath
 	spec, err := oci.Build(*opts)
 	if err != nil {
 		return err

@@ -84,6 +84,7 @@ func (s ioOps) sample(c *Container) ctypes.StatsResponse {
 	r.PidsStats.Current = readUint(filepath.Join(pids, "pids.current"))
 	r.PidsStats.Limit = readUint(filepath.Join(pids, "pids.max"))
 	r.BlkioStats.IoServiceBytesRecursive = []any{}
+	r.Networks = Networking{s.Service}.networkStats(c)
 	return r
 }
 

@@ -44,6 +44,9 @@ func StartRegistryWith(t testing.TB, o Options) string {
 	t.Helper()
 	user, pass := o.User, o.Pass
 	bin := testenv.NeedCommand(t, "docker-registry", "docker-registry")
+	// A daemon under test must reach this registry on the host's loopback: the integration harness starts
+	// daemons of this test in the host's network namespace (integration/internal/daemon).
+	t.Setenv("BERTHD_TEST_HOST_LOOPBACK", "1")
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

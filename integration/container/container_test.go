@@ -33,9 +33,9 @@ func TestRunBasics(t *testing.T) {
 	out = mustDocker(t, d, "run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint")
 	assert.Equal(t, out, "from entrypoint")
 
-	// Only loopback in the default network namespace.
+	// The default bridge network gives eth0 beside loopback; none has loopback only.
 	out = mustDocker(t, d, "run", "--rm", "busybox", "ls", "/sys/class/net")
-	assert.Equal(t, out, "lo")
+	assert.Equal(t, out, "eth0\nlo")
 	out = mustDocker(t, d, "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
 	assert.Equal(t, out, "lo")
 
@@ -174,8 +174,8 @@ func TestBadInput(t *testing.T) {
 	res = d.Docker(t, "run", "-d", "--restart", "sometimes", "busybox", "true")
 	assert.Assert(t, is.Contains(res.Stderr, "invalid restart policy"), res.Combined())
 
-	res = d.Docker(t, "run", "--rm", "-p", "80:80", "busybox", "true")
-	assert.Assert(t, is.Contains(res.Stderr, "port publishing"))
+	res = d.Docker(t, "run", "--rm", "-p", "80:80/sctp", "busybox", "true")
+	assert.Assert(t, is.Contains(res.Stderr, "invalid proto: sctp"), res.Combined())
 
 	// A failure after some volumes were created releases them: the named one is free again, the
 	// anonymous one is gone.

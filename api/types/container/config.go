@@ -250,19 +250,28 @@ type NetworkingConfig struct {
 
 // EndpointSettings is one network of a container.
 type EndpointSettings struct {
-	Links               []string          `json:"Links"`
-	Aliases             []string          `json:"Aliases"`
-	MacAddress          string            `json:"MacAddress"`
-	DriverOpts          map[string]string `json:"DriverOpts"`
-	NetworkID           string            `json:"NetworkID"`
-	EndpointID          string            `json:"EndpointID"`
-	Gateway             string            `json:"Gateway"`
-	IPAddress           string            `json:"IPAddress"`
-	IPPrefixLen         int               `json:"IPPrefixLen"`
-	IPv6Gateway         string            `json:"IPv6Gateway"`
-	GlobalIPv6Address   string            `json:"GlobalIPv6Address"`
-	GlobalIPv6PrefixLen int               `json:"GlobalIPv6PrefixLen"`
-	DNSNames            []string          `json:"DNSNames"`
+	IPAMConfig          *EndpointIPAMConfig `json:"IPAMConfig"`
+	Links               []string            `json:"Links"`
+	Aliases             []string            `json:"Aliases"`
+	MacAddress          string              `json:"MacAddress"`
+	DriverOpts          map[string]string   `json:"DriverOpts"`
+	GwPriority          int                 `json:"GwPriority"`
+	NetworkID           string              `json:"NetworkID"`
+	EndpointID          string              `json:"EndpointID"`
+	Gateway             string              `json:"Gateway"`
+	IPAddress           string              `json:"IPAddress"`
+	IPPrefixLen         int                 `json:"IPPrefixLen"`
+	IPv6Gateway         string              `json:"IPv6Gateway"`
+	GlobalIPv6Address   string              `json:"GlobalIPv6Address"`
+	GlobalIPv6PrefixLen int                 `json:"GlobalIPv6PrefixLen"`
+	DNSNames            []string            `json:"DNSNames"`
+}
+
+// EndpointIPAMConfig is a container's requested addresses on one network (--ip, --ip6).
+type EndpointIPAMConfig struct {
+	IPv4Address  string   `json:"IPv4Address,omitempty"`
+	IPv6Address  string   `json:"IPv6Address,omitempty"`
+	LinkLocalIPs []string `json:"LinkLocalIPs,omitempty"`
 }
 
 // CreateResponse is the answer of POST /containers/create.

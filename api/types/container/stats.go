@@ -55,6 +55,20 @@ type StatsResponse struct {
 	MemoryStats MemoryStats `json:"memory_stats,omitempty"`
 	Name        string      `json:"name,omitempty"`
 	ID          string      `json:"id,omitempty"`
+	// Networks are per-interface counters in the container's namespace (omitted for host/none).
+	Networks map[string]NetworkStats `json:"networks,omitempty"`
+}
+
+// NetworkStats are one interface's counters.
+type NetworkStats struct {
+	RxBytes   uint64 `json:"rx_bytes"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxErrors  uint64 `json:"rx_errors"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxErrors  uint64 `json:"tx_errors"`
+	TxDropped uint64 `json:"tx_dropped"`
 }
 
 // PathStat is the X-Docker-Container-Path-Stat header of the archive endpoints (base64 JSON).

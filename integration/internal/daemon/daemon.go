@@ -2,6 +2,13 @@
 // in short-lived temp dirs with its own supervised containerd, its own API socket and its own plugin dirs,
 // gives tests a moby Go client and a way to run the real docker CLI against it, and tears everything down
 // (berthd, its containerd, shims, mounts, dirs) when the test ends.
+//
+// berthd runs in a network namespace of its own (NetNS, a bind-mounted file under Dir, loopback up), so
+// its bridges, veths, sysctls and iptables rules never reach the host's namespace and vanish with the
+// test. A daemon started with a tcp:// listener, with HostNetwork set, or in a test that started a
+// registry on the host's loopback (distribution/testutil sets BERTHD_TEST_HOST_LOOPBACK) runs in the
+// host's namespace instead, with --bridge=none --iptables=false --ip-forward=false (nothing is created
+// or changed there).
 package daemon
 
 import (
@@ -38,6 +45,10 @@ type Daemon struct {
 	ConfigFile string
 	// Env is added to berthd's environment.
 	Env []string
+	// NetNS is the network namespace file berthd runs in.
+	NetNS string
+	// HostNetwork runs berthd in the host's namespace with --bridge=none --iptables=false --ip-forward=false.
+	HostNetwork bool
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -66,15 +77,53 @@ func New(t testing.TB) *Daemon {
 		PluginSpecDir:   filepath.Join(dir, "specs"),
 		ConfigFile:      filepath.Join(dir, "daemon.json"),
 		logPath:         filepath.Join(dir, "berthd.log"),
-		t:               t,
+		NetNS:           filepath.Join(dir, "netns"),
+		// Set by distribution/testutil's registry, which listens on the host's loopback.
+		HostNetwork: os.Getenv("BERTHD_TEST_HOST_LOOPBACK") != "",
+		t:           t,
+	}
+	t.Cleanup(d.teardown)
+	if err := newNetNS(d.NetNS); err != nil {
+		t.Fatal(err)
 	}
 	for _, p := range []string{d.PluginSocketDir, d.PluginSpecDir} {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(d.teardown)
 	return d
+}
+
+// newNetNS creates a network namespace bound on path with loopback up.
+func newNetNS(path string) error {
+	if err := os.WriteFile(path, nil, 0o444); err != nil {
+		return err
+	}
+	if out, err := exec.Command("unshare", "--net="+path, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("create netns: %v: %s", err, out)
+	}
+	return nil
+}
+
+// InNetNS runs a command in berthd's network namespace and returns its combined output.
+func (d *Daemon) InNetNS(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command("nsenter", append([]string{"--net=" + d.NetNS, "--"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// hostNetwork reports whether berthd must run in the host's namespace: the test asked, or it listens on
+// TCP (the test reaches it over the host's loopback).
+func (d *Daemon) hostNetwork(args []string) bool {
+	if d.HostNetwork {
+		return true
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "tcp://") || strings.HasPrefix(a, "--metrics-addr") {
+			return true
+		}
+	}
+	return false
 }
 
 // Host is the DOCKER_HOST value.
@@ -138,6 +187,13 @@ func (d *Daemon) startCmdFiles(bin string, args []string, extraFiles []*os.File)
 	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
+	}
+	if d.hostNetwork(args) {
+		args = append(append([]string(nil), args...), "--bridge=none", "--iptables=false", "--ip-forward=false")
+	} else {
+		// nsenter execs berthd in place: the pid (LISTEN_PID, signals) stays berthd's.
+		args = append([]string{"--net=" + d.NetNS, "--", bin}, args...)
+		bin = "nsenter"
 	}
 	fmt.Fprintf(logf, "=== start %s %s\n", bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)

@@ -2,6 +2,8 @@
 // each in fresh temp dirs with its own socket, data root and containerd; dockerd isolated exactly as
 // ../shared/tools/ref-dockerd does (private mount namespace, empty tmpfs over the host's plugin dirs,
 // --bridge=none --iptables=false), but polled every 2 ms so start-up figures are not rounded to its 250 ms.
+// berthd always runs in a network namespace of its own (a file under its dir), so its default bridge and
+// iptables rules never reach the host; StartDockerdNet gives dockerd the same, with its networking on.
 package benchutil
 
 import (
@@ -58,7 +60,17 @@ func StartBerthdAt(bin, dir string, extra ...string) (*Daemon, error) {
 	args := append([]string{"-H", "unix://" + filepath.Join(dir, "d.sock"), "--data-root", filepath.Join(dir, "root"),
 		"--exec-root", filepath.Join(dir, "exec"), "-p", filepath.Join(dir, "pid"), "--config-file", cfg,
 		"--plugins-socket-dir", filepath.Join(dir, "plugins"), "--plugins-spec-dir", filepath.Join(dir, "specs")}, extra...)
-	cmd := exec.Command(bin, args...)
+	ns := filepath.Join(dir, "netns")
+	if _, err := os.Stat(ns); err != nil {
+		if err := os.WriteFile(ns, nil, 0o444); err != nil {
+			return nil, err
+		}
+		if out, err := exec.Command("unshare", "--net="+ns, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("netns: %v: %s", err, out)
+		}
+	}
+	// nsenter execs berthd in place, so the pid is berthd's.
+	cmd := exec.Command("nsenter", append([]string{"--net=" + ns, "--", bin}, args...)...)
 	cmd.Env = append(os.Environ(), "BERTHD_SYSTEM_CONTAINERD=")
 	return start("berthd", dir, filepath.Join(dir, "d.sock"), cmd)
 }
@@ -82,6 +94,28 @@ func StartDockerdAt(dir string, extra ...string) (*Daemon, error) {
 	}
 	return start("dockerd", dir, filepath.Join(dir, "docker.sock"), cmd)
 }
+
+// StartDockerdNet starts dockerd with its default bridge, iptables and published ports, in a network
+// namespace of its own (as `ref-dockerd start --net`).
+func StartDockerdNet(extra ...string) (*Daemon, error) {
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		return nil, fmt.Errorf("dockerd not installed (Debian package docker.io)")
+	}
+	dir, err := os.MkdirTemp("/tmp", "bd-ref")
+	if err != nil {
+		return nil, err
+	}
+	script := `ip link set lo up
+mount -t tmpfs refplugins /run/docker/plugins 2>/dev/null || { mkdir -p /run/docker/plugins; mount -t tmpfs refplugins /run/docker/plugins; }
+for d in /etc/docker/plugins /usr/lib/docker/plugins; do [ -d "$d" ] && mount -t tmpfs refspec "$d"; done
+dir=$1; shift
+exec dockerd -H "unix://$dir/docker.sock" --data-root "$dir/root" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" "$@"`
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--net", "bash", "-c", script, "_", dir}, extra...)...)
+	return start("dockerd", dir, filepath.Join(dir, "docker.sock"), cmd)
+}
+
+// NetNS is the network namespace the daemon runs in.
+func (d *Daemon) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", d.Pid()) }
 
 func start(name, dir, sock string, cmd *exec.Cmd) (*Daemon, error) {
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
@@ -182,6 +216,37 @@ func SelfCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ChildrenCPU sums the CPU time of pid's direct children named like one of names (docker-proxy).
+func ChildrenCPU(pid int, names ...string) time.Duration {
+	var sum time.Duration
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		cpid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cpid))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		i := strings.LastIndex(s, ")")
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		comm := s[strings.Index(s, "(")+1 : i]
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			for _, n := range names {
+				if comm == n {
+					sum += CPU(cpid)
+				}
+			}
+		}
+	}
+	return sum
 }
 
 // ChildrenRSS sums the RSS of pid's direct children named like one of names (the daemon's containerd).

@@ -1,7 +1,6 @@
-// Package network is berthd's minimal container networking: the network modes it supports (the default,
-// a private network namespace with only loopback, as dockerd run with --bridge=none; "none"; "host"),
-// the refusal of port publishing, and the /etc/hostname, /etc/hosts and /etc/resolv.conf files a
-// container gets. It does no netlink or iptables work. Stdlib and errdefs only.
+// Files (this file): the /etc/hostname, /etc/hosts and /etc/resolv.conf a container gets, and the
+// parsing of network modes for the OCI spec.
+
 package network
 
 import (
@@ -38,26 +37,8 @@ func ParseMode(s string) (Mode, error) {
 	if strings.HasPrefix(s, "container:") {
 		return 0, errdefs.ErrNotImplemented.WithMessage("network mode " + s + " is not supported by berthd")
 	}
-	return 0, errdefs.ErrNotFound.WithMessage("network " + s + " not found")
-}
-
-// NetworkName is the key of NetworkSettings.Networks.
-func NetworkName(s string) string {
-	switch s {
-	case "host":
-		return "host"
-	case "", "default", "bridge", "none":
-		return "none"
-	}
-	return s
-}
-
-// CheckPorts refuses published ports: without a bridge there is nothing to publish on.
-func CheckPorts(bindings int, publishAll bool) error {
-	if bindings > 0 || publishAll {
-		return errdefs.ErrInvalidArgument.WithMessage("port publishing (-p/-P) is not supported: berthd runs containers without a bridge network (as dockerd with --bridge=none)")
-	}
-	return nil
+	// A user-defined network: an own namespace, joined to the network at start.
+	return Private, nil
 }
 
 // FilesConfig is what the generated files contain.

@@ -1,0 +1,218 @@
+// Command network measures berthd's networking beside Debian's dockerd, each in a network namespace of
+// its own with its default bridge and iptables on (nothing touches the host's namespace):
+//
+//  1. `docker run --rm busybox true` on the default bridge vs --network none (median of -runs);
+//  2. -conns short TCP connections (connect, GET, read to EOF) from 127.0.0.1 in the daemon's namespace
+//     to a published port, vs the same server with --network host; the daemon's CPU (plus its
+//     docker-proxy children) during the loop;
+//  3. `docker start` of a container publishing -ports ports;
+//  4. -nets × network create + rm.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/berthd/berthd/hack/bench/internal/benchutil"
+	"github.com/berthd/berthd/hack/mkimage"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	bin := flag.String("berthd", "bin/berthd", "berthd binary")
+	skipDockerd := flag.Bool("no-dockerd", false, "measure berthd only")
+	runs := flag.Int("runs", 10, "runs per latency figure")
+	conns := flag.Int("conns", 20000, "short TCP connections per figure")
+	ports := flag.Int("ports", 1000, "ports published by one container")
+	nets := flag.Int("nets", 100, "network create+rm cycles")
+	flag.Parse()
+
+	img, err := mkimage.BusyboxImage("busybox:latest")
+	check(err)
+	var archive bytes.Buffer
+	check(mkimage.WriteSave(&archive, []mkimage.Image{img}))
+
+	type res struct {
+		bridge, none          time.Duration
+		pubRate, hostRate     float64
+		pubCPU, hostCPU       time.Duration
+		startPorts, startNone time.Duration
+		netCycle              time.Duration
+		pubErrors, hostErrors int
+	}
+	measure := func(d *benchutil.Daemon) res {
+		docker := func(args ...string) string {
+			cmd := exec.Command("docker", args...)
+			cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				check(fmt.Errorf("%s: docker %v: %v: %s", d.Name, args, err, out))
+			}
+			return strings.TrimSpace(string(out))
+		}
+		load := exec.Command("docker", "load")
+		load.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
+		load.Stdin = bytes.NewReader(archive.Bytes())
+		if out, err := load.CombinedOutput(); err != nil {
+			check(fmt.Errorf("load: %v: %s", err, out))
+		}
+		var r res
+		timeRun := func(args ...string) time.Duration {
+			docker(args...) // warm
+			var ds []time.Duration
+			for i := 0; i < *runs; i++ {
+				t := time.Now()
+				docker(args...)
+				ds = append(ds, time.Since(t))
+			}
+			return benchutil.Median(ds)
+		}
+		r.bridge = timeRun("run", "--rm", "busybox", "true")
+		r.none = timeRun("run", "--rm", "--network", "none", "busybox", "true")
+
+		httpd := []string{"busybox", "sh", "-c", "mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p %s -h /w"}
+		withPort := func(p string) []string {
+			out := append([]string(nil), httpd...)
+			out[len(out)-1] = fmt.Sprintf(out[len(out)-1], p)
+			return out
+		}
+		docker(append([]string{"run", "-d", "--name", "pub", "-p", "18080:80"}, withPort("80")...)...)
+		docker(append([]string{"run", "-d", "--name", "hostsrv", "--network", "host"}, withPort("18081")...)...)
+		loop := func(addr string) (float64, time.Duration, int) {
+			waitUp(d.NetNS(), addr)
+			cpu0 := benchutil.CPU(d.Pid()) + benchutil.ChildrenCPU(d.Pid(), "docker-proxy")
+			t := time.Now()
+			errs := connLoop(d.NetNS(), addr, *conns)
+			el := time.Since(t)
+			cpu := benchutil.CPU(d.Pid()) + benchutil.ChildrenCPU(d.Pid(), "docker-proxy") - cpu0
+			return float64(*conns) / el.Seconds(), cpu, errs
+		}
+		r.pubRate, r.pubCPU, r.pubErrors = loop("127.0.0.1:18080")
+		r.hostRate, r.hostCPU, r.hostErrors = loop("127.0.0.1:18081")
+		docker("rm", "-f", "pub", "hostsrv")
+
+		docker("create", "--name", "many", "-p", fmt.Sprintf("20000-%d:20000-%d", 20000+*ports-1, 20000+*ports-1), "busybox", "sleep", "300")
+		t := time.Now()
+		docker("start", "many")
+		r.startPorts = time.Since(t)
+		docker("create", "--name", "few", "busybox", "sleep", "300")
+		t = time.Now()
+		docker("start", "few")
+		r.startNone = time.Since(t)
+		docker("rm", "-f", "many", "few")
+
+		t = time.Now()
+		for i := 0; i < *nets; i++ {
+			docker("network", "create", fmt.Sprintf("bench%d", i))
+			docker("network", "rm", fmt.Sprintf("bench%d", i))
+		}
+		r.netCycle = time.Since(t) / time.Duration(*nets)
+		return r
+	}
+
+	b, err := benchutil.StartBerthd(*bin)
+	check(err)
+	rb := measure(b)
+	b.Cleanup()
+	var rd res
+	if !*skipDockerd {
+		d, err := benchutil.StartDockerdNet()
+		check(err)
+		rd = measure(d)
+		d.Cleanup()
+	}
+	fmt.Printf("%-52s %14s %14s\n", "", "berthd", "dockerd")
+	row := func(name string, a, b any) { fmt.Printf("%-52s %14v %14v\n", name, a, b) }
+	ms := func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+	row("run --rm true, default bridge (median)", ms(rb.bridge), ms(rd.bridge))
+	row("run --rm true, --network none (median)", ms(rb.none), ms(rd.none))
+	row(fmt.Sprintf("%d conns to published port from 127.0.0.1 (/s)", *conns), fmt.Sprintf("%.0f", rb.pubRate), fmt.Sprintf("%.0f", rd.pubRate))
+	row("  same server, --network host (/s)", fmt.Sprintf("%.0f", rb.hostRate), fmt.Sprintf("%.0f", rd.hostRate))
+	row("  failed connections (published / host)", fmt.Sprintf("%d/%d", rb.pubErrors, rb.hostErrors), fmt.Sprintf("%d/%d", rd.pubErrors, rd.hostErrors))
+	row("  daemon+proxy CPU during published loop", ms(rb.pubCPU), ms(rd.pubCPU))
+	row(fmt.Sprintf("start with %d published ports", *ports), ms(rb.startPorts), ms(rd.startPorts))
+	row("start without ports", ms(rb.startNone), ms(rd.startNone))
+	row("network create + rm (mean)", ms(rb.netCycle), ms(rd.netCycle))
+}
+
+// inNS runs f on a thread inside the namespace nsPath (sockets made there stay there).
+func inNS(nsPath string, f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		check(err)
+		defer orig.Close()
+		target, err := os.Open(nsPath)
+		check(err)
+		defer target.Close()
+		check(unix.Setns(int(target.Fd()), unix.CLONE_NEWNET))
+		f()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	<-done
+}
+
+func fetch(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(c)
+	if err == nil && !bytes.Contains(b, []byte("ok")) {
+		err = fmt.Errorf("bad answer %q", b)
+	}
+	return err
+}
+
+func waitUp(ns, addr string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		inNS(ns, func() { err = fetch(addr) })
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("%s not answering: %v", addr, err))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// connLoop makes n sequential short connections; it returns how many failed.
+func connLoop(ns, addr string, n int) int {
+	errs := 0
+	inNS(ns, func() {
+		for i := 0; i < n; i++ {
+			if fetch(addr) != nil {
+				errs++
+			}
+		}
+	})
+	return errs
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
