@@ -345,6 +345,9 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	s.mu.Unlock()
 	s.logEvent(c, "create", nil)
 	var warnings []string
+	if hc.NetworkMode == "host" && (len(hc.PortBindings) > 0 || hc.PublishAllPorts) {
+		warnings = append(warnings, "Published ports are discarded when using host network mode")
+	}
 	if hc.Memory > 0 && hc.MemorySwap == 0 && !hasSwapAccounting() {
 		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
 	}

@@ -344,6 +344,9 @@ func TestPublishAllEventsAndStats(t *testing.T) {
 	assert.Check(t, is.Contains(res.Stderr, "No public port '90' published for pa"))
 	ps := mustDocker(t, d, "ps", "--format", "{{.Ports}}")
 	assert.Check(t, is.Contains(ps, "->80/tcp"), ps)
+	// Host networking publishes nothing, and says so as dockerd.
+	res = d.Docker(t, "run", "--rm", "--network", "host", "-p", "80:80", "busybox", "true")
+	assert.Check(t, is.Contains(res.Stderr, "Published ports are discarded when using host network mode"), res.Combined())
 	// Stats report the container's interfaces.
 	st := mustDocker(t, d, "stats", "--no-stream", "--format", "{{.NetIO}}", "pa")
 	assert.Check(t, st != "" && st != "0B / 0B" && st != "--", st)
