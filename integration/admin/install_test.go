@@ -113,7 +113,7 @@ func TestMakeInstallAndUnits(t *testing.T) {
 	n, err := notify.Read(buf)
 	assert.NilError(t, err, d.Log())
 	assert.Check(t, is.Equal(string(buf[:n]), "READY=1"))
-	assert.Check(t, is.Contains(d.Log(), "=== start /bin/sh -c "+script))
+	assert.Check(t, is.Contains(d.Log(), "/bin/sh -c "+script))
 	res := d.Docker(t, "version", "--format", "{{.Server.Platform.Name}}")
 	assert.Check(t, is.Equal(strings.TrimSpace(res.Stdout), "berthd"), res.Combined())
 	st, err := os.Stat(d.Sock)

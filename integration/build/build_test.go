@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/berthd/berthd/hack/mkimage"
+	"github.com/berthd/berthd/hack/testenv"
 	"github.com/berthd/berthd/integration/internal/daemon"
 	"github.com/docker/docker/api/types/build"
 	"gotest.tools/v3/assert"
@@ -54,9 +55,7 @@ func start(t *testing.T) (*daemon.Daemon, cli) {
 	d := daemon.New(t)
 	d.Start(t)
 	img, err := mkimage.BusyboxImage("busybox:latest")
-	if err != nil {
-		t.Skip(err)
-	}
+	testenv.NoError(t, err, "building the busybox test image")
 	var b bytes.Buffer
 	assert.NilError(t, mkimage.WriteSave(&b, []mkimage.Image{img}))
 	c := cli{t, d}
@@ -494,6 +493,9 @@ func TestImageBuildClient(t *testing.T) {
 // TestBuildRemoteContextAndAddURL: a tarball URL and a plain-text Dockerfile URL as the context, ADD of
 // a URL (served on loopback by the test), and a clear error for an unreachable URL.
 func TestBuildRemoteContextAndAddURL(t *testing.T) {
+	// The daemon fetches from a server on the host's loopback: run it in the host's namespace (no
+	// bridge, no iptables: the harness passes --bridge=none there).
+	t.Setenv("BERTHD_TEST_HOST_LOOPBACK", "1")
 	d, c := start(t)
 	ctxTar := contextTar(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "remote"})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -579,6 +581,9 @@ func lines(s string) []string {
 // TestBuildGitContext: remote=git://... (a git daemon on loopback) with #ref:subdir, and an unreachable
 // repository's error.
 func TestBuildGitContext(t *testing.T) {
+	// The daemon fetches from a server on the host's loopback: run it in the host's namespace (no
+	// bridge, no iptables: the harness passes --bridge=none there).
+	t.Setenv("BERTHD_TEST_HOST_LOOPBACK", "1")
 	d, c := start(t)
 	base := t.TempDir()
 	repo := filepath.Join(base, "repo")
