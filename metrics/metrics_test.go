@@ -41,17 +41,24 @@ func TestInstrumentAPIRecordsRouteAndStatus(t *testing.T) {
 }
 
 func TestHijackCountsAsSwitchingProtocols(t *testing.T) {
-	srv := httptest.NewServer(InstrumentAPI("/unit/attach", func(w http.ResponseWriter, r *http.Request) {
+	h := InstrumentAPI("/unit/attach", func(w http.ResponseWriter, r *http.Request) {
 		c, _, err := w.(http.Hijacker).Hijack()
 		assert.Check(t, err)
 		_, _ = c.Write([]byte("HTTP/1.1 101 UPGRADED\r\n\r\n"))
 		c.Close()
+	})
+	// The client has its answer before the instrumented handler returns and records it: wait for that.
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		h(w, r)
 	}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err == nil {
 		resp.Body.Close()
 	}
+	<-done
 	assert.Check(t, is.Contains(scrape(t), `berthd_api_requests_total{method="GET",route="/unit/attach",status="101"} 1`))
 }
 
