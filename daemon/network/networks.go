@@ -283,6 +283,10 @@ func (s *Service) find(term string, kind lookupKind) (*netRecord, error) {
 	return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", term))
 }
 
+// MaxNameLength bounds network names as container and volume names are bounded: a name ends up in
+// /etc/hosts lines, DNS answers and events, where an unbounded one only fails later and less clearly.
+const MaxNameLength = 255
+
 // Create creates a network (POST /networks/create).
 func (s *Service) Create(ctx context.Context, req ntypes.CreateRequest) (ntypes.CreateResponse, error) {
 	if isPredefined(req.Name) {
@@ -321,6 +325,9 @@ func (s *Service) Create(ctx context.Context, req ntypes.CreateRequest) (ntypes.
 	}
 	if req.Name == "" {
 		return ntypes.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("invalid name: name is empty")
+	}
+	if len(req.Name) > MaxNameLength {
+		return ntypes.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid name: name is %d characters long, the limit is %d characters", len(req.Name), MaxNameLength))
 	}
 	driver := req.Driver
 	if driver == "" {
