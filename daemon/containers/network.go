@@ -268,7 +268,7 @@ func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, err
 			continue
 		}
 		_, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name, NetNS: p,
-			Network: name, Config: st.Networks[name], Ports: specs})
+			Network: name, Config: st.Networks[name], Ports: specs, Hostname: c.Config.Hostname, DNS: c.HostConfig.DNS})
 		if err != nil {
 			s.releaseNetwork(ctx, c)
 			if errdefs.IsNotFound(err) {
@@ -400,7 +400,7 @@ func (s Networking) ConnectNetwork(ctx context.Context, term, ref string, cfg *c
 	}
 	if running {
 		if _, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name,
-			NetNS: s.sandboxPath(c), Network: nref.ID, Config: cfg}); err != nil {
+			NetNS: s.sandboxPath(c), Network: nref.ID, Config: cfg, Hostname: c.Config.Hostname, DNS: c.HostConfig.DNS}); err != nil {
 			return err
 		}
 	}

@@ -93,49 +93,19 @@ func WriteFiles(dir string, c FilesConfig) error {
 	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConf(c), 0o644)
 }
 
-// resolvConf is the host's resolv.conf with the caller's overrides; without a network of its own a
-// container cannot reach a loopback resolver of the host, but it keeps the file as dockerd does.
+// resolvConf is the container's file for its mode (resolvconf.go).
 func resolvConf(c FilesConfig) []byte {
-	host, _ := os.ReadFile("/etc/resolv.conf")
-	if host == nil {
-		host, _ = os.ReadFile("/run/systemd/resolve/resolv.conf")
+	path := HostResolvConfPath()
+	host, _ := os.ReadFile(path)
+	in := ResolvInput{Host: host, HostPath: path, DNS: c.DNS, Search: c.DNSSearch, Options: c.DNSOptions}
+	switch c.Mode {
+	case "", "default", "bridge", "none":
+		in.Mode = Legacy
+	case "host":
+		in.Mode = HostFile
+	default:
+		in.Mode = Internal
 	}
-	if len(c.DNS) == 0 && len(c.DNSSearch) == 0 && len(c.DNSOptions) == 0 {
-		return host
-	}
-	var out bytes.Buffer
-	var ns, search, opts []string
-	for _, line := range strings.Split(string(host), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			ns = append(ns, f[1])
-		case "search":
-			search = f[1:]
-		case "options":
-			opts = f[1:]
-		}
-	}
-	if len(c.DNS) > 0 {
-		ns = c.DNS
-	}
-	if len(c.DNSSearch) > 0 {
-		search = c.DNSSearch
-	}
-	if len(c.DNSOptions) > 0 {
-		opts = c.DNSOptions
-	}
-	for _, n := range ns {
-		fmt.Fprintf(&out, "nameserver %s\n", n)
-	}
-	if len(search) > 0 {
-		fmt.Fprintf(&out, "search %s\n", strings.Join(search, " "))
-	}
-	if len(opts) > 0 {
-		fmt.Fprintf(&out, "options %s\n", strings.Join(opts, " "))
-	}
-	return out.Bytes()
+	b, _ := BuildResolvConf(in)
+	return b
 }

@@ -23,6 +23,7 @@ import (
 
 	eventtypes "github.com/berthd/berthd/api/types/events"
 	"github.com/berthd/berthd/daemon/network/bridge"
+	"github.com/berthd/berthd/daemon/network/dns"
 	"github.com/berthd/berthd/daemon/network/firewall"
 	"github.com/berthd/berthd/daemon/network/ipam"
 	"github.com/berthd/berthd/daemon/network/portmap"
@@ -54,6 +55,8 @@ type Config struct {
 	ICC       bool
 	// LiveRestore keeps endpoints of running containers across a restart.
 	LiveRestore bool
+	// DNS are the daemon's upstream servers (--dns); empty: the host's resolv.conf.
+	DNS []string
 }
 
 // Service is the network service. Safe for concurrent use; mu guards the maps, which mirror the db.
@@ -71,6 +74,8 @@ type Service struct {
 	lastIP map[string]netip.Addr
 	// pruning makes a second concurrent prune a conflict, as dockerd.
 	pruning bool
+	// dns is the embedded DNS server (names.go).
+	dns *dns.Resolver
 }
 
 // netRecord is a stored network.
@@ -114,6 +119,9 @@ type epRecord struct {
 	Addr          netip.Prefix
 	MAC           string
 	Ports         []portmap.Binding
+	// Aliases and Hostname are names the embedded DNS answers for (names.go).
+	Aliases  []string `json:",omitempty"`
+	Hostname string   `json:",omitempty"`
 }
 
 var (
@@ -137,6 +145,7 @@ func New(ctx context.Context, cfg Config, ev EventLogger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: db, store: store{db}, ports: portmap.NewAllocator(), events: ev,
 		nets: map[string]*netRecord{}, eps: map[string]*epRecord{}, lastIP: map[string]netip.Addr{}}
+	s.dns = newResolver(s)
 	if err := load(db, s.nets, s.eps); err != nil {
 		db.Close()
 		return nil, err
@@ -263,6 +272,7 @@ func (s *Service) setup(ctx context.Context) error {
 			if err := s.reprogramEndpoint(ctx, n, e); err != nil {
 				log.G(ctx).WithError(err).WithField("endpoint", id).Warn("restore endpoint")
 			}
+			s.startDNS(ctx, e, nil, false)
 			continue
 		}
 		s.dropEndpoint(ctx, e)

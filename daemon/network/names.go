@@ -1,0 +1,127 @@
+// Names (this file): the name table of the embedded DNS server (package dns), read from the endpoints
+// the service owns, so it follows connect, disconnect, start, stop, rename and restore by construction.
+
+package network
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/berthd/berthd/daemon/network/dns"
+	"github.com/containerd/log"
+)
+
+// dnsNames are the names an endpoint answers to, as dockerd's DNSNames: container name, aliases,
+// short ID, hostname (lower-cased, without duplicates).
+func (e *epRecord) dnsNames() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		s = strings.ToLower(strings.TrimPrefix(s, "/"))
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	add(e.ContainerName)
+	for _, a := range e.Aliases {
+		add(a)
+	}
+	if len(e.ContainerID) >= 12 {
+		add(e.ContainerID[:12])
+	}
+	add(e.Hostname)
+	return out
+}
+
+// resolvable reports whether endpoints on n take part in name resolution (not the default bridge).
+func resolvable(n *netRecord) bool { return n != nil && n.Name != "bridge" && n.Driver == "bridge" }
+
+// ResolveName implements dns.Table: name as seen by container key on the user-defined networks it is
+// attached to, also as <name>.<network>. Several endpoints behind one name give all their addresses
+// in a rotated order.
+func (s *Service) ResolveName(key, name string, v6 bool) ([]netip.Addr, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mine := map[string]bool{}
+	for _, e := range s.eps {
+		if e.ContainerID == key && resolvable(s.nets[e.NetworkID]) {
+			mine[e.NetworkID] = true
+		}
+	}
+	var addrs []netip.Addr
+	known := false
+	for _, e := range s.eps {
+		n := s.nets[e.NetworkID]
+		if !mine[e.NetworkID] || n == nil {
+			continue
+		}
+		suffix := "." + strings.ToLower(n.Name)
+		for _, dn := range e.dnsNames() {
+			if name == dn || name == dn+suffix {
+				known = true
+				if a := e.Addr.Addr(); a.Is6() == v6 {
+					addrs = append(addrs, a)
+				}
+				break
+			}
+		}
+	}
+	if len(addrs) > 1 {
+		rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+	}
+	return addrs, known
+}
+
+// ResolveAddr implements dns.Table: the first DNS name of the endpoint holding ip, with its network.
+func (s *Service) ResolveAddr(key string, ip netip.Addr) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mine := map[string]bool{}
+	for _, e := range s.eps {
+		if e.ContainerID == key && resolvable(s.nets[e.NetworkID]) {
+			mine[e.NetworkID] = true
+		}
+	}
+	for _, e := range s.eps {
+		if mine[e.NetworkID] && e.Addr.Addr() == ip {
+			if names := e.dnsNames(); len(names) > 0 {
+				return names[0] + "." + s.nets[e.NetworkID].Name
+			}
+		}
+	}
+	return ""
+}
+
+// startDNS gives the container's namespace the embedded server when it joins its first user-defined
+// network. s.mu held.
+func (s *Service) startDNS(ctx context.Context, e *epRecord, upstreams []string, fresh bool) {
+	if s.dns == nil || !resolvable(s.nets[e.NetworkID]) || s.dns.Serving(e.ContainerID) {
+		return
+	}
+	if len(upstreams) == 0 {
+		upstreams = s.upstreams()
+	}
+	if err := s.dns.Start(ctx, e.ContainerID, e.NetNS, upstreams, fresh); err != nil {
+		log.G(ctx).WithError(err).WithField("container", e.ContainerID).Warn("embedded DNS not started")
+	}
+}
+
+// upstreams are the daemon's --dns servers, else the host's resolv.conf ones; queried from the
+// daemon's namespace, so a loopback resolver of the host works too.
+func (s *Service) upstreams() []string {
+	if len(s.cfg.DNS) > 0 {
+		return s.cfg.DNS
+	}
+	b, err := os.ReadFile(HostResolvConfPath())
+	if err != nil {
+		return nil
+	}
+	return Nameservers(b)
+}
+
+// newResolver is the daemon's one embedded DNS server over the service's table.
+func newResolver(s *Service) *dns.Resolver { return dns.New(s, dns.Options{}) }
