@@ -32,6 +32,8 @@ type Networks interface {
 	Endpoints(containerID string) (map[string]*ctypes.EndpointSettings, []portmap.Binding)
 	Stats(containerID string) (map[string]bridge.Counters, error)
 	DefaultHostIP() netip.Addr
+	// Rename makes the container's endpoints answer to its new name in the embedded DNS.
+	Rename(ctx context.Context, containerID, name string) error
 }
 
 // Networking is the service seen through its networking: attachments at create, start and stop, network

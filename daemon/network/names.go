@@ -125,3 +125,22 @@ func (s *Service) upstreams() []string {
 
 // newResolver is the daemon's one embedded DNS server over the service's table.
 func newResolver(s *Service) *dns.Resolver { return dns.New(s, dns.Options{}) }
+
+// Rename stores the container's new name on its endpoints, so the embedded DNS answers to it (and no
+// longer to the old one).
+func (s *Service) Rename(ctx context.Context, containerID, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.eps {
+		if e.ContainerID != containerID {
+			continue
+		}
+		old := e.ContainerName
+		e.ContainerName = name
+		if err := s.store.putEndpoint(e); err != nil {
+			e.ContainerName = old
+			return err
+		}
+	}
+	return nil
+}
