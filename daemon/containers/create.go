@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -283,7 +284,11 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err := (fsOps{s}).copyImageContent(ctx, c); err != nil {
 		return CreateResult{}, err
 	}
-	if err := network.WriteFiles(c.dir, network.FilesConfig{
+	var gw []netip.Addr
+	if s.cfg.Networks != nil {
+		gw = s.cfg.Networks.HostGatewayIPs()
+	}
+	if err := network.WriteFiles(c.dir, network.FilesConfig{HostGateway: gw,
 		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Mode: hc.NetworkMode,
 		ExtraHosts: hc.ExtraHosts, DNS: hc.DNS, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
 	}); err != nil {

@@ -34,6 +34,8 @@ type Networks interface {
 	DefaultHostIP() netip.Addr
 	// Rename makes the container's endpoints answer to its new name in the embedded DNS.
 	Rename(ctx context.Context, containerID, name string) error
+	// HostGatewayIPs are what --add-host name:host-gateway maps to.
+	HostGatewayIPs() []netip.Addr
 }
 
 // Networking is the service seen through its networking: attachments at create, start and stop, network
@@ -46,6 +48,8 @@ type Networking struct{ *Service }
 type netState struct {
 	Networks map[string]*ctypes.EndpointSettings
 	nsPath   string
+	// linkEnv is the environment of --link children, set at start (links.go).
+	linkEnv []string
 }
 
 const netFile = "network.json"
@@ -280,6 +284,15 @@ func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, err
 		}
 		specs = nil
 	}
+	lh, lenv, err := s.links(c)
+	if err == nil {
+		err = s.writeHosts(ctx, c, lh)
+	}
+	if err != nil {
+		s.releaseNetwork(ctx, c)
+		return "", err
+	}
+	st.linkEnv = lenv
 	return p, nil
 }
 

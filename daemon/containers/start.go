@@ -412,6 +412,7 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 		return err
 	}
 	opts.NetNSPath = nsPath
+	opts.Env = append(append([]string(nil), c.netConfig().linkEnv...), opts.Env...)
 	spec, err := oci.Build(*opts)
 	if err != nil {
 		return err

@@ -4,8 +4,7 @@
 package network
 
 import (
-	"bytes"
-	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +49,8 @@ type FilesConfig struct {
 	DNS        []string
 	DNSSearch  []string
 	DNSOptions []string
+	// HostGateway is what --add-host name:host-gateway maps to.
+	HostGateway []netip.Addr
 }
 
 // WriteFiles writes hostname, hosts and resolv.conf into dir (the container's directory).
@@ -62,32 +63,15 @@ func WriteFiles(dir string, c FilesConfig) error {
 	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(host+"\n"), 0o644); err != nil {
 		return err
 	}
-	var hosts bytes.Buffer
-	if mode == Host {
-		if b, err := os.ReadFile("/etc/hosts"); err == nil {
-			hosts.Write(b)
-		}
-	} else {
-		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-		if host != "" {
-			fqdn := host
-			if c.Domainname != "" {
-				fqdn = host + "." + c.Domainname + " " + host
-			}
-			fmt.Fprintf(&hosts, "127.0.0.1\t%s\n", fqdn)
-		}
+	hin := HostsInput{Hostname: host, Domainname: c.Domainname, Host: mode == Host, ExtraHosts: c.ExtraHosts, HostGateway: c.HostGateway}
+	if hin.Host {
+		hin.HostFile, _ = os.ReadFile("/etc/hosts")
 	}
-	for _, h := range c.ExtraHosts {
-		name, ip, ok := strings.Cut(h, ":")
-		if !ok {
-			name, ip, ok = strings.Cut(h, "=")
-		}
-		if !ok || name == "" || ip == "" {
-			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid IP address in add-host: %q", h))
-		}
-		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
+	hosts, err := BuildHosts(hin)
+	if err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "hosts"), hosts.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), hosts, 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConf(c), 0o644)

@@ -144,3 +144,18 @@ func (s *Service) Rename(ctx context.Context, containerID, name string) error {
 	}
 	return nil
 }
+
+// HostGatewayIPs are the daemon's host-gateway-ip, else the default bridge's gateway (as dockerd).
+func (s *Service) HostGatewayIPs() []netip.Addr {
+	if len(s.cfg.HostGatewayIPs) > 0 {
+		return s.cfg.HostGatewayIPs
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.nets {
+		if n.Name == "bridge" && n.Gateway.IsValid() {
+			return []netip.Addr{n.Gateway}
+		}
+	}
+	return nil
+}

@@ -57,6 +57,8 @@ type Config struct {
 	LiveRestore bool
 	// DNS are the daemon's upstream servers (--dns); empty: the host's resolv.conf.
 	DNS []string
+	// HostGatewayIPs is daemon.json host-gateway-ip(s).
+	HostGatewayIPs []netip.Addr
 }
 
 // Service is the network service. Safe for concurrent use; mu guards the maps, which mirror the db.
