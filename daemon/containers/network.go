@@ -83,7 +83,11 @@ func (s Networking) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, 
 		mode = "bridge"
 	}
 	if isContainerMode(mode) {
-		return nil, errdefs.ErrNotImplemented.WithMessage("network mode " + mode + " is not supported by berthd")
+		if err := validateContainerMode(hc, cfg); err != nil {
+			return nil, err
+		}
+		// The owner is looked up at start (a 404 at create would make the CLI pull the image).
+		return map[string]*ctypes.EndpointSettings{}, nil
 	}
 	if _, err := portSpecs(hc, cfg, netip.Addr{}); err != nil {
 		return nil, err
@@ -238,6 +242,9 @@ func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, err
 	if s.cfg.Networks == nil || c.HostConfig.NetworkMode == "host" {
 		return "", nil
 	}
+	if isContainerMode(c.HostConfig.NetworkMode) {
+		return s.ownerSandbox(c)
+	}
 	st := c.netConfig()
 	if _, ok := st.Networks["host"]; ok {
 		return "", nil
@@ -298,7 +305,7 @@ func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, err
 
 // releaseNetwork removes a stopped container's endpoints and namespace.
 func (s Networking) releaseNetwork(ctx context.Context, c *Container) {
-	if s.cfg.Networks == nil {
+	if s.cfg.Networks == nil || isContainerMode(c.HostConfig.NetworkMode) {
 		return
 	}
 	start := time.Now()

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/containerd/errdefs"
 )
 
 // Mode is a resolved network mode.
@@ -21,6 +20,8 @@ const (
 	Private Mode = iota
 	None
 	Host
+	// Container: the namespace and name files of another container (--network container:<x>).
+	Container
 )
 
 // ParseMode resolves HostConfig.NetworkMode.
@@ -34,7 +35,7 @@ func ParseMode(s string) (Mode, error) {
 		return Host, nil
 	}
 	if strings.HasPrefix(s, "container:") {
-		return 0, errdefs.ErrNotImplemented.WithMessage("network mode " + s + " is not supported by berthd")
+		return Container, nil
 	}
 	// A user-defined network: an own namespace, joined to the network at start.
 	return Private, nil
@@ -58,6 +59,10 @@ func WriteFiles(dir string, c FilesConfig) error {
 	mode, err := ParseMode(c.Mode)
 	if err != nil {
 		return err
+	}
+	if mode == Container {
+		// The owner's files are mounted at start.
+		return nil
 	}
 	host := c.Hostname
 	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(host+"\n"), 0o644); err != nil {

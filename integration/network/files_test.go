@@ -49,3 +49,36 @@ func TestHostsResolvConfAndLinks(t *testing.T) {
 	assert.Check(t, is.Contains(opts, "nameserver 10.0.0.9\nsearch corp\noptions ndots:2\n"))
 	assert.Check(t, is.Contains(opts, "# Overrides: [nameservers search options]"))
 }
+
+func TestNetworkContainerMode(t *testing.T) {
+	d := newDaemon(t)
+	mustDocker(t, d, "network", "create", "app")
+	mustDocker(t, d, "run", "-d", "--name", "owner", "--network", "app", "--hostname", "own", "--add-host", "x:10.0.0.1", "busybox", "sleep", "300")
+	mustDocker(t, d, "run", "-d", "--name", "peer", "--network", "app", "busybox", "sleep", "300")
+	ownerIP := ipOf(t, d, "owner", "app")
+	out := mustDocker(t, d, "run", "--rm", "--network", "container:owner", "busybox", "sh", "-c", "hostname; ip -4 addr show eth0; cat /etc/hosts /etc/resolv.conf; ping -c1 -W2 peer")
+	assert.Check(t, is.Contains(out, "own\n"))
+	assert.Check(t, is.Contains(out, "inet "+ownerIP+"/"))
+	assert.Check(t, is.Contains(out, "10.0.0.1\tx\n"))
+	assert.Check(t, is.Contains(out, "nameserver 127.0.0.11\n"))
+	assert.Check(t, is.Contains(out, "1 packets received"))
+	for args, msg := range map[string]string{
+		"--hostname h":         "conflicting options: hostname and the network mode",
+		"--dns 1.1.1.1":        "conflicting options: dns and the network mode",
+		"--add-host a:1.2.3.4": "conflicting options: custom host-to-IP mapping and the network mode",
+		"-p 80":                "conflicting options: port publishing and the container type network mode",
+		"--link peer":          "conflicting options: container type network can't be used with links",
+	} {
+		res := d.Docker(t, append(append([]string{"create", "--network", "container:owner"}, strings.Fields(args)...), "busybox")...)
+		assert.Check(t, res.ExitCode != 0, args)
+		assert.Check(t, is.Contains(res.Stderr, msg), args)
+	}
+	mustDocker(t, d, "create", "--name", "late", "--network", "container:owner", "busybox", "true")
+	mustDocker(t, d, "stop", "-t", "0", "owner")
+	res := d.Docker(t, "start", "late")
+	assert.Check(t, res.ExitCode != 0)
+	assert.Check(t, is.Contains(res.Stderr, "cannot join network of a non running container"))
+	mustDocker(t, d, "create", "--name", "orphan", "--network", "container:nope", "busybox")
+	res = d.Docker(t, "start", "orphan")
+	assert.Check(t, is.Contains(res.Stderr, "No such container: nope"))
+}
