@@ -36,6 +36,8 @@ type Networks interface {
 	Rename(ctx context.Context, containerID, name string) error
 	// HostGatewayIPs are what --add-host name:host-gateway maps to.
 	HostGatewayIPs() []netip.Addr
+	// ResolvDefaults are the daemon's --dns, --dns-search and --dns-opt.
+	ResolvDefaults() (dns, search, options []string)
 }
 
 // Networking is the service seen through its networking: attachments at create, start and stop, network

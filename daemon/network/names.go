@@ -159,3 +159,8 @@ func (s *Service) HostGatewayIPs() []netip.Addr {
 	}
 	return nil
 }
+
+// ResolvDefaults are the daemon's --dns, --dns-search and --dns-opt.
+func (s *Service) ResolvDefaults() (dns, search, options []string) {
+	return s.cfg.DNS, s.cfg.DNSSearch, s.cfg.DNSOptions
+}

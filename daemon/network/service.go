@@ -57,6 +57,8 @@ type Config struct {
 	LiveRestore bool
 	// DNS are the daemon's upstream servers (--dns); empty: the host's resolv.conf.
 	DNS []string
+	// DNSSearch and DNSOptions are --dns-search and --dns-opt: defaults for containers' resolv.conf.
+	DNSSearch, DNSOptions []string
 	// HostGatewayIPs is daemon.json host-gateway-ip(s).
 	HostGatewayIPs []netip.Addr
 }

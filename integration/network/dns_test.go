@@ -217,3 +217,27 @@ func TestEmbeddedDNSUpstream(t *testing.T) {
 	assert.Assert(t, r != nil, "no answer for an external name with a silent upstream")
 	assert.Check(t, is.Equal(r.Rcode, dns.RcodeServerFailure))
 }
+
+func TestEmbeddedDNSLiveRestoreAndDaemonDNS(t *testing.T) {
+	d := newDaemon(t, "--live-restore", "--dns", "10.0.0.53", "--dns-search", "corp.example")
+	mustDocker(t, d, "network", "create", "lr")
+	mustDocker(t, d, "run", "-d", "--name", "srv", "--network", "lr", "busybox", "sleep", "300")
+	mustDocker(t, d, "run", "-d", "--name", "cli", "--network", "lr", "busybox", "sleep", "300")
+	ip := ipOf(t, d, "srv", "lr")
+	ns := sandboxOf(t, d, "cli")
+	// The daemon's --dns and --dns-search are the containers' defaults.
+	out := mustDocker(t, d, "exec", "cli", "cat", "/etc/resolv.conf")
+	assert.Check(t, is.Contains(out, "search corp.example\n"))
+	assert.Check(t, is.Contains(out, "# ExtServers: [10.0.0.53]"))
+	out = mustDocker(t, d, "run", "--rm", "busybox", "cat", "/etc/resolv.conf")
+	assert.Check(t, is.Contains(out, "nameserver 10.0.0.53\nsearch corp.example\n"))
+
+	d.Kill(t)
+	d.Start(t, "--live-restore", "--dns", "10.0.0.53")
+	// The restored container's server answers again, on the same address.
+	assert.Check(t, is.DeepEqual(answers(query(t, ns, "udp", "srv", dns.TypeA)), []string{ip}))
+	assert.Check(t, is.DeepEqual(answers(query(t, ns, "tcp", "srv", dns.TypeA)), []string{ip}))
+	out = mustDocker(t, d, "exec", "cli", "ping", "-c", "1", "-W", "2", "srv")
+	assert.Check(t, is.Contains(out, ip))
+	mustDocker(t, d, "rm", "-f", "srv", "cli")
+}
