@@ -192,7 +192,7 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 		return nil, nil, err
 	}
 	s.eps[e.ID] = e
-	s.startDNS(ctx, e, req.DNS, true)
+	startDNS(ctx, s, e, req.DNS, true)
 	s.logEvent("connect", n, map[string]string{"container": req.ContainerID})
 	out := *cfg
 	out.NetworkID, out.EndpointID = n.ID, e.ID

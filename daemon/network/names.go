@@ -40,10 +40,15 @@ func (e *epRecord) dnsNames() []string {
 // resolvable reports whether endpoints on n take part in name resolution (not the default bridge).
 func resolvable(n *netRecord) bool { return n != nil && n.Name != "bridge" && n.Driver == "bridge" }
 
+// nameTable is the service seen as the embedded DNS's table (a type of its own keeps Service's
+// method set small).
+type nameTable struct{ s *Service }
+
 // ResolveName implements dns.Table: name as seen by container key on the user-defined networks it is
 // attached to, also as <name>.<network>. Several endpoints behind one name give all their addresses
 // in a rotated order.
-func (s *Service) ResolveName(key, name string, v6 bool) ([]netip.Addr, bool) {
+func (t nameTable) ResolveName(key, name string, v6 bool) ([]netip.Addr, bool) {
+	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mine := map[string]bool{}
@@ -77,7 +82,8 @@ func (s *Service) ResolveName(key, name string, v6 bool) ([]netip.Addr, bool) {
 }
 
 // ResolveAddr implements dns.Table: the first DNS name of the endpoint holding ip, with its network.
-func (s *Service) ResolveAddr(key string, ip netip.Addr) string {
+func (t nameTable) ResolveAddr(key string, ip netip.Addr) string {
+	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mine := map[string]bool{}
@@ -98,12 +104,12 @@ func (s *Service) ResolveAddr(key string, ip netip.Addr) string {
 
 // startDNS gives the container's namespace the embedded server when it joins its first user-defined
 // network. s.mu held.
-func (s *Service) startDNS(ctx context.Context, e *epRecord, upstreams []string, fresh bool) {
+func startDNS(ctx context.Context, s *Service, e *epRecord, upstreams []string, fresh bool) {
 	if s.dns == nil || !resolvable(s.nets[e.NetworkID]) || s.dns.Serving(e.ContainerID) {
 		return
 	}
 	if len(upstreams) == 0 {
-		upstreams = s.upstreams()
+		upstreams = defaultUpstreams(s.cfg)
 	}
 	if err := s.dns.Start(ctx, e.ContainerID, e.NetNS, upstreams, fresh); err != nil {
 		log.G(ctx).WithError(err).WithField("container", e.ContainerID).Warn("embedded DNS not started")
@@ -112,9 +118,9 @@ func (s *Service) startDNS(ctx context.Context, e *epRecord, upstreams []string,
 
 // upstreams are the daemon's --dns servers, else the host's resolv.conf ones; queried from the
 // daemon's namespace, so a loopback resolver of the host works too.
-func (s *Service) upstreams() []string {
-	if len(s.cfg.DNS) > 0 {
-		return s.cfg.DNS
+func defaultUpstreams(cfg Config) []string {
+	if len(cfg.DNS) > 0 {
+		return cfg.DNS
 	}
 	b, err := os.ReadFile(HostResolvConfPath())
 	if err != nil {
@@ -124,7 +130,7 @@ func (s *Service) upstreams() []string {
 }
 
 // newResolver is the daemon's one embedded DNS server over the service's table.
-func newResolver(s *Service) *dns.Resolver { return dns.New(s, dns.Options{}) }
+func newResolver(s *Service) *dns.Resolver { return dns.New(nameTable{s}, dns.Options{}) }
 
 // Rename stores the container's new name on its endpoints, so the embedded DNS answers to it (and no
 // longer to the old one).

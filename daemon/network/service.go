@@ -276,7 +276,7 @@ func (s *Service) setup(ctx context.Context) error {
 			if err := s.reprogramEndpoint(ctx, n, e); err != nil {
 				log.G(ctx).WithError(err).WithField("endpoint", id).Warn("restore endpoint")
 			}
-			s.startDNS(ctx, e, nil, false)
+			startDNS(ctx, s, e, nil, false)
 			continue
 		}
 		s.dropEndpoint(ctx, e)
