@@ -329,6 +329,7 @@ func (s Networking) networkSettings(c *Container, running bool) (map[string]*cty
 		r := copyEndpoint(e)
 		if l := live[name]; l != nil {
 			r.NetworkID, r.EndpointID, r.Gateway, r.IPAddress, r.IPPrefixLen, r.MacAddress = l.NetworkID, l.EndpointID, l.Gateway, l.IPAddress, l.IPPrefixLen, l.MacAddress
+			r.DNSNames = l.DNSNames
 		} else if s.cfg.Networks != nil {
 			if ref, err := s.cfg.Networks.Resolve(context.Background(), name); err == nil {
 				r.NetworkID = ref.ID

@@ -327,6 +327,9 @@ func (s *Service) Endpoints(containerID string) (map[string]*ctypes.EndpointSett
 		}
 		out[n.Name] = &ctypes.EndpointSettings{NetworkID: n.ID, EndpointID: e.ID, Gateway: n.Gateway.String(),
 			IPAddress: e.Addr.Addr().String(), IPPrefixLen: e.Addr.Bits(), MacAddress: e.MAC}
+		if resolvable(n) {
+			out[n.Name].DNSNames = e.DNSNames()
+		}
 		ports = append(ports, e.Ports...)
 	}
 	return out, ports

@@ -14,13 +14,13 @@ import (
 	"github.com/containerd/log"
 )
 
-// dnsNames are the names an endpoint answers to, as dockerd's DNSNames: container name, aliases,
-// short ID, hostname (lower-cased, without duplicates).
-func (e *epRecord) dnsNames() []string {
+// DNSNames are the names an endpoint answers to, as dockerd's DNSNames in inspect: container name,
+// aliases, short ID, hostname, without duplicates.
+func (e *epRecord) DNSNames() []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(s string) {
-		s = strings.ToLower(strings.TrimPrefix(s, "/"))
+		s = strings.TrimPrefix(s, "/")
 		if s != "" && !seen[s] {
 			seen[s] = true
 			out = append(out, s)
@@ -35,6 +35,15 @@ func (e *epRecord) dnsNames() []string {
 	}
 	add(e.Hostname)
 	return out
+}
+
+// dnsNames are DNSNames as looked up (case-insensitive).
+func (e *epRecord) dnsNames() []string {
+	names := e.DNSNames()
+	for i, n := range names {
+		names[i] = strings.ToLower(n)
+	}
+	return names
 }
 
 // resolvable reports whether endpoints on n take part in name resolution (not the default bridge).

@@ -68,6 +68,8 @@ func TestEmbeddedDNSNames(t *testing.T) {
 	ip1, ip2 := ipOf(t, d, "web1", "app"), ipOf(t, d, "web2", "app")
 	id1 := mustDocker(t, d, "inspect", "-f", "{{.Id}}", "web1")[:12]
 	ns := sandboxOf(t, d, "client")
+	// inspect's DNSNames: name, aliases, short ID, hostname.
+	assert.Check(t, is.Equal(mustDocker(t, d, "inspect", "-f", "{{json .NetworkSettings.Networks.app.DNSNames}}", "web1"), `["web1","web",`+strconvQuote(id1)+`,"h1"]`))
 
 	for _, name := range []string{"web1", "WEB1", "web1.app", id1, "h1"} {
 		r := query(t, ns, "udp", name, dns.TypeA)
@@ -241,3 +243,5 @@ func TestEmbeddedDNSLiveRestoreAndDaemonDNS(t *testing.T) {
 	assert.Check(t, is.Contains(out, ip))
 	mustDocker(t, d, "rm", "-f", "srv", "cli")
 }
+
+func strconvQuote(s string) string { return `"` + s + `"` }
