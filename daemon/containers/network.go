@@ -84,6 +84,9 @@ func (s Networking) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, 
 	if mode == "" || mode == "default" {
 		mode = "bridge"
 	}
+	if mode == "host" && len(hc.Links) > 0 {
+		return nil, invalidf("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+	}
 	if isContainerMode(mode) {
 		if err := validateContainerMode(hc, cfg); err != nil {
 			return nil, err

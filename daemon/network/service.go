@@ -2,7 +2,8 @@
 // <data-root>/network/network.db, the predefined bridge/host/none networks, the bridge driver (package
 // bridge: netlink), IPAM (package ipam), dockerd's iptables layout (package firewall) and published ports
 // forwarded by the kernel (package portmap), and each container's network namespace (package sandbox);
-// plus the hostname/hosts/resolv.conf files containers get (files.go). It is the network router's
+// plus the hostname/hosts/resolv.conf files containers get (files.go, hosts.go, resolvconf.go, links.go)
+// and the name table of the embedded DNS server at 127.0.0.11 (package dns, names.go). It is the network router's
 // backend, and the containers service calls it to give a container a namespace and endpoints at start
 // and to take them away at stop. It must not import api/server or daemon/containers.
 //

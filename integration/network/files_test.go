@@ -38,6 +38,9 @@ func TestHostsResolvConfAndLinks(t *testing.T) {
 	assert.Check(t, res.ExitCode != 0)
 	assert.Check(t, is.Contains(res.Stderr, "Cannot link to /onapp, as it does not belong to the default network"))
 
+	res = d.Docker(t, "create", "--network", "host", "--link", "db:x", "busybox")
+	assert.Check(t, is.Contains(res.Stderr, "conflicting options: host type networking can't be used with links"))
+
 	// resolv.conf: default bridge keeps non-loopback host servers (legacy), a user network the embedded one.
 	legacy := mustDocker(t, d, "exec", "web", "cat", "/etc/resolv.conf")
 	assert.Check(t, is.Contains(legacy, "(legacy)"))
