@@ -21,6 +21,7 @@ func (d *Daemon) initNetworks(ctx context.Context) error {
 		Root: filepath.Join(d.cfg.Root, "network"), NetNSDir: filepath.Join(d.cfg.ExecRoot, "netns"),
 		Bridge: nc.Bridge, BIP: nc.BIP, FixedCIDR: nc.FixedCIDR, MTU: nc.MTU,
 		IPTables: nc.IPTables, IPForward: nc.IPForward, IPMasq: nc.IPMasq, ICC: nc.ICC, LiveRestore: d.cfg.LiveRestore,
+		DNS: nc.DNS, DNSSearch: nc.DNSSearch, DNSOptions: nc.DNSOptions,
 	}
 	if nc.IP != "" {
 		cfg.DefaultIP, _ = netip.ParseAddr(nc.IP)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what berthd and its test suite need on Debian, only what is missing: containerd and runc (the
 # runtime), the docker CLI (tests drive berthd with it), busybox-static and tini (test images, --init),
-# docker-registry (pull/push tests), docker.io's dockerd (reference for benchmarks only).
+# docker-registry (pull/push tests), docker-compose 1.29 (compose scenario tests), docker.io's dockerd (reference for benchmarks only).
 set -euo pipefail
 need=()
 command -v containerd >/dev/null || need+=(containerd)
@@ -13,6 +13,7 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
 command -v git >/dev/null || need+=(git)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2

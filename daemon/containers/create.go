@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -327,9 +328,25 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err := (fsOps{s}).copyImageContent(ctx, c); err != nil {
 		return CreateResult{}, err
 	}
-	if err := network.WriteFiles(c.dir, network.FilesConfig{
+	var gw []netip.Addr
+	dnsServers, dnsSearch, dnsOpts := hc.DNS, hc.DNSSearch, hc.DNSOptions
+	if s.cfg.Networks != nil {
+		gw = s.cfg.Networks.HostGatewayIPs()
+		// The container's settings override the daemon's, each on its own.
+		d, se, o := s.cfg.Networks.ResolvDefaults()
+		if len(dnsServers) == 0 {
+			dnsServers = d
+		}
+		if len(dnsSearch) == 0 {
+			dnsSearch = se
+		}
+		if len(dnsOpts) == 0 {
+			dnsOpts = o
+		}
+	}
+	if err := network.WriteFiles(c.dir, network.FilesConfig{HostGateway: gw,
 		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Mode: hc.NetworkMode,
-		ExtraHosts: hc.ExtraHosts, DNS: hc.DNS, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
+		ExtraHosts: hc.ExtraHosts, DNS: dnsServers, DNSSearch: dnsSearch, DNSOptions: dnsOpts,
 	}); err != nil {
 		return CreateResult{}, err
 	}

@@ -324,6 +324,11 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 		return err
 	}
 	s.releaseName(old)
+	if s.cfg.Networks != nil {
+		if err := s.cfg.Networks.Rename(ctx, c.ID, c.Name); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.ID).Warn("rename network endpoints")
+		}
+	}
 	s.logEvent(c, "rename", map[string]string{"oldName": old})
 	return nil
 }

@@ -32,6 +32,12 @@ type Networks interface {
 	Endpoints(containerID string) (map[string]*ctypes.EndpointSettings, []portmap.Binding)
 	Stats(containerID string) (map[string]bridge.Counters, error)
 	DefaultHostIP() netip.Addr
+	// Rename makes the container's endpoints answer to its new name in the embedded DNS.
+	Rename(ctx context.Context, containerID, name string) error
+	// HostGatewayIPs are what --add-host name:host-gateway maps to.
+	HostGatewayIPs() []netip.Addr
+	// ResolvDefaults are the daemon's --dns, --dns-search and --dns-opt.
+	ResolvDefaults() (dns, search, options []string)
 }
 
 // Networking is the service seen through its networking: attachments at create, start and stop, network
@@ -44,6 +50,8 @@ type Networking struct{ *Service }
 type netState struct {
 	Networks map[string]*ctypes.EndpointSettings
 	nsPath   string
+	// linkEnv is the environment of --link children, set at start (links.go).
+	linkEnv []string
 }
 
 const netFile = "network.json"
@@ -76,8 +84,15 @@ func (s Networking) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, 
 	if mode == "" || mode == "default" {
 		mode = "bridge"
 	}
+	if mode == "host" && len(hc.Links) > 0 {
+		return nil, invalidf("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+	}
 	if isContainerMode(mode) {
-		return nil, errdefs.ErrNotImplemented.WithMessage("network mode " + mode + " is not supported by berthd")
+		if err := validateContainerMode(hc, cfg); err != nil {
+			return nil, err
+		}
+		// The owner is looked up at start (a 404 at create would make the CLI pull the image).
+		return map[string]*ctypes.EndpointSettings{}, nil
 	}
 	if _, err := portSpecs(hc, cfg, netip.Addr{}); err != nil {
 		return nil, err
@@ -232,6 +247,9 @@ func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, err
 	if s.cfg.Networks == nil || c.HostConfig.NetworkMode == "host" {
 		return "", nil
 	}
+	if isContainerMode(c.HostConfig.NetworkMode) {
+		return s.ownerSandbox(c)
+	}
 	st := c.netConfig()
 	if _, ok := st.Networks["host"]; ok {
 		return "", nil
@@ -268,7 +286,7 @@ func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, err
 			continue
 		}
 		_, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name, NetNS: p,
-			Network: name, Config: st.Networks[name], Ports: specs})
+			Network: name, Config: st.Networks[name], Ports: specs, Hostname: c.Config.Hostname, DNS: c.HostConfig.DNS})
 		if err != nil {
 			s.releaseNetwork(ctx, c)
 			if errdefs.IsNotFound(err) {
@@ -278,12 +296,21 @@ func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, err
 		}
 		specs = nil
 	}
+	lh, lenv, err := s.links(c)
+	if err == nil {
+		err = s.writeHosts(ctx, c, lh)
+	}
+	if err != nil {
+		s.releaseNetwork(ctx, c)
+		return "", err
+	}
+	st.linkEnv = lenv
 	return p, nil
 }
 
 // releaseNetwork removes a stopped container's endpoints and namespace.
 func (s Networking) releaseNetwork(ctx context.Context, c *Container) {
-	if s.cfg.Networks == nil {
+	if s.cfg.Networks == nil || isContainerMode(c.HostConfig.NetworkMode) {
 		return
 	}
 	start := time.Now()
@@ -305,6 +332,7 @@ func (s Networking) networkSettings(ctx context.Context, c *Container, running b
 		r := copyEndpoint(e)
 		if l := live[name]; l != nil {
 			r.NetworkID, r.EndpointID, r.Gateway, r.IPAddress, r.IPPrefixLen, r.MacAddress = l.NetworkID, l.EndpointID, l.Gateway, l.IPAddress, l.IPPrefixLen, l.MacAddress
+			r.DNSNames = l.DNSNames
 		} else if s.cfg.Networks != nil {
 			if ref, err := s.cfg.Networks.Resolve(ctx, name); err == nil {
 				r.NetworkID = ref.ID
@@ -400,7 +428,7 @@ func (s Networking) ConnectNetwork(ctx context.Context, term, ref string, cfg *c
 	}
 	if running {
 		if _, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name,
-			NetNS: s.sandboxPath(c), Network: nref.ID, Config: cfg}); err != nil {
+			NetNS: s.sandboxPath(c), Network: nref.ID, Config: cfg, Hostname: c.Config.Hostname, DNS: c.HostConfig.DNS}); err != nil {
 			return err
 		}
 	}

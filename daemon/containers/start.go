@@ -128,8 +128,12 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 			out = append(out, oci.Mount{Destination: mp.Destination, Type: "tmpfs", Source: "tmpfs", Options: mp.TmpfsOptions()})
 		}
 	}
+	fc, err := Networking{s}.netOwner(c)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range []struct{ dst, src string }{
-		{"/etc/resolv.conf", c.resolvPath()}, {"/etc/hostname", c.hostnamePath()}, {"/etc/hosts", c.hostsPath()},
+		{"/etc/resolv.conf", fc.resolvPath()}, {"/etc/hostname", fc.hostnamePath()}, {"/etc/hosts", fc.hostsPath()},
 	} {
 		if taken[f.dst] {
 			continue
@@ -171,7 +175,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 	}
 	o := &oci.Options{
 		Args: append([]string{c.Path}, c.Args...), Env: processEnv(cfg), Cwd: cfg.WorkingDir, User: withPrimaryGroup(user),
-		Terminal: cfg.Tty, Hostname: cfg.Hostname, Domainname: cfg.Domainname,
+		Terminal: cfg.Tty, Hostname: Networking{s}.hostnameOf(c), Domainname: cfg.Domainname,
 		ReadonlyRootfs: hc.ReadonlyRootfs, Mounts: ms, Tmpfs: hc.Tmpfs, ShmSize: hc.ShmSize,
 		HostNetwork: mode == network.Host, HostPID: hc.PidMode == "host", HostIPC: hc.IpcMode == "host",
 		HostUTS: hc.UTSMode == "host", CgroupNS: hc.CgroupnsMode == "private",
@@ -301,6 +305,7 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 		return err
 	}
 	opts.NetNSPath = nsPath
+	opts.Env = append(append([]string(nil), c.netConfig().linkEnv...), opts.Env...)
 	spec, err := oci.Build(*opts)
 	if err != nil {
 		return err

@@ -71,6 +71,7 @@ func (s *Service) ReleaseSandbox(ctx context.Context, containerID string) {
 		}
 	}
 	s.mu.Unlock()
+	s.dns.Stop(containerID)
 	if err := removeNetNS(s.SandboxPath(containerID)); err != nil {
 		log.G(ctx).WithError(err).WithField("container", containerID).Warn("remove network namespace")
 	}
@@ -86,6 +87,9 @@ type JoinRequest struct {
 	Config                     *ctypes.EndpointSettings
 	// Ports are published on this endpoint (the first bridge endpoint of the container).
 	Ports []portmap.Spec
+	// Hostname is answered by the embedded DNS; DNS are the container's --dns upstreams.
+	Hostname string
+	DNS      []string
 }
 
 // Join creates the endpoint: address, veth, routes, published ports. It returns the operational
@@ -153,7 +157,7 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 	}
 	e := &epRecord{ID: newID(), NetworkID: n.ID, ContainerID: req.ContainerID, ContainerName: req.ContainerName,
 		NetNS: req.NetNS, HostIf: bridge.NewHostName(), IfName: fmt.Sprintf("eth%d", ifIdx),
-		Addr: netip.PrefixFrom(addr, n.Subnet.Bits()), MAC: mac.String()}
+		Addr: netip.PrefixFrom(addr, n.Subnet.Bits()), MAC: mac.String(), Aliases: cfg.Aliases, Hostname: req.Hostname}
 	if v := cfg.DriverOpts["com.docker.network.endpoint.ifname"]; v != "" {
 		e.IfName = v
 	}
@@ -188,6 +192,7 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 		return nil, nil, err
 	}
 	s.eps[e.ID] = e
+	startDNS(ctx, s, e, req.DNS, true)
 	s.logEvent("connect", n, map[string]string{"container": req.ContainerID})
 	out := *cfg
 	out.NetworkID, out.EndpointID = n.ID, e.ID
@@ -322,6 +327,9 @@ func (s *Service) Endpoints(containerID string) (map[string]*ctypes.EndpointSett
 		}
 		out[n.Name] = &ctypes.EndpointSettings{NetworkID: n.ID, EndpointID: e.ID, Gateway: n.Gateway.String(),
 			IPAddress: e.Addr.Addr().String(), IPPrefixLen: e.Addr.Bits(), MacAddress: e.MAC}
+		if resolvable(n) {
+			out[n.Name].DNSNames = e.DNSNames()
+		}
 		ports = append(ports, e.Ports...)
 	}
 	return out, ports

@@ -4,13 +4,10 @@
 package network
 
 import (
-	"bytes"
-	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/containerd/errdefs"
 )
 
 // Mode is a resolved network mode.
@@ -22,6 +19,8 @@ const (
 	Private Mode = iota
 	None
 	Host
+	// Container: the namespace and name files of another container (--network container:<x>).
+	Container
 )
 
 // ParseMode resolves HostConfig.NetworkMode.
@@ -35,7 +34,7 @@ func ParseMode(s string) (Mode, error) {
 		return Host, nil
 	}
 	if strings.HasPrefix(s, "container:") {
-		return 0, errdefs.ErrNotImplemented.WithMessage("network mode " + s + " is not supported by berthd")
+		return Container, nil
 	}
 	// A user-defined network: an own namespace, joined to the network at start.
 	return Private, nil
@@ -50,6 +49,8 @@ type FilesConfig struct {
 	DNS        []string
 	DNSSearch  []string
 	DNSOptions []string
+	// HostGateway is what --add-host name:host-gateway maps to.
+	HostGateway []netip.Addr
 }
 
 // WriteFiles writes hostname, hosts and resolv.conf into dir (the container's directory).
@@ -58,84 +59,41 @@ func WriteFiles(dir string, c FilesConfig) error {
 	if err != nil {
 		return err
 	}
+	if mode == Container {
+		// The owner's files are mounted at start.
+		return nil
+	}
 	host := c.Hostname
 	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(host+"\n"), 0o644); err != nil {
 		return err
 	}
-	var hosts bytes.Buffer
-	if mode == Host {
-		if b, err := os.ReadFile("/etc/hosts"); err == nil {
-			hosts.Write(b)
-		}
-	} else {
-		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-		if host != "" {
-			fqdn := host
-			if c.Domainname != "" {
-				fqdn = host + "." + c.Domainname + " " + host
-			}
-			fmt.Fprintf(&hosts, "127.0.0.1\t%s\n", fqdn)
-		}
+	hin := HostsInput{Hostname: host, Domainname: c.Domainname, Host: mode == Host, ExtraHosts: c.ExtraHosts, HostGateway: c.HostGateway}
+	if hin.Host {
+		hin.HostFile, _ = os.ReadFile("/etc/hosts")
 	}
-	for _, h := range c.ExtraHosts {
-		name, ip, ok := strings.Cut(h, ":")
-		if !ok {
-			name, ip, ok = strings.Cut(h, "=")
-		}
-		if !ok || name == "" || ip == "" {
-			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid IP address in add-host: %q", h))
-		}
-		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
+	hosts, err := BuildHosts(hin)
+	if err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "hosts"), hosts.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), hosts, 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConf(c), 0o644)
 }
 
-// resolvConf is the host's resolv.conf with the caller's overrides; without a network of its own a
-// container cannot reach a loopback resolver of the host, but it keeps the file as dockerd does.
+// resolvConf is the container's file for its mode (resolvconf.go).
 func resolvConf(c FilesConfig) []byte {
-	host, _ := os.ReadFile("/etc/resolv.conf")
-	if host == nil {
-		host, _ = os.ReadFile("/run/systemd/resolve/resolv.conf")
+	path := HostResolvConfPath()
+	host, _ := os.ReadFile(path)
+	in := ResolvInput{Host: host, HostPath: path, DNS: c.DNS, Search: c.DNSSearch, Options: c.DNSOptions}
+	switch c.Mode {
+	case "", "default", "bridge", "none":
+		in.Mode = Legacy
+	case "host":
+		in.Mode = HostFile
+	default:
+		in.Mode = Internal
 	}
-	if len(c.DNS) == 0 && len(c.DNSSearch) == 0 && len(c.DNSOptions) == 0 {
-		return host
-	}
-	var out bytes.Buffer
-	var ns, search, opts []string
-	for _, line := range strings.Split(string(host), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			ns = append(ns, f[1])
-		case "search":
-			search = f[1:]
-		case "options":
-			opts = f[1:]
-		}
-	}
-	if len(c.DNS) > 0 {
-		ns = c.DNS
-	}
-	if len(c.DNSSearch) > 0 {
-		search = c.DNSSearch
-	}
-	if len(c.DNSOptions) > 0 {
-		opts = c.DNSOptions
-	}
-	for _, n := range ns {
-		fmt.Fprintf(&out, "nameserver %s\n", n)
-	}
-	if len(search) > 0 {
-		fmt.Fprintf(&out, "search %s\n", strings.Join(search, " "))
-	}
-	if len(opts) > 0 {
-		fmt.Fprintf(&out, "options %s\n", strings.Join(opts, " "))
-	}
-	return out.Bytes()
+	b, _ := BuildResolvConf(in)
+	return b
 }

@@ -2,7 +2,8 @@
 // <data-root>/network/network.db, the predefined bridge/host/none networks, the bridge driver (package
 // bridge: netlink), IPAM (package ipam), dockerd's iptables layout (package firewall) and published ports
 // forwarded by the kernel (package portmap), and each container's network namespace (package sandbox);
-// plus the hostname/hosts/resolv.conf files containers get (files.go). It is the network router's
+// plus the hostname/hosts/resolv.conf files containers get (files.go, hosts.go, resolvconf.go, links.go)
+// and the name table of the embedded DNS server at 127.0.0.11 (package dns, names.go). It is the network router's
 // backend, and the containers service calls it to give a container a namespace and endpoints at start
 // and to take them away at stop. It must not import api/server or daemon/containers.
 //
@@ -23,6 +24,7 @@ import (
 
 	eventtypes "github.com/berthd/berthd/api/types/events"
 	"github.com/berthd/berthd/daemon/network/bridge"
+	"github.com/berthd/berthd/daemon/network/dns"
 	"github.com/berthd/berthd/daemon/network/firewall"
 	"github.com/berthd/berthd/daemon/network/ipam"
 	"github.com/berthd/berthd/daemon/network/portmap"
@@ -54,6 +56,12 @@ type Config struct {
 	ICC       bool
 	// LiveRestore keeps endpoints of running containers across a restart.
 	LiveRestore bool
+	// DNS are the daemon's upstream servers (--dns); empty: the host's resolv.conf.
+	DNS []string
+	// DNSSearch and DNSOptions are --dns-search and --dns-opt: defaults for containers' resolv.conf.
+	DNSSearch, DNSOptions []string
+	// HostGatewayIPs is daemon.json host-gateway-ip(s).
+	HostGatewayIPs []netip.Addr
 }
 
 // Service is the network service. Safe for concurrent use; mu guards the maps, which mirror the db.
@@ -71,6 +79,8 @@ type Service struct {
 	lastIP map[string]netip.Addr
 	// pruning makes a second concurrent prune a conflict, as dockerd.
 	pruning bool
+	// dns is the embedded DNS server (names.go).
+	dns *dns.Resolver
 }
 
 // netRecord is a stored network.
@@ -114,6 +124,9 @@ type epRecord struct {
 	Addr          netip.Prefix
 	MAC           string
 	Ports         []portmap.Binding
+	// Aliases and Hostname are names the embedded DNS answers for (names.go).
+	Aliases  []string `json:",omitempty"`
+	Hostname string   `json:",omitempty"`
 }
 
 var (
@@ -137,6 +150,7 @@ func New(ctx context.Context, cfg Config, ev EventLogger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: db, store: store{db}, ports: portmap.NewAllocator(), events: ev,
 		nets: map[string]*netRecord{}, eps: map[string]*epRecord{}, lastIP: map[string]netip.Addr{}}
+	s.dns = newResolver(s)
 	if err := load(db, s.nets, s.eps); err != nil {
 		db.Close()
 		return nil, err
@@ -263,6 +277,7 @@ func (s *Service) setup(ctx context.Context) error {
 			if err := s.reprogramEndpoint(ctx, n, e); err != nil {
 				log.G(ctx).WithError(err).WithField("endpoint", id).Warn("restore endpoint")
 			}
+			startDNS(ctx, s, e, nil, false)
 			continue
 		}
 		s.dropEndpoint(ctx, e)

@@ -1,0 +1,53 @@
+package network
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func TestBuildHosts(t *testing.T) {
+	gw := []netip.Addr{netip.MustParseAddr("172.17.0.1")}
+	ip := netip.MustParseAddr("172.17.0.2")
+	for _, tc := range []struct {
+		name string
+		in   HostsInput
+		want string
+	}{
+		{"own entry", HostsInput{Hostname: "abc", Addrs: []netip.Addr{ip}}, hostsV4 + hostsV6 + "172.17.0.2\tabc\n"},
+		{"domain", HostsInput{Hostname: "h", Domainname: "d.org", Addrs: []netip.Addr{ip}, NoIPv6: true}, hostsV4 + "172.17.0.2\th.d.org h\n"},
+		{"add-host and gateway", HostsInput{Hostname: "h", ExtraHosts: []string{"db:10.0.0.5", "gw:host-gateway", "v6=[::1]"}, HostGateway: gw},
+			hostsV4 + hostsV6 + "10.0.0.5\tdb\n172.17.0.1\tgw\n::1\tv6\n"},
+		{"links", HostsInput{Hostname: "h", Addrs: []netip.Addr{ip}, Links: []HostsLink{{IP: netip.MustParseAddr("172.17.0.3"), Alias: "db", Hostname: "0123456789ab", Name: "pg"}}},
+			hostsV4 + hostsV6 + "172.17.0.3\tdb 0123456789ab pg\n172.17.0.2\th\n"},
+		{"host mode copies", HostsInput{Host: true, HostFile: []byte("1.2.3.4 x\n")}, "1.2.3.4 x\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := BuildHosts(tc.in)
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(string(got), tc.want))
+		})
+	}
+	for in, msg := range map[string]string{
+		"gw:host-gateway": "unable to derive the IP value for host-gateway",
+		"x:1.2.3":         `invalid IP address in add-host: "1.2.3"`,
+		"nocolon":         `bad format for add-host: "nocolon"`,
+	} {
+		_, err := BuildHosts(HostsInput{ExtraHosts: []string{in}})
+		assert.Check(t, is.Error(err, msg))
+		assert.Check(t, errdefs.IsInvalidArgument(err))
+	}
+}
+
+func TestLinkEnv(t *testing.T) {
+	got := LinkEnv("/web", "my-db", netip.MustParseAddr("172.17.0.3"), []string{"53/udp", "5432/tcp"}, []string{"PATH=/bin", "HOME=/root", "PGUSER=x"})
+	assert.Check(t, is.DeepEqual(got, []string{
+		"MY_DB_PORT=tcp://172.17.0.3:5432",
+		"MY_DB_PORT_5432_TCP=tcp://172.17.0.3:5432", "MY_DB_PORT_5432_TCP_ADDR=172.17.0.3", "MY_DB_PORT_5432_TCP_PORT=5432", "MY_DB_PORT_5432_TCP_PROTO=tcp",
+		"MY_DB_PORT_53_UDP=udp://172.17.0.3:53", "MY_DB_PORT_53_UDP_ADDR=172.17.0.3", "MY_DB_PORT_53_UDP_PORT=53", "MY_DB_PORT_53_UDP_PROTO=udp",
+		"MY_DB_NAME=/web/my-db", "MY_DB_ENV_PGUSER=x",
+	}))
+}
