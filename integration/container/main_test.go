@@ -3,7 +3,6 @@
 package container
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berthd/hack/mkimage"
 	"github.com/berthd/berthd/integration/internal/daemon"
 	"gotest.tools/v3/assert"
 )
@@ -19,39 +17,20 @@ import (
 // newDaemon starts a berthd with the busybox image loaded.
 func newDaemon(t *testing.T, extra ...string) *daemon.Daemon {
 	t.Helper()
-	d := daemon.New(t)
-	d.Start(t, extra...)
-	loadBusybox(t, d)
-	return d
+	return daemon.NewWithBusybox(t, extra...)
 }
 
 func loadBusybox(t *testing.T, d *daemon.Daemon) {
 	t.Helper()
-	img, err := mkimage.BusyboxImage("busybox:latest")
-	assert.NilError(t, err)
-	var b bytes.Buffer
-	assert.NilError(t, mkimage.WriteSave(&b, []mkimage.Image{img}))
-	res := d.DockerStdin(t, b.Bytes(), "load")
-	assert.Equal(t, res.ExitCode, 0, res.Combined())
+	d.LoadBusybox(t)
 }
 
 func mustDocker(t *testing.T, d *daemon.Daemon, args ...string) string {
 	t.Helper()
-	res := d.Docker(t, args...)
-	assert.Equal(t, res.ExitCode, 0, "docker %v: %s", args, res.Combined())
-	return strings.TrimSpace(res.Stdout)
+	return d.MustDocker(t, args...)
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+var waitFor = daemon.WaitFor
 
 type volplugin struct {
 	cmd  *exec.Cmd
