@@ -54,12 +54,23 @@ func (d *Daemon) MustDockerStdin(t testing.TB, stdin []byte, args ...string) str
 // and the body.
 func (d *Daemon) Raw(t testing.TB, method, path, body string) (int, string) {
 	t.Helper()
+	ctype := ""
+	if body != "" {
+		ctype = "application/json"
+	}
+	return d.Request(t, method, path, ctype, body)
+}
+
+// Request sends one API request over d's socket with a Content-Type (none when empty) and returns the
+// status and the body.
+func (d *Daemon) Request(t testing.TB, method, path, ctype, body string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://berthd"+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	resp, err := d.HTTPClient().Do(req)
 	if err != nil {
