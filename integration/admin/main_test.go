@@ -12,19 +12,6 @@ import (
 	"gotest.tools/v3/assert"
 )
 
-// newDaemon starts a berthd with extra flags and the busybox image loaded.
-func newDaemon(t *testing.T, extra ...string) *daemon.Daemon {
-	t.Helper()
-	return daemon.NewWithBusybox(t, extra...)
-}
-
-func mustDocker(t *testing.T, d *daemon.Daemon, args ...string) string {
-	t.Helper()
-	return d.MustDocker(t, args...)
-}
-
-var waitFor = daemon.WaitFor
-
 // runBerthd runs the berthd binary with args (no daemon started when they include --validate).
 func runBerthd(t *testing.T, args ...string) (string, int) {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/berthd/berthd/integration/internal/daemon"
 	"github.com/berthd/berthd/integration/internal/volplugin"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -69,18 +70,18 @@ next:
 // outcome, containerd call latency.
 func TestMetricsAfterKnownTraffic(t *testing.T) {
 	addr := freeAddr(t)
-	d := newDaemon(t, "--metrics-addr", addr)
+	d := daemon.NewWithBusybox(t, "--metrics-addr", addr)
 	plugin := volplugin.Start(t, d)
 	before := scrapeMetrics(t, addr).value("berthd_api_requests_total", map[string]string{"route": "/containers/json", "method": "GET", "status": "200"})
 	for i := 0; i < 3; i++ {
-		mustDocker(t, d, "ps", "-a")
+		d.MustDocker(t, "ps", "-a")
 	}
 	res := d.Docker(t, "inspect", "--type", "container", "nosuch")
 	assert.Check(t, res.ExitCode != 0)
-	mustDocker(t, d, "volume", "create", "plain")
-	mustDocker(t, d, "volume", "create", "-d", "volplugin", "pv")
-	mustDocker(t, d, "run", "--name", "used", "-v", "plain:/data", "busybox", "true")
-	mustDocker(t, d, "run", "-d", "--name", "up", "busybox", "sleep", "60")
+	d.MustDocker(t, "volume", "create", "plain")
+	d.MustDocker(t, "volume", "create", "-d", "volplugin", "pv")
+	d.MustDocker(t, "run", "--name", "used", "-v", "plain:/data", "busybox", "true")
+	d.MustDocker(t, "run", "-d", "--name", "up", "busybox", "sleep", "60")
 
 	s := scrapeMetrics(t, addr)
 	after := s.value("berthd_api_requests_total", map[string]string{"route": "/containers/json", "method": "GET", "status": "200"})
@@ -97,7 +98,7 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 
 	body := scrapeText(t, addr)
 	assert.Check(t, is.Contains(body, "# TYPE berthd_api_request_duration_seconds histogram"))
-	mustDocker(t, d, "rm", "-f", "up")
+	d.MustDocker(t, "rm", "-f", "up")
 
 	// The plugin dies: the next call to it is counted with its failure outcome.
 	plugin.Kill()

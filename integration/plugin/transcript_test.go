@@ -12,11 +12,6 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 )
 
-func loadBusybox(t *testing.T, d *daemon.Daemon) {
-	t.Helper()
-	d.LoadBusybox(t)
-}
-
 // step runs a docker command that must succeed and returns the plugin calls it caused.
 func (vp *volplugin) step(t *testing.T, d *daemon.Daemon, args ...string) []string {
 	t.Helper()
@@ -54,7 +49,7 @@ func TestVolumePluginTranscript(t *testing.T) {
 	d := daemon.New(t)
 	vp := startVolplugin(t, d.PluginSocketDir)
 	d.Start(t)
-	loadBusybox(t, d)
+	d.LoadBusybox(t)
 
 	assert.Check(t, is.DeepEqual(vp.step(t, d, "volume", "create", "-d", "volplugin", "v1"),
 		[]string{"Plugin.Activate", "VolumeDriver.Capabilities", "VolumeDriver.Get v1", "VolumeDriver.Create v1"}))

@@ -12,27 +12,11 @@ import (
 	"github.com/berthd/berthd/integration/internal/daemon"
 )
 
-// newDaemon starts a berthd with extra flags and the busybox image loaded.
-func newDaemon(t *testing.T, extra ...string) *daemon.Daemon {
-	t.Helper()
-	return daemon.NewWithBusybox(t, extra...)
-}
-
-func loadBusybox(t *testing.T, d *daemon.Daemon) {
-	t.Helper()
-	d.LoadBusybox(t)
-}
-
-func mustDocker(t *testing.T, d *daemon.Daemon, args ...string) string {
-	t.Helper()
-	return d.MustDocker(t, args...)
-}
-
 // status returns the fields of /proc/self/status of a process run with args (docker run --rm args...
 // busybox cat /proc/self/status).
 func status(t *testing.T, d *daemon.Daemon, args ...string) map[string]string {
 	t.Helper()
-	out := mustDocker(t, d, append(append([]string{"run", "--rm"}, args...), "busybox", "cat", "/proc/self/status")...)
+	out := d.MustDocker(t, append(append([]string{"run", "--rm"}, args...), "busybox", "cat", "/proc/self/status")...)
 	return parseStatus(out)
 }
 
@@ -48,9 +32,3 @@ func parseStatus(out string) map[string]string {
 }
 
 func volumeCreate(name string) volume.CreateOptions { return volume.CreateOptions{Name: name} }
-
-// rawStatus sends one API request over the daemon's socket and returns status and body.
-func rawStatus(t *testing.T, d *daemon.Daemon, method, path, body string) (int, string) {
-	t.Helper()
-	return d.Raw(t, method, path, body)
-}
