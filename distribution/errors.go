@@ -138,3 +138,13 @@ func classify(err error) error {
 func isAuthError(err error) bool {
 	return errdefs.IsUnauthorized(err) || errdefs.IsPermissionDenied(err)
 }
+
+// unauthenticated is refused credentials as Unauthenticated, in the registry's own words or dockerd's
+// "unauthorized: authentication required" when it gave none.
+func unauthenticated(err error) error {
+	var re *RegistryError
+	if errors.As(err, &re) && len(re.Codes) > 0 {
+		return errdefs.ErrUnauthenticated.WithMessage(re.Error())
+	}
+	return errdefs.ErrUnauthenticated.WithMessage("unauthorized: authentication required")
+}

@@ -15,32 +15,40 @@ import (
 	"gotest.tools/v3/assert"
 )
 
+// tracker is a fetch handler that records the layers it was given and the most it had running at once.
+type tracker struct {
+	mu            sync.Mutex
+	started       []digest.Digest
+	running, peak int
+}
+
+func (tr *tracker) handler() images.HandlerFunc {
+	return func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		tr.mu.Lock()
+		tr.started = append(tr.started, d.Digest)
+		tr.running++
+		tr.peak = max(tr.peak, tr.running)
+		tr.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		tr.mu.Lock()
+		tr.running--
+		tr.mu.Unlock()
+		return nil, nil
+	}
+}
+
 func TestFetchInOrder(t *testing.T) {
 	var layers []ocispec.Descriptor
 	for _, s := range []string{"a", "b", "c", "a", "d", "e", "f"} {
 		layers = append(layers, ocispec.Descriptor{Digest: digest.FromString(s)})
 	}
-	var mu sync.Mutex
-	var started []digest.Digest
-	running, peak := 0, 0
-	h := images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-		mu.Lock()
-		started = append(started, d.Digest)
-		running++
-		peak = max(peak, running)
-		mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-		mu.Lock()
-		running--
-		mu.Unlock()
-		return nil, nil
-	})
-	assert.NilError(t, fetchInOrder(context.Background(), h, layers, 0))
+	var tr tracker
+	assert.NilError(t, fetchInOrder(context.Background(), tr.handler(), layers, 0))
 	// Each distinct layer once; at most MaxConcurrentDownloads at a time; the first ones first.
-	assert.Equal(t, len(started), 6)
-	assert.Check(t, peak <= MaxConcurrentDownloads, "peak %d", peak)
+	assert.Equal(t, len(tr.started), 6)
+	assert.Check(t, tr.peak <= MaxConcurrentDownloads, "peak %d", tr.peak)
 	seen := map[digest.Digest]bool{}
-	for _, d := range started[:MaxConcurrentDownloads] {
+	for _, d := range tr.started[:MaxConcurrentDownloads] {
 		seen[d] = true
 	}
 	for _, s := range []string{"a", "b", "c"} {
@@ -49,8 +57,9 @@ func TestFetchInOrder(t *testing.T) {
 
 	// The first error is returned, and stops layers not yet started.
 	boom := errors.New("boom")
+	var mu sync.Mutex
 	n := 0
-	h = images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	h := images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 		mu.Lock()
 		n++
 		mu.Unlock()
@@ -75,21 +84,9 @@ func TestFetchInOrderLimit(t *testing.T) {
 	for _, s := range []string{"a", "b", "c", "d"} {
 		layers = append(layers, ocispec.Descriptor{Digest: digest.FromString(s)})
 	}
-	var mu sync.Mutex
-	running, peak := 0, 0
-	h := images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-		mu.Lock()
-		running++
-		peak = max(peak, running)
-		mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-		mu.Lock()
-		running--
-		mu.Unlock()
-		return nil, nil
-	})
-	assert.NilError(t, fetchInOrder(context.Background(), h, layers, 1))
-	assert.Check(t, peak == 1, "peak %d", peak)
+	var tr tracker
+	assert.NilError(t, fetchInOrder(context.Background(), tr.handler(), layers, 1))
+	assert.Check(t, tr.peak == 1, "peak %d", tr.peak)
 }
 
 func TestMirrorHostsComeFirstForDockerHubOnly(t *testing.T) {

@@ -101,10 +101,7 @@ func inspectError(err error) error {
 	case errdefs.IsCanceled(err) || errors.Is(err, context.Canceled):
 		return err
 	case isAuthError(err):
-		if errors.As(err, &re) && len(re.Codes) > 0 {
-			return errdefs.ErrUnauthenticated.WithMessage(re.Error())
-		}
-		return errdefs.ErrUnauthenticated.WithMessage("unauthorized: authentication required")
+		return unauthenticated(err)
 	case errdefs.IsNotFound(err):
 		if errors.As(err, &re) && len(re.Codes) > 0 {
 			return errdefs.ErrNotFound.WithMessage(re.Error())

@@ -131,15 +131,11 @@ func readManifestLayers(ctx context.Context, cs content.Provider, desc ocispec.D
 // registry's own words (dockerd's "unauthorized: authentication required" when it gave none).
 func pushError(ref reference.Named, err error) error {
 	err = classify(err)
-	var re *RegistryError
 	switch {
 	case errdefs.IsCanceled(err) || errors.Is(err, context.Canceled):
 		return err
 	case isAuthError(err):
-		if errors.As(err, &re) && len(re.Codes) > 0 {
-			return errdefs.ErrUnauthenticated.WithMessage(re.Error())
-		}
-		return errdefs.ErrUnauthenticated.WithMessage("unauthorized: authentication required")
+		return unauthenticated(err)
 	case errdefs.IsUnavailable(err):
 		return err
 	case errdefs.IsNotFound(err):

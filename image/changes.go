@@ -30,7 +30,7 @@ func ApplyChanges(cfg *imagetypes.ContainerConfig, changes []string) error {
 				return invalidChange(change, err)
 			}
 			for _, kv := range kvs {
-				cfg.Env = setEnv(cfg.Env, kv[0], kv[1])
+				cfg.Env = SetEnv(cfg.Env, kv[0], kv[1])
 			}
 		case "LABEL":
 			kvs, err := parseKV(rest, false)
@@ -178,7 +178,9 @@ func splitWords(s string) ([]string, error) {
 	return words, nil
 }
 
-func setEnv(env []string, k, v string) []string {
+// SetEnv sets k to v in env (a list of "K=V"), replacing k's entry in place or adding one at the end, as
+// ENV does in a Dockerfile and in --change.
+func SetEnv(env []string, k, v string) []string {
 	for i, e := range env {
 		if ek, _, _ := strings.Cut(e, "="); ek == k {
 			env[i] = k + "=" + v

@@ -27,35 +27,41 @@ const namespace = "berthd"
 var (
 	registry = prometheus.NewRegistry()
 
-	apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Subsystem: "api", Name: "requests_total",
-		Help: "Engine API requests by route (the pattern, not the path), method and status code.",
-	}, []string{"route", "method", "status"})
-	apiLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "api", Name: "request_duration_seconds",
-		Help:    "Engine API request latency by route, method and status code (streams count until they end).",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
-	}, []string{"route", "method", "status"})
+	apiRequests = counter("api", "requests_total",
+		"Engine API requests by route (the pattern, not the path), method and status code.",
+		"route", "method", "status")
+	apiLatency = histogram("api", "request_duration_seconds", 0.0005,
+		"Engine API request latency by route, method and status code (streams count until they end).",
+		"route", "method", "status")
 
-	pluginCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Subsystem: "plugin", Name: "calls_total",
-		Help: "Legacy plugin calls by plugin, method and outcome (ok, error, timeout, unreachable, lost).",
-	}, []string{"plugin", "method", "outcome"})
-	pluginLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "plugin", Name: "call_duration_seconds",
-		Help:    "Legacy plugin call latency by plugin, method and outcome.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
-	}, []string{"plugin", "method", "outcome"})
+	pluginCalls = counter("plugin", "calls_total",
+		"Legacy plugin calls by plugin, method and outcome (ok, error, timeout, unreachable, lost).",
+		"plugin", "method", "outcome")
+	pluginLatency = histogram("plugin", "call_duration_seconds", 0.0005,
+		"Legacy plugin call latency by plugin, method and outcome.",
+		"plugin", "method", "outcome")
 
-	containerdLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "containerd", Name: "call_duration_seconds",
-		Help:    "containerd gRPC call latency by method and gRPC status code (streams: until established).",
-		Buckets: prometheus.ExponentialBuckets(0.0002, 4, 10),
-	}, []string{"method", "code"})
+	containerdLatency = histogram("containerd", "call_duration_seconds", 0.0002,
+		"containerd gRPC call latency by method and gRPC status code (streams: until established).",
+		"method", "code")
 
 	containersDesc = prometheus.NewDesc(namespace+"_containers", "Containers by state.", []string{"state"}, nil)
 	volumesDesc    = prometheus.NewDesc(namespace+"_volumes", "Volumes by driver and state (in_use or unused).", []string{"driver", "state"}, nil)
 )
+
+func counter(subsystem, name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: name, Help: help,
+	}, labels)
+}
+
+// histogram has ten buckets growing fourfold from first (seconds).
+func histogram(subsystem, name string, first float64, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: name, Help: help,
+		Buckets: prometheus.ExponentialBuckets(first, 4, 10),
+	}, labels)
+}
 
 func init() {
 	registry.MustRegister(apiRequests, apiLatency, pluginCalls, pluginLatency, containerdLatency,

@@ -190,7 +190,7 @@ func (r *run) dispatch(ctx context.Context, s *stage, cmd instructions.Command) 
 	case *instructions.EnvCommand:
 		msg := "ENV"
 		for _, kv := range c.Env {
-			s.cfg.Env = setEnv(s.cfg.Env, kv.Key, kv.Value)
+			s.cfg.Env = image.SetEnv(s.cfg.Env, kv.Key, kv.Value)
 			msg += " " + kv.Key + "=" + kv.Value
 		}
 		return r.commitMeta(ctx, s, msg)
@@ -290,16 +290,6 @@ func (r *run) dispatch(ctx context.Context, s *stage, cmd instructions.Command) 
 		return r.copyCmd(ctx, s, copyRequest{add: true, src: c.SourcePaths, dest: c.DestPath, chown: c.Chown, chmod: c.Chmod})
 	}
 	return errdefs.ErrNotImplemented.WithMessage("instruction not supported by the classic builder: " + cmd.Name())
-}
-
-func setEnv(env []string, k, v string) []string {
-	for i, e := range env {
-		if ek, _, _ := strings.Cut(e, "="); ek == k {
-			env[i] = k + "=" + v
-			return env
-		}
-	}
-	return append(env, k+"="+v)
 }
 
 func (r *run) shellForm(s *stage, c instructions.ShellDependantCmdLine) []string {

@@ -4,13 +4,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/berthd/berthd/integration/internal/daemon"
+	"github.com/berthd/berthd/integration/internal/volplugin"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"gotest.tools/v3/assert"
@@ -68,44 +65,23 @@ next:
 	return -1
 }
 
-// startVolplugin runs hack/plugins/volplugin as a legacy plugin of d.
-func startVolplugin(t *testing.T, d *daemon.Daemon) *exec.Cmd {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "volplugin")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthd/berthd/hack/plugins/volplugin").CombinedOutput()
-	assert.NilError(t, err, string(out))
-	sock := filepath.Join(d.PluginSocketDir, "volplugin.sock")
-	cmd := exec.Command(bin, "-socket", sock, "-root", t.TempDir())
-	cmd.Stderr = os.Stderr
-	assert.NilError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	waitFor(t, 10*time.Second, "volplugin socket", func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
-	})
-	return cmd
-}
-
 // TestMetricsAfterKnownTraffic scrapes --metrics-addr after known traffic: API requests by route and
 // status with latency histograms, containers and volumes by state, plugin calls by plugin, method and
 // outcome, containerd call latency.
 func TestMetricsAfterKnownTraffic(t *testing.T) {
 	addr := freeAddr(t)
-	d := newDaemon(t, "--metrics-addr", addr)
-	plugin := startVolplugin(t, d)
+	d := daemon.NewWithBusybox(t, "--metrics-addr", addr)
+	plugin := volplugin.Start(t, d)
 	before := scrapeMetrics(t, addr).value("berthd_api_requests_total", map[string]string{"route": "/containers/json", "method": "GET", "status": "200"})
 	for i := 0; i < 3; i++ {
-		mustDocker(t, d, "ps", "-a")
+		d.MustDocker(t, "ps", "-a")
 	}
 	res := d.Docker(t, "inspect", "--type", "container", "nosuch")
 	assert.Check(t, res.ExitCode != 0)
-	mustDocker(t, d, "volume", "create", "plain")
-	mustDocker(t, d, "volume", "create", "-d", "volplugin", "pv")
-	mustDocker(t, d, "run", "--name", "used", "-v", "plain:/data", "busybox", "true")
-	mustDocker(t, d, "run", "-d", "--name", "up", "busybox", "sleep", "60")
+	d.MustDocker(t, "volume", "create", "plain")
+	d.MustDocker(t, "volume", "create", "-d", "volplugin", "pv")
+	d.MustDocker(t, "run", "--name", "used", "-v", "plain:/data", "busybox", "true")
+	d.MustDocker(t, "run", "-d", "--name", "up", "busybox", "sleep", "60")
 
 	s := scrapeMetrics(t, addr)
 	after := s.value("berthd_api_requests_total", map[string]string{"route": "/containers/json", "method": "GET", "status": "200"})
@@ -122,11 +98,10 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 
 	body := scrapeText(t, addr)
 	assert.Check(t, is.Contains(body, "# TYPE berthd_api_request_duration_seconds histogram"))
-	mustDocker(t, d, "rm", "-f", "up")
+	d.MustDocker(t, "rm", "-f", "up")
 
 	// The plugin dies: the next call to it is counted with its failure outcome.
-	assert.NilError(t, plugin.Process.Kill())
-	_, _ = plugin.Process.Wait()
+	plugin.Kill()
 	res = d.Docker(t, "volume", "rm", "pv")
 	assert.Check(t, res.ExitCode != 0, res.Combined())
 	s = scrapeMetrics(t, addr)

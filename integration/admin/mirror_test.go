@@ -16,18 +16,18 @@ import (
 // only succeed through the mirror). The daemon.json form is used, as admins set it.
 func TestPullThroughRegistryMirror(t *testing.T) {
 	mirror := regtest.StartRegistry(t, "", "")
-	src := newDaemon(t)
-	mustDocker(t, src, "tag", "busybox", mirror+"/library/busybox:mirrored")
-	mustDocker(t, src, "push", mirror+"/library/busybox:mirrored")
-	want := mustDocker(t, src, "image", "inspect", "-f", "{{.Id}}", "busybox")
+	src := daemon.NewWithBusybox(t)
+	src.MustDocker(t, "tag", "busybox", mirror+"/library/busybox:mirrored")
+	src.MustDocker(t, "push", mirror+"/library/busybox:mirrored")
+	want := src.MustDocker(t, "image", "inspect", "-f", "{{.Id}}", "busybox")
 
 	d := daemon.New(t)
 	writeConfig(t, d, `{"registry-mirrors": ["http://`+mirror+`"], "max-concurrent-downloads": 1}`)
 	d.Start(t)
-	out := mustDocker(t, d, "pull", "busybox:mirrored")
+	out := d.MustDocker(t, "pull", "busybox:mirrored")
 	assert.Check(t, is.Contains(out, "Status: Downloaded newer image for busybox:mirrored"))
-	assert.Check(t, is.Equal(mustDocker(t, d, "image", "inspect", "-f", "{{.Id}}", "busybox:mirrored"), want))
-	assert.Check(t, is.Equal(mustDocker(t, d, "info", "--format", "{{.RegistryConfig.Mirrors}}"), "[http://"+mirror+"/]"))
+	assert.Check(t, is.Equal(d.MustDocker(t, "image", "inspect", "-f", "{{.Id}}", "busybox:mirrored"), want))
+	assert.Check(t, is.Equal(d.MustDocker(t, "info", "--format", "{{.RegistryConfig.Mirrors}}"), "[http://"+mirror+"/]"))
 
 	// A name on another registry never goes to the mirror.
 	res := d.Docker(t, "pull", "127.0.0.1:1/library/busybox:mirrored")
@@ -37,17 +37,17 @@ func TestPullThroughRegistryMirror(t *testing.T) {
 // TestRegistryMirrorsReload: registry-mirrors added to daemon.json take effect on SIGHUP, as in dockerd.
 func TestRegistryMirrorsReload(t *testing.T) {
 	mirror := regtest.StartRegistry(t, "", "")
-	src := newDaemon(t)
-	mustDocker(t, src, "tag", "busybox", mirror+"/library/busybox:reloaded")
-	mustDocker(t, src, "push", mirror+"/library/busybox:reloaded")
+	src := daemon.NewWithBusybox(t)
+	src.MustDocker(t, "tag", "busybox", mirror+"/library/busybox:reloaded")
+	src.MustDocker(t, "push", mirror+"/library/busybox:reloaded")
 
 	d := daemon.New(t)
 	d.Start(t)
-	assert.Check(t, is.Equal(mustDocker(t, d, "info", "--format", "{{.RegistryConfig.Mirrors}}"), "[]"))
+	assert.Check(t, is.Equal(d.MustDocker(t, "info", "--format", "{{.RegistryConfig.Mirrors}}"), "[]"))
 	writeConfig(t, d, `{"registry-mirrors": ["http://`+mirror+`"]}`)
 	d.Signal(t, syscall.SIGHUP)
-	waitFor(t, 20*time.Second, "mirror reloaded", func() bool {
+	daemon.WaitFor(t, 20*time.Second, "mirror reloaded", func() bool {
 		return d.Docker(t, "info", "--format", "{{.RegistryConfig.Mirrors}}").Stdout == "[http://"+mirror+"/]\n"
 	})
-	mustDocker(t, d, "pull", "busybox:reloaded")
+	d.MustDocker(t, "pull", "busybox:reloaded")
 }

@@ -62,9 +62,9 @@ func TestValidateRefusesUnsupportedOptions(t *testing.T) {
 func TestInfoShowsOptionsInForce(t *testing.T) {
 	d := daemon.New(t)
 	d.Start(t, "--log-driver", "local", "--registry-mirror", "http://127.0.0.1:5999", "--insecure-registry", "reg.example:5000")
-	out := mustDocker(t, d, "info", "--format", "{{.LoggingDriver}} {{.CgroupDriver}} {{.RegistryConfig.Mirrors}} {{.Plugins.Log}}")
+	out := d.MustDocker(t, "info", "--format", "{{.LoggingDriver}} {{.CgroupDriver}} {{.RegistryConfig.Mirrors}} {{.Plugins.Log}}")
 	assert.Check(t, is.Equal(out, "local cgroupfs [http://127.0.0.1:5999/] [json-file local]"))
-	out = mustDocker(t, d, "info")
+	out = d.MustDocker(t, "info")
 	assert.Check(t, is.Contains(out, "Registry Mirrors:\n  http://127.0.0.1:5999/"))
 	assert.Check(t, is.Contains(out, "Insecure Registries:\n  reg.example:5000"))
 }

@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berthd/hack/mkimage"
-	"github.com/berthd/berthd/hack/testenv"
 	"github.com/berthd/berthd/integration/internal/daemon"
 	"github.com/docker/docker/api/types/build"
 	"gotest.tools/v3/assert"
@@ -37,30 +35,19 @@ type cli struct {
 
 func (c cli) ok(args ...string) string {
 	c.t.Helper()
-	r := c.d.Docker(c.t, args...)
-	assert.Equal(c.t, r.ExitCode, 0, "docker %v: %s", args, r.Combined())
-	return strings.TrimSpace(r.Stdout)
+	return c.d.MustDocker(c.t, args...)
 }
 
 func (c cli) okIn(stdin []byte, args ...string) string {
 	c.t.Helper()
-	r := c.d.DockerStdin(c.t, stdin, args...)
-	assert.Equal(c.t, r.ExitCode, 0, "docker %v: %s", args, r.Combined())
-	return strings.TrimSpace(r.Stdout)
+	return c.d.MustDockerStdin(c.t, stdin, args...)
 }
 
 // start starts berthd with busybox:latest loaded and the CLI set to the classic builder.
 func start(t *testing.T) (*daemon.Daemon, cli) {
 	t.Setenv("DOCKER_BUILDKIT", "0")
-	d := daemon.New(t)
-	d.Start(t)
-	img, err := mkimage.BusyboxImage("busybox:latest")
-	testenv.NoError(t, err, "building the busybox test image")
-	var b bytes.Buffer
-	assert.NilError(t, mkimage.WriteSave(&b, []mkimage.Image{img}))
-	c := cli{t, d}
-	c.okIn(b.Bytes(), "load")
-	return d, c
+	d := daemon.NewWithBusybox(t)
+	return d, cli{t, d}
 }
 
 // writeContext writes files (name -> content) into a new directory.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthd/berthd/integration/internal/volplugin"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -61,13 +62,13 @@ func TestVolumes(t *testing.T) {
 
 func TestPluginVolumeMountPairs(t *testing.T) {
 	d := newDaemon(t)
-	vp := startVolplugin(t, d)
+	vp := volplugin.Start(t, d)
 	mustDocker(t, d, "volume", "create", "-d", "volplugin", "pv")
 	mustDocker(t, d, "run", "--rm", "-v", "pv:/p", "busybox", "sh", "-c", "echo x > /p/f")
 	assert.Equal(t, mustDocker(t, d, "run", "--rm", "-v", "pv:/p", "busybox", "cat", "/p/f"), "x")
 	id := mustDocker(t, d, "run", "-d", "-v", "pv:/p", "busybox", "sleep", "100")
-	assert.Equal(t, vp.calls("Mount", "pv")-vp.calls("Unmount", "pv"), 1)
+	assert.Equal(t, vp.Calls("Mount", "pv")-vp.Calls("Unmount", "pv"), 1)
 	mustDocker(t, d, "rm", "-f", id)
-	assert.Equal(t, vp.calls("Mount", "pv"), vp.calls("Unmount", "pv"))
-	assert.Assert(t, vp.calls("Mount", "pv") >= 3)
+	assert.Equal(t, vp.Calls("Mount", "pv"), vp.Calls("Unmount", "pv"))
+	assert.Assert(t, vp.Calls("Mount", "pv") >= 3)
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	regtest "github.com/berthd/berthd/distribution/testutil"
-	"github.com/berthd/berthd/integration/internal/daemon"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/errdefs"
@@ -21,11 +20,7 @@ import (
 // "unauthorized: authentication required".
 func TestRegistryCredentialErrors(t *testing.T) {
 	reg := regtest.StartRegistry(t, "alice", "s3cret")
-	d := daemon.New(t)
-	d.Start(t)
-	c := cli{t, d}
-	_, save := fixtures(t)
-	c.ok("load", "-i", save)
+	d, c := startBusybox(t)
 	c.ok("tag", "busybox", reg+"/private:1")
 
 	c.fails("Error response from daemon: login attempt to http://"+reg+"/v2/ failed with status: 401 Unauthorized", "login", "-u", "alice", "-p", "wrong", reg)

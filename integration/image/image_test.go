@@ -41,16 +41,12 @@ type cli struct {
 
 func (c cli) ok(args ...string) string {
 	c.t.Helper()
-	r := c.d.Docker(c.t, args...)
-	assert.Equal(c.t, r.ExitCode, 0, "docker %v: %s", args, r.Combined())
-	return strings.TrimSpace(r.Stdout)
+	return c.d.MustDocker(c.t, args...)
 }
 
 func (c cli) okIn(stdin []byte, args ...string) string {
 	c.t.Helper()
-	r := c.d.DockerStdin(c.t, stdin, args...)
-	assert.Equal(c.t, r.ExitCode, 0, "docker %v: %s", args, r.Combined())
-	return strings.TrimSpace(r.Stdout)
+	return c.d.MustDockerStdin(c.t, stdin, args...)
 }
 
 func (c cli) fails(msg string, args ...string) {
@@ -58,6 +54,13 @@ func (c cli) fails(msg string, args ...string) {
 	r := c.d.Docker(c.t, args...)
 	assert.Check(c.t, r.ExitCode != 0, "docker %v: %s", args, r.Combined())
 	assert.Check(c.t, is.Contains(r.Stderr, msg), "docker %v", args)
+}
+
+// startBusybox starts a berthd with busybox:latest loaded.
+func startBusybox(t *testing.T) (*daemon.Daemon, cli) {
+	t.Helper()
+	d := daemon.NewWithBusybox(t)
+	return d, cli{t, d}
 }
 
 func fixtures(t *testing.T) (rootfs, save string) {
@@ -197,11 +200,7 @@ func TestBadArchives(t *testing.T) {
 
 func TestPushPullRegistry(t *testing.T) {
 	reg := regtest.StartRegistry(t, "", "")
-	d := daemon.New(t)
-	d.Start(t)
-	c := cli{t, d}
-	_, save := fixtures(t)
-	c.ok("load", "-i", save)
+	_, c := startBusybox(t)
 	c.ok("tag", "busybox", reg+"/bb:v1")
 	out := c.ok("push", reg+"/bb:v1")
 	assert.Check(t, is.Contains(out, "The push refers to repository ["+reg+"/bb]"))
@@ -222,11 +221,7 @@ func TestPushPullRegistry(t *testing.T) {
 
 func TestPushPullAuth(t *testing.T) {
 	reg := regtest.StartRegistry(t, "alice", "s3cret")
-	d := daemon.New(t)
-	d.Start(t)
-	c := cli{t, d}
-	_, save := fixtures(t)
-	c.ok("load", "-i", save)
+	d, c := startBusybox(t)
 	c.ok("tag", "busybox", reg+"/private:1")
 	r := d.Docker(t, "push", reg+"/private:1")
 	assert.Check(t, r.ExitCode != 0, r.Combined())
@@ -255,11 +250,7 @@ func TestPushPullAuth(t *testing.T) {
 // loads back into berthd with the same image ID.
 func TestRoundTripWithDockerd(t *testing.T) {
 	refSock := testenv.StartDockerd(t)
-	d := daemon.New(t)
-	d.Start(t)
-	c := cli{t, d}
-	_, save := fixtures(t)
-	c.ok("load", "-i", save)
+	_, c := startBusybox(t)
 	id := c.ok("image", "inspect", "-f", "{{.Id}}", "busybox")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "berth.tar")

@@ -15,11 +15,7 @@ import (
 // the same holds for layers the daemon pulled from that registry.
 func TestPushMountsSharedLayers(t *testing.T) {
 	reg := regtest.StartRegistry(t, "", "")
-	d := daemon.New(t)
-	d.Start(t)
-	c := cli{t, d}
-	_, save := fixtures(t)
-	c.ok("load", "-i", save)
+	_, c := startBusybox(t)
 	nLayers := len(lines(c.ok("image", "inspect", "-f", "{{range .RootFS.Layers}}{{println .}}{{end}}", "busybox")))
 	assert.Assert(t, nLayers > 1)
 

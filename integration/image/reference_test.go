@@ -96,11 +96,7 @@ func TestReferenceGrammar(t *testing.T) {
 // TestImagesReferenceFilter: `docker images REPO` and --filter reference= list only the names that
 // match, with dockerd's wildcards (on the familiar name and on name:tag) and several references ORed.
 func TestImagesReferenceFilter(t *testing.T) {
-	d := daemon.New(t)
-	d.Start(t)
-	c := cli{t, d}
-	_, save := fixtures(t)
-	c.ok("load", "-i", save)
+	d, c := startBusybox(t)
 	c.ok("tag", "busybox", "busybox:two")
 	c.ok("tag", "busybox", "other/app:1")
 	c.ok("tag", "busybox", "localhost:5000/team/app:v1")

@@ -34,11 +34,7 @@ func encodeAuth(t *testing.T, user, pass string) string {
 // refused credentials (401), a missing tag (404) and a bad name (400).
 func TestDistributionInspect(t *testing.T) {
 	reg := regtest.StartRegistry(t, "alice", "s3cret")
-	d := daemon.New(t)
-	d.Start(t)
-	c := cli{t, d}
-	_, save := fixtures(t)
-	c.ok("load", "-i", save)
+	d, c := startBusybox(t)
 	c.ok("tag", "busybox", reg+"/private:1")
 	c.ok("login", "-u", "alice", "-p", "s3cret", reg)
 	out := c.ok("push", reg+"/private:1")

@@ -104,13 +104,7 @@ func reapPlugins(t *testing.T) *[]string {
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	daemon.WaitFor(t, timeout, what, cond)
 }
 
 func apiStatus(t *testing.T, d *daemon.Daemon, method, path string) (int, string) {

@@ -1,35 +1,22 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/berthd/berthd/hack/mkimage"
 	"github.com/berthd/berthd/integration/internal/daemon"
 	"github.com/containerd/errdefs"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
 
-func loadBusybox(t *testing.T, d *daemon.Daemon) {
-	t.Helper()
-	img, err := mkimage.BusyboxImage("busybox:latest")
-	assert.NilError(t, err)
-	var b bytes.Buffer
-	assert.NilError(t, mkimage.WriteSave(&b, []mkimage.Image{img}))
-	res := d.DockerStdin(t, b.Bytes(), "load")
-	assert.Equal(t, res.ExitCode, 0, res.Combined())
-}
-
 // step runs a docker command that must succeed and returns the plugin calls it caused.
 func (vp *volplugin) step(t *testing.T, d *daemon.Daemon, args ...string) []string {
 	t.Helper()
 	before := len(vp.calls(t))
-	res := d.Docker(t, args...)
-	assert.Equal(t, res.ExitCode, 0, "docker %v: %s", args, res.Combined())
+	d.MustDocker(t, args...)
 	return vp.calls(t)[before:]
 }
 
@@ -62,7 +49,7 @@ func TestVolumePluginTranscript(t *testing.T) {
 	d := daemon.New(t)
 	vp := startVolplugin(t, d.PluginSocketDir)
 	d.Start(t)
-	loadBusybox(t, d)
+	d.LoadBusybox(t)
 
 	assert.Check(t, is.DeepEqual(vp.step(t, d, "volume", "create", "-d", "volplugin", "v1"),
 		[]string{"Plugin.Activate", "VolumeDriver.Capabilities", "VolumeDriver.Get v1", "VolumeDriver.Create v1"}))

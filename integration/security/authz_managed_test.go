@@ -41,12 +41,12 @@ func buildAuthzPlugin(t *testing.T) string {
 func TestAuthzManagedPlugin(t *testing.T) {
 	d := daemon.New(t)
 	d.Start(t)
-	mustDocker(t, d, "plugin", "create", "authzm", buildAuthzPlugin(t))
-	mustDocker(t, d, "plugin", "enable", "authzm")
+	d.MustDocker(t, "plugin", "create", "authzm", buildAuthzPlugin(t))
+	d.MustDocker(t, "plugin", "enable", "authzm")
 	d.Stop(t)
 
 	d.Start(t, "--authorization-plugin", "authzm")
-	mustDocker(t, d, "volume", "ls")
+	d.MustDocker(t, "volume", "ls")
 	res := d.Docker(t, "volume", "create", "v1")
 	assert.Check(t, res.ExitCode != 0)
 	assert.Check(t, is.Contains(res.Stderr, "authorization denied by plugin authzm:latest: denied by authzplugin policy"))
@@ -54,11 +54,11 @@ func TestAuthzManagedPlugin(t *testing.T) {
 	res = d.Docker(t, "plugin", "disable", "authzm")
 	assert.Check(t, res.ExitCode != 0)
 	assert.Check(t, is.Contains(res.Stderr, "plugin authzm:latest is in use as an authorization plugin"))
-	assert.Check(t, is.Equal(mustDocker(t, d, "plugin", "inspect", "-f", "{{.Enabled}}", "authzm"), "true"))
+	assert.Check(t, is.Equal(d.MustDocker(t, "plugin", "inspect", "-f", "{{.Enabled}}", "authzm"), "true"))
 	res = d.Docker(t, "volume", "create", "v2")
 	assert.Check(t, is.Contains(res.Stderr, "authorization denied by plugin authzm:latest"), "still guarded")
 
-	mustDocker(t, d, "plugin", "disable", "-f", "authzm")
-	mustDocker(t, d, "volume", "create", "v3")
-	assert.Check(t, !strings.Contains(mustDocker(t, d, "volume", "ls", "-q"), "v1"))
+	d.MustDocker(t, "plugin", "disable", "-f", "authzm")
+	d.MustDocker(t, "volume", "create", "v3")
+	assert.Check(t, !strings.Contains(d.MustDocker(t, "volume", "ls", "-q"), "v1"))
 }

@@ -92,7 +92,7 @@ func TestAuthzLegacyPlugin(t *testing.T) {
 	d.Start(t)
 
 	// Allowed, and the plugin saw dockerd's request shape.
-	mustDocker(t, d, "volume", "create", "--label", "k=v", "ok1")
+	d.MustDocker(t, "volume", "create", "--label", "k=v", "ok1")
 	var create *authorization.Request
 	for _, r := range pl.pol.requests() {
 		if r.RequestMethod == "POST" && strings.HasSuffix(r.RequestURI, "/volumes/create") {
@@ -124,11 +124,11 @@ func TestAuthzLegacyPlugin(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, "no such volume"))
 	_, err = d.Client(t).VolumeCreate(context.Background(), volumeCreate("forbidden2"))
 	assert.Check(t, is.ErrorContains(err, "authorization denied by plugin authz"))
-	status, _ := rawStatus(t, d, "POST", "/volumes/create", `{"Name":"forbidden3"}`)
+	status, _ := d.Raw(t, "POST", "/volumes/create", `{"Name":"forbidden3"}`)
 	assert.Check(t, is.Equal(status, 403))
 
 	// Denied by AuthZRes: the response is filtered out.
-	mustDocker(t, d, "volume", "create", "secret1")
+	d.MustDocker(t, "volume", "create", "secret1")
 	res = d.Docker(t, "volume", "ls")
 	assert.Check(t, res.ExitCode != 0)
 	assert.Check(t, is.Contains(res.Stderr, "authorization denied by plugin authz: response filtered"))
@@ -141,13 +141,13 @@ func TestAuthzLegacyPlugin(t *testing.T) {
 	res = d.Docker(t, "volume", "create", "whiledown")
 	assert.Check(t, res.ExitCode != 0)
 	assert.Check(t, is.Contains(res.Stderr, "plugin authz failed with error"))
-	status, _ = rawStatus(t, d, "GET", "/version", "")
+	status, _ = d.Raw(t, "GET", "/version", "")
 	assert.Check(t, is.Equal(status, 500))
 	assert.Check(t, syscall.Kill(d.Pid(), 0) == nil, "berthd must stay up")
 
 	// It comes back: allowed again, without restarting the daemon.
 	pl.start(t)
-	mustDocker(t, d, "volume", "create", "afterrestart")
+	d.MustDocker(t, "volume", "create", "afterrestart")
 	res = d.Docker(t, "volume", "inspect", "whiledown")
 	assert.Check(t, is.Contains(res.Stderr, "no such volume"), "a request denied while the plugin was down was not run")
 
@@ -164,7 +164,7 @@ func TestAuthzLegacyPlugin(t *testing.T) {
 	for d.Docker(t, "volume", "create", "forbidden5").ExitCode != 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	mustDocker(t, d, "volume", "inspect", "forbidden5")
+	d.MustDocker(t, "volume", "inspect", "forbidden5")
 }
 
 func TestAuthzPluginMissingAtStart(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthd/berthd/integration/internal/daemon"
 	containertypes "github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/errdefs"
 	"gotest.tools/v3/assert"
@@ -24,7 +25,7 @@ var (
 )
 
 func TestDefaultConfinementAndPrivileged(t *testing.T) {
-	d := newDaemon(t)
+	d := daemon.NewWithBusybox(t)
 
 	st := status(t, d)
 	assert.Check(t, is.Equal(st["Seccomp"], "2"), "dockerd's default profile is applied")
@@ -41,20 +42,20 @@ func TestDefaultConfinementAndPrivileged(t *testing.T) {
 	assert.Check(t, res.ExitCode != 0)
 	assert.Check(t, is.Contains(res.Stderr, "permission denied"))
 	// Masked and read-only paths are in place.
-	out := mustDocker(t, d, "run", "--rm", "busybox", "sh", "-c", "grep -c ' /proc/' /proc/mounts; (echo x > /proc/sysrq-trigger) 2>/dev/null && echo written; true")
+	out := d.MustDocker(t, "run", "--rm", "busybox", "sh", "-c", "grep -c ' /proc/' /proc/mounts; (echo x > /proc/sysrq-trigger) 2>/dev/null && echo written; true")
 	assert.Check(t, !strings.Contains(out, "written"), out)
 
 	// inspect shows the default paths in HostConfig as dockerd does; a privileged container has none.
-	mustDocker(t, d, "create", "--name", "plain", "busybox")
+	d.MustDocker(t, "create", "--name", "plain", "busybox")
 	c, err := d.Client(t).ContainerInspect(context.Background(), "plain")
 	assert.NilError(t, err)
 	assert.Check(t, is.DeepEqual(c.HostConfig.MaskedPaths, defaultMasked))
 	assert.Check(t, is.DeepEqual(c.HostConfig.ReadonlyPaths, defaultReadonly))
-	mustDocker(t, d, "create", "--name", "priv", "--privileged", "busybox")
+	d.MustDocker(t, "create", "--name", "priv", "--privileged", "busybox")
 	c, err = d.Client(t).ContainerInspect(context.Background(), "priv")
 	assert.NilError(t, err)
 	assert.Check(t, c.HostConfig.MaskedPaths == nil && c.HostConfig.ReadonlyPaths == nil)
-	mustDocker(t, d, "create", "--name", "sysp", "--security-opt", "systempaths=unconfined", "busybox")
+	d.MustDocker(t, "create", "--name", "sysp", "--security-opt", "systempaths=unconfined", "busybox")
 	c, err = d.Client(t).ContainerInspect(context.Background(), "sysp")
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(c.HostConfig.MaskedPaths, 0))
@@ -65,16 +66,16 @@ func TestDefaultConfinementAndPrivileged(t *testing.T) {
 	assert.Check(t, is.Equal(st["Seccomp"], "0"))
 	host := parseStatus(readFile(t, "/proc/self/status"))
 	assert.Check(t, is.Equal(st["CapEff"], host["CapBnd"]))
-	out = mustDocker(t, d, "run", "--rm", "--privileged", "busybox", "sh", "-c", "unshare -m true && mount -t tmpfs none /tmp && echo ok")
+	out = d.MustDocker(t, "run", "--rm", "--privileged", "busybox", "sh", "-c", "unshare -m true && mount -t tmpfs none /tmp && echo ok")
 	assert.Check(t, is.Equal(out, "ok"))
 
 	// systempaths=unconfined: no masked /proc entries.
-	out = mustDocker(t, d, "run", "--rm", "--security-opt", "systempaths=unconfined", "busybox", "sh", "-c", "grep -c ' /proc/' /proc/mounts || true")
+	out = d.MustDocker(t, "run", "--rm", "--security-opt", "systempaths=unconfined", "busybox", "sh", "-c", "grep -c ' /proc/' /proc/mounts || true")
 	assert.Check(t, is.Equal(out, "0"))
 }
 
 func TestSecurityOpts(t *testing.T) {
-	d := newDaemon(t)
+	d := daemon.NewWithBusybox(t)
 
 	st := status(t, d, "--security-opt", "seccomp=unconfined")
 	assert.Check(t, is.Equal(st["Seccomp"], "0"))
@@ -85,17 +86,17 @@ func TestSecurityOpts(t *testing.T) {
 	st = status(t, d, "--security-opt", "no-new-privileges:true")
 	assert.Check(t, is.Equal(st["NoNewPrivs"], "1"))
 	// An exec'd process is held to the same.
-	mustDocker(t, d, "run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges=true", "busybox", "sleep", "60")
-	out := mustDocker(t, d, "exec", "nnp", "grep", "NoNewPrivs", "/proc/self/status")
+	d.MustDocker(t, "run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges=true", "busybox", "sleep", "60")
+	out := d.MustDocker(t, "exec", "nnp", "grep", "NoNewPrivs", "/proc/self/status")
 	assert.Check(t, is.Contains(out, "1"))
-	mustDocker(t, d, "rm", "-f", "nnp")
+	d.MustDocker(t, "rm", "-f", "nnp")
 
 	st = status(t, d, "--cap-drop", "ALL", "--cap-add", "CAP_NET_ADMIN", "--cap-add", "chown")
 	assert.Check(t, is.Equal(st["CapEff"], "0000000000001001"))
 	st = status(t, d, "--cap-drop", "net_raw", "--cap-drop", "CAP_MKNOD")
 	assert.Check(t, is.Equal(st["CapEff"], "00000000a00405fb"))
 	// CAP_SYS_ADMIN also opens the profile's capability-dependent rules.
-	out = mustDocker(t, d, "run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", "unshare -m true && echo ok")
+	out = d.MustDocker(t, "run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", "unshare -m true && echo ok")
 	assert.Check(t, is.Equal(out, "ok"))
 
 	// A custom profile (the CLI sends the file's content) that blocks mkdir.
@@ -104,7 +105,7 @@ func TestSecurityOpts(t *testing.T) {
 	res := d.Docker(t, "run", "--rm", "--security-opt", "seccomp="+prof, "busybox", "mkdir", "/x")
 	assert.Check(t, res.ExitCode != 0, res.Combined())
 	assert.Check(t, is.Contains(res.Stderr, "Operation not permitted"))
-	mustDocker(t, d, "run", "--rm", "busybox", "mkdir", "/x")
+	d.MustDocker(t, "run", "--rm", "busybox", "mkdir", "/x")
 
 	// Bad options are 400s at create, naming the option; nothing is created.
 	cli := d.Client(t)
@@ -126,9 +127,9 @@ func TestSecurityOpts(t *testing.T) {
 	assert.Check(t, is.Contains(res.Stderr, "AppArmor is not enabled on this host"))
 	// Accepted: what the host does not need to enforce.
 	for _, opt := range []string{"apparmor=unconfined", "label=disable", "writable-cgroups=true"} {
-		mustDocker(t, d, "run", "--rm", "--security-opt", opt, "busybox", "true")
+		d.MustDocker(t, "run", "--rm", "--security-opt", opt, "busybox", "true")
 	}
-	assert.Equal(t, mustDocker(t, d, "ps", "-aq"), "")
+	assert.Equal(t, d.MustDocker(t, "ps", "-aq"), "")
 }
 
 func readFile(t *testing.T, p string) string {

@@ -14,7 +14,7 @@ import (
 )
 
 func TestDaemonSecurityDefaults(t *testing.T) {
-	d := newDaemon(t, "--no-new-privileges")
+	d := daemon.NewWithBusybox(t, "--no-new-privileges")
 	info, err := d.Client(t).Info(context.Background())
 	assert.NilError(t, err)
 	assert.Check(t, is.Contains(info.SecurityOptions, "name=seccomp,profile=builtin"))
@@ -35,14 +35,14 @@ func TestDaemonSeccompProfileFile(t *testing.T) {
 	assert.NilError(t, os.WriteFile(prof, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644))
 	assert.NilError(t, os.WriteFile(d.ConfigFile, []byte(`{"seccomp-profile": "`+prof+`"}`), 0o644))
 	d.Start(t)
-	loadBusybox(t, d)
+	d.LoadBusybox(t)
 	info, err := d.Client(t).Info(context.Background())
 	assert.NilError(t, err)
 	assert.Check(t, is.Contains(info.SecurityOptions, "name=seccomp,profile="+prof))
 	res := d.Docker(t, "run", "--rm", "busybox", "mkdir", "/x")
 	assert.Check(t, is.Contains(res.Stderr, "Operation not permitted"), res.Combined())
 	// unconfined per container still turns it off.
-	mustDocker(t, d, "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "mkdir", "/x")
+	d.MustDocker(t, "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "mkdir", "/x")
 	d.Stop(t)
 
 	assert.NilError(t, os.WriteFile(d.ConfigFile, []byte(`{"seccomp-profile": "unconfined"}`), 0o644))

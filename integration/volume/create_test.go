@@ -2,7 +2,6 @@ package volume
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,19 +21,9 @@ import (
 func TestCreateRefusesBadInput(t *testing.T) {
 	d := daemon.New(t)
 	d.Start(t)
-	hc := d.HTTPClient()
 	post := func(ctype, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, "http://berthd/v1.45/volumes/create", strings.NewReader(body))
-		assert.NilError(t, err)
-		if ctype != "" {
-			req.Header.Set("Content-Type", ctype)
-		}
-		resp, err := hc.Do(req)
-		assert.NilError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return d.Request(t, http.MethodPost, "/v1.45/volumes/create", ctype, body)
 	}
 
 	code, body := post("application/x-www-form-urlencoded", "{bad")

@@ -5,8 +5,6 @@ package volume
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,19 +191,9 @@ func TestPruneByAPIVersion(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	d := daemon.New(t)
 	d.Start(t)
-	hc := d.HTTPClient()
 	post := func(path, ctype, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest("POST", "http://berthd"+path, strings.NewReader(body))
-		assert.NilError(t, err)
-		if ctype != "" {
-			req.Header.Set("Content-Type", ctype)
-		}
-		resp, err := hc.Do(req)
-		assert.NilError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return d.Request(t, "POST", path, ctype, body)
 	}
 	for _, c := range []struct{ ctype, body, msg string }{
 		{"text/plain", `{"Name":"x1"}`, "unsupported Content-Type header (text/plain): must be 'application/json'"},
@@ -223,10 +211,8 @@ func TestBadRequests(t *testing.T) {
 	assert.Equal(t, code, 201, body)
 	code, _ = post("/v1.45/volumes/prune?filters=notjson", "", "")
 	assert.Equal(t, code, 400)
-	resp, err := hc.Get("http://berthd/v1.45/volumes?filters=%7B%22x%22%3A%5B%221%22%5D%7D")
-	assert.NilError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, resp.StatusCode, 400)
-	_, err = d.Client(t).VolumeInspect(context.Background(), "nope")
+	code, _ = d.Request(t, "GET", "/v1.45/volumes?filters=%7B%22x%22%3A%5B%221%22%5D%7D", "", "")
+	assert.Equal(t, code, 400)
+	_, err := d.Client(t).VolumeInspect(context.Background(), "nope")
 	assert.Assert(t, errdefs.IsNotFound(err))
 }

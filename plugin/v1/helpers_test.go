@@ -122,6 +122,16 @@ func testConfig(t *testing.T) Config {
 // within runs f and logs how long it took against what it is expected to take. It asserts nothing about
 // the time (a loaded machine must not fail a test): the checks inside f prove the path taken, e.g. a
 // fail-fast error rather than a dial.
+// hangUntil is a plugin handler that answers nothing until release is closed or the caller gives up.
+func hangUntil(release <-chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}
+}
+
 func within(t *testing.T, expected time.Duration, f func()) time.Duration {
 	t.Helper()
 	start := time.Now()

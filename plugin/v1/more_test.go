@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -24,12 +23,7 @@ func TestHungPluginMarkedDownRecoversWithoutRestartHooks(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	fp := newFakePlugin(t, filepath.Join(cfg.SocketDir, "p.sock"), "VolumeDriver").
-		handle("VolumeDriver.List", func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}).start()
+		handle("VolumeDriver.List", hangUntil(release)).start()
 	r := NewRegistry(cfg)
 	defer r.Close()
 	p, err := r.Get(ctx, "p", "VolumeDriver")
@@ -131,12 +125,7 @@ func TestHungActivationFollowsCallDeadline(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	fp := newFakePlugin(t, filepath.Join(cfg.SocketDir, "hung.sock"), "VolumeDriver").
-		handle("Plugin.Activate", func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}).start()
+		handle("Plugin.Activate", hangUntil(release)).start()
 	r := NewRegistry(cfg)
 	defer r.Close()
 	_, err := r.Get(ctx, "hung", "VolumeDriver")

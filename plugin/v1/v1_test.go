@@ -202,12 +202,7 @@ func TestHungCallIsBounded(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	newFakePlugin(t, filepath.Join(cfg.SocketDir, "p.sock"), "VolumeDriver").
-		handle("VolumeDriver.List", func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}).start()
+		handle("VolumeDriver.List", hangUntil(release)).start()
 	r := NewRegistry(cfg)
 	defer r.Close()
 	p, err := r.Get(ctx, "p", "VolumeDriver")
@@ -329,12 +324,7 @@ func TestGetAllSkipsDeadAndHung(t *testing.T) {
 	newFakePlugin(t, filepath.Join(cfg.SocketDir, "net.sock"), "NetworkDriver").start()
 	deadSocket(t, filepath.Join(cfg.SocketDir, "dead.sock"))
 	newFakePlugin(t, filepath.Join(cfg.SocketDir, "hung.sock"), "VolumeDriver").
-		handle("Plugin.Activate", func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}).start()
+		handle("Plugin.Activate", hangUntil(release)).start()
 	r := NewRegistry(cfg)
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -78,20 +78,7 @@ func applyExtra(s *specs.Spec, e Extra) error {
 		}
 		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, rule)
 	}
-	r := s.Linux.Resources
-	if e.MemoryReservation != 0 {
-		if r.Memory == nil {
-			r.Memory = &specs.LinuxMemory{}
-		}
-		v := e.MemoryReservation
-		r.Memory.Reservation = &v
-	}
-	if e.CpusetMems != "" {
-		if r.CPU == nil {
-			r.CPU = &specs.LinuxCPU{}
-		}
-		r.CPU.Mems = e.CpusetMems
-	}
+	SetSoftLimits(s.Linux.Resources, e.MemoryReservation, e.CpusetMems)
 	if len(e.Annotations) > 0 {
 		s.Annotations = map[string]string{}
 		for k, v := range e.Annotations {

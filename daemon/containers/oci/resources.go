@@ -60,3 +60,20 @@ func (l Limits) Resources() (*specs.LinuxMemory, *specs.LinuxCPU) {
 	}
 	return mem, cpu
 }
+
+// SetSoftLimits adds a memory reservation and memory nodes (cpuset.mems) to r, on top of what Limits set,
+// at create and at a live update alike; zero values leave r as it is.
+func SetSoftLimits(r *specs.LinuxResources, memoryReservation int64, cpusetMems string) {
+	if memoryReservation != 0 {
+		if r.Memory == nil {
+			r.Memory = &specs.LinuxMemory{}
+		}
+		r.Memory.Reservation = &memoryReservation
+	}
+	if cpusetMems != "" {
+		if r.CPU == nil {
+			r.CPU = &specs.LinuxCPU{}
+		}
+		r.CPU.Mems = cpusetMems
+	}
+}

@@ -6,18 +6,14 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/berthd/berthd/hack/bench/internal/benchutil"
-	"github.com/berthd/berthd/hack/mkimage"
 )
 
 const dockerfile = `FROM busybox
@@ -50,18 +46,18 @@ func main() {
 	sizeMB := flag.Int("size", 50, "size of the copied tree in MB")
 	runs := flag.Int("runs", 3, "runs per figure")
 	flag.Parse()
+	// The figures are the classic builder's.
+	check(os.Setenv("DOCKER_BUILDKIT", "0"))
 
 	work, err := os.MkdirTemp("/tmp", "bench-build")
 	check(err)
 	defer os.RemoveAll(work)
 	ctx := filepath.Join(work, "ctx")
 	check(writeContext(ctx, *sizeMB))
-	var save bytes.Buffer
-	img, err := mkimage.BusyboxImage("busybox:latest")
+	save, err := benchutil.BusyboxArchive()
 	check(err)
-	check(mkimage.WriteSave(&save, []mkimage.Image{img}))
 	archive := filepath.Join(work, "busybox.tar")
-	check(os.WriteFile(archive, save.Bytes(), 0o644))
+	check(os.WriteFile(archive, save, 0o644))
 
 	b, err := benchutil.StartBerthd(*bin)
 	check(err)
@@ -92,7 +88,7 @@ func main() {
 
 func measure(d *benchutil.Daemon, archive, ctx string, runs int) (figures, error) {
 	var f figures
-	if _, err := docker(d, "load", "-i", archive); err != nil {
+	if _, err := d.TimeDocker("load", "-i", archive); err != nil {
 		return f, err
 	}
 	var cold, warm, changed []time.Duration
@@ -101,35 +97,24 @@ func measure(d *benchutil.Daemon, archive, ctx string, runs int) (figures, error
 		if i > 0 {
 			args = []string{"build", "-q", "--no-cache", "-t", "bench", ctx}
 		}
-		t, err := docker(d, args...)
+		t, err := d.TimeDocker(args...)
 		if err != nil {
 			return f, err
 		}
 		cold = append(cold, t)
-		if t, err = docker(d, "build", "-q", "-t", "bench", ctx); err != nil {
+		if t, err = d.TimeDocker("build", "-q", "-t", "bench", ctx); err != nil {
 			return f, err
 		}
 		warm = append(warm, t)
 		if err := os.WriteFile(filepath.Join(ctx, "small.txt"), []byte(fmt.Sprintf("changed %d %d\n", i, time.Now().UnixNano())), 0o644); err != nil {
 			return f, err
 		}
-		if t, err = docker(d, "build", "-q", "-t", "bench", ctx); err != nil {
+		if t, err = d.TimeDocker("build", "-q", "-t", "bench", ctx); err != nil {
 			return f, err
 		}
 		changed = append(changed, t)
 	}
 	return figures{benchutil.Median(cold), benchutil.Median(warm), benchutil.Median(changed)}, nil
-}
-
-func docker(d *benchutil.Daemon, args ...string) (time.Duration, error) {
-	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "docker-config"), "DOCKER_BUILDKIT=0")
-	t0 := time.Now()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("%s: docker %s: %v: %s", d.Name, strings.Join(args, " "), err, out)
-	}
-	return time.Since(t0), nil
 }
 
 // writeContext writes the Dockerfile, small.txt and a tree of sizeMB in three parts of 1 MB files.

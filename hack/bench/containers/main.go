@@ -5,7 +5,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/berthd/berthd/hack/bench/internal/benchutil"
-	"github.com/berthd/berthd/hack/mkimage"
 )
 
 func main() {
@@ -26,38 +24,19 @@ func main() {
 	many := flag.Int("ps", 500, "containers listed by docker ps")
 	flag.Parse()
 
-	img, err := mkimage.BusyboxImage("busybox:latest")
+	archive, err := benchutil.BusyboxArchive()
 	check(err)
-	var archive bytes.Buffer
-	check(mkimage.WriteSave(&archive, []mkimage.Image{img}))
 
 	type res struct{ run, par, ps, floor time.Duration }
 	measure := func(d *benchutil.Daemon, floor bool) res {
 		docker := func(args ...string) error {
-			cmd := exec.Command("docker", args...)
-			cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("docker %v: %v: %s", args, err, out)
-			}
-			return nil
+			_, err := d.Docker(nil, args...)
+			return err
 		}
-		load := exec.Command("docker", "load")
-		load.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
-		load.Stdin = bytes.NewReader(archive.Bytes())
-		out, err := load.CombinedOutput()
-		if err != nil {
-			check(fmt.Errorf("load: %v: %s", err, out))
-		}
+		_, err := d.Docker(archive, "load")
+		check(err)
 		var r res
-		check(docker("run", "--rm", "--network", "none", "busybox", "true")) // warm caches
-		var ds []time.Duration
-		for i := 0; i < *runs; i++ {
-			t := time.Now()
-			check(docker("run", "--rm", "--network", "none", "busybox", "true"))
-			ds = append(ds, time.Since(t))
-		}
-		r.run = benchutil.Median(ds)
+		r.run = benchutil.Timed(*runs, func() { check(docker("run", "--rm", "--network", "none", "busybox", "true")) })
 
 		t := time.Now()
 		var wg sync.WaitGroup
@@ -87,7 +66,7 @@ func main() {
 			}()
 		}
 		wg.Wait()
-		ds = nil
+		var ds []time.Duration
 		for i := 0; i < 5; i++ {
 			t := time.Now()
 			check(docker("ps", "-a"))

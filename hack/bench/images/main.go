@@ -45,17 +45,17 @@ func main() {
 	// Seed the registry once, from berthd.
 	seed, err := benchutil.StartBerthd(*bin)
 	check(err)
-	_, err = docker(seed, "load", "-i", archive)
+	_, err = seed.TimeDocker("load", "-i", archive)
 	if err == nil {
-		_, err = docker(seed, "tag", "bench:latest", ref)
+		_, err = seed.TimeDocker("tag", "bench:latest", ref)
 	}
 	if err == nil {
-		_, err = docker(seed, "push", ref)
+		_, err = seed.TimeDocker("push", ref)
 	}
 	var saved string
 	if err == nil && *sorted {
 		saved = filepath.Join(work, "saved.tar")
-		_, err = docker(seed, "save", "-o", saved, "bench:latest")
+		_, err = seed.TimeDocker("save", "-o", saved, "bench:latest")
 	}
 	seed.Cleanup()
 	check(err)
@@ -98,7 +98,7 @@ func measureLoad(start func() (*benchutil.Daemon, error), archive string, runs i
 		if err != nil {
 			return 0, err
 		}
-		t, err := docker(d, "load", "-i", archive)
+		t, err := d.TimeDocker("load", "-i", archive)
 		d.Cleanup()
 		if err != nil {
 			return 0, err
@@ -115,14 +115,14 @@ func measure(start func() (*benchutil.Daemon, error), archive, ref string, runs 
 		if err != nil {
 			return results{}, err
 		}
-		t, err := docker(d, "load", "-i", archive)
+		t, err := d.TimeDocker("load", "-i", archive)
 		if err != nil {
 			d.Cleanup()
 			return results{}, err
 		}
 		loads = append(loads, t)
 		out := filepath.Join(d.Dir, "out.tar")
-		t, err = docker(d, "save", "-o", out, "bench:latest")
+		t, err = d.TimeDocker("save", "-o", out, "bench:latest")
 		os.Remove(out)
 		d.Cleanup()
 		if err != nil {
@@ -134,7 +134,7 @@ func measure(start func() (*benchutil.Daemon, error), archive, ref string, runs 
 		if err != nil {
 			return results{}, err
 		}
-		t, err = docker(d, "pull", "-q", ref)
+		t, err = d.TimeDocker("pull", "-q", ref)
 		d.Cleanup()
 		if err != nil {
 			return results{}, err
@@ -142,17 +142,6 @@ func measure(start func() (*benchutil.Daemon, error), archive, ref string, runs 
 		pulls = append(pulls, t)
 	}
 	return results{benchutil.Median(loads), benchutil.Median(saves), benchutil.Median(pulls)}, nil
-}
-
-func docker(d *benchutil.Daemon, args ...string) (time.Duration, error) {
-	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "docker-config"))
-	t0 := time.Now()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("%s: docker %v: %v: %s", d.Name, args, err, out)
-	}
-	return time.Since(t0), nil
 }
 
 func writeArchive(path string, sizeMB int64, layers int) error {

@@ -16,14 +16,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/berthd/berthd/hack/bench/internal/benchutil"
-	"github.com/berthd/berthd/hack/mkimage"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,10 +32,8 @@ func main() {
 	nets := flag.Int("nets", 100, "network create+rm cycles")
 	flag.Parse()
 
-	img, err := mkimage.BusyboxImage("busybox:latest")
+	archive, err := benchutil.BusyboxArchive()
 	check(err)
-	var archive bytes.Buffer
-	check(mkimage.WriteSave(&archive, []mkimage.Image{img}))
 
 	type res struct {
 		bridge, none          time.Duration
@@ -51,30 +45,15 @@ func main() {
 	}
 	measure := func(d *benchutil.Daemon) res {
 		docker := func(args ...string) string {
-			cmd := exec.Command("docker", args...)
-			cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				check(fmt.Errorf("%s: docker %v: %v: %s", d.Name, args, err, out))
-			}
-			return strings.TrimSpace(string(out))
+			out, err := d.Docker(nil, args...)
+			check(err)
+			return out
 		}
-		load := exec.Command("docker", "load")
-		load.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
-		load.Stdin = bytes.NewReader(archive.Bytes())
-		if out, err := load.CombinedOutput(); err != nil {
-			check(fmt.Errorf("load: %v: %s", err, out))
-		}
+		_, err := d.Docker(archive, "load")
+		check(err)
 		var r res
 		timeRun := func(args ...string) time.Duration {
-			docker(args...) // warm
-			var ds []time.Duration
-			for i := 0; i < *runs; i++ {
-				t := time.Now()
-				docker(args...)
-				ds = append(ds, time.Since(t))
-			}
-			return benchutil.Median(ds)
+			return benchutil.Timed(*runs, func() { docker(args...) })
 		}
 		r.bridge = timeRun("run", "--rm", "busybox", "true")
 		r.none = timeRun("run", "--rm", "--network", "none", "busybox", "true")

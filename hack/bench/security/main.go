@@ -5,7 +5,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/berthd/berthd/hack/bench/internal/benchutil"
-	"github.com/berthd/berthd/hack/mkimage"
 )
 
 type result struct{ confined, unconfined, api, apiAuthz time.Duration }
@@ -27,10 +25,8 @@ func main() {
 	reqs := flag.Int("requests", 500, "API requests per figure")
 	flag.Parse()
 
-	img, err := mkimage.BusyboxImage("busybox:latest")
+	archive, err := benchutil.BusyboxArchive()
 	check(err)
-	var archive bytes.Buffer
-	check(mkimage.WriteSave(&archive, []mkimage.Image{img}))
 	pluginBin := filepath.Join(os.TempDir(), fmt.Sprintf("authzplugin-bench-%d", os.Getpid()))
 	out, err := exec.Command("go", "build", "-o", pluginBin, "github.com/berthd/berthd/hack/plugins/authzplugin").CombinedOutput()
 	if err != nil {
@@ -39,28 +35,13 @@ func main() {
 	defer os.Remove(pluginBin)
 
 	runFigures := func(d *benchutil.Daemon, r *result) {
-		docker := func(args ...string) {
-			cmd := exec.Command("docker", args...)
-			cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
-			if out, err := cmd.CombinedOutput(); err != nil {
-				check(fmt.Errorf("docker %v: %v: %s", args, err, out))
-			}
-		}
-		load := exec.Command("docker", "load")
-		load.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
-		load.Stdin = bytes.NewReader(archive.Bytes())
-		if out, err := load.CombinedOutput(); err != nil {
-			check(fmt.Errorf("load: %v: %s", err, out))
-		}
+		_, err := d.Docker(archive, "load")
+		check(err)
 		timed := func(args ...string) time.Duration {
-			docker(args...) // warm
-			var ds []time.Duration
-			for i := 0; i < *runs; i++ {
-				t := time.Now()
-				docker(args...)
-				ds = append(ds, time.Since(t))
-			}
-			return benchutil.Median(ds)
+			return benchutil.Timed(*runs, func() {
+				_, err := d.Docker(nil, args...)
+				check(err)
+			})
 		}
 		r.confined = timed("run", "--rm", "--network", "none", "busybox", "true")
 		r.unconfined = timed("run", "--rm", "--network", "none", "--security-opt", "seccomp=unconfined", "busybox", "true")

@@ -221,30 +221,8 @@ func SelfCPU() time.Duration {
 // ChildrenCPU sums the CPU time of pid's direct children named like one of names (docker-proxy).
 func ChildrenCPU(pid int, names ...string) time.Duration {
 	var sum time.Duration
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		cpid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cpid))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		i := strings.LastIndex(s, ")")
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		comm := s[strings.Index(s, "(")+1 : i]
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			for _, n := range names {
-				if comm == n {
-					sum += CPU(cpid)
-				}
-			}
-		}
+	for _, c := range children(pid, names) {
+		sum += CPU(c)
 	}
 	return sum
 }
@@ -252,6 +230,15 @@ func ChildrenCPU(pid int, names ...string) time.Duration {
 // ChildrenRSS sums the RSS of pid's direct children named like one of names (the daemon's containerd).
 func ChildrenRSS(pid int, names ...string) int64 {
 	var sum int64
+	for _, c := range children(pid, names) {
+		sum += RSS(c)
+	}
+	return sum
+}
+
+// children lists the pids of pid's direct children whose comm is one of names.
+func children(pid int, names []string) []int {
+	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		cpid, err := strconv.Atoi(e.Name())
@@ -273,12 +260,12 @@ func ChildrenRSS(pid int, names ...string) int64 {
 		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
 			for _, n := range names {
 				if comm == n {
-					sum += RSS(cpid)
+					pids = append(pids, cpid)
 				}
 			}
 		}
 	}
-	return sum
+	return pids
 }
 
 // KillUnder kills processes whose command line mentions dir (a daemon's containerd and shims).
