@@ -22,8 +22,8 @@ import (
 )
 
 // Copies in and out of a container (docker cp, export) never act on a path a process in the container
-// can change underneath them: a running container is frozen for the copy, as dockerd does, and every
-// client path is resolved inside the container's root through file handles (symlinks included, an
+// can change underneath them: extraction and single-file copies go through handles alone, a copy out of
+// a directory and an export freeze a running container (as dockerd does), and every client path is resolved inside the container's root through file handles (symlinks included, an
 // absolute link or ".." never leaves the root), so a racing swap of a directory for a symlink to / cannot
 // steer the daemon to host files (the CVE-2018-15664 class).
 
@@ -63,6 +63,8 @@ const (
 	// follows the name), which no racing process can redirect: the container need not be frozen.
 	copyStat copyMode = iota
 	copyRead
+	// copyWrite extracts through layer.ExtractInRoot, which creates every entry with *at calls on handles
+	// beneath the destination: no name is followed twice, so the container keeps running.
 	copyWrite
 )
 
@@ -73,7 +75,7 @@ const (
 func (s fsOps) withCopyRoot(ctx context.Context, c *Container, mode copyMode, fn func(root *os.File) error) error {
 	write := mode == copyWrite
 	if st := c.State.snapshot(); st.Running && st.Pid > 0 {
-		if mode != copyStat {
+		if mode == copyRead {
 			release, err := s.freeze(ctx, c)
 			if err != nil {
 				return err
@@ -364,7 +366,7 @@ func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) err
 			return errdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
 		}
 		// A ".wh." name is an ordinary file here: `docker cp` copies files, it does not apply a layer.
-		err = layer.ExtractFiles(ctx, fdPath(dst), r)
+		err = layer.ExtractInRoot(ctx, dst, r)
 		switch {
 		case err == nil:
 			return nil
