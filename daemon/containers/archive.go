@@ -282,8 +282,9 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 	if base == "/" {
 		base = "."
 	}
-	// A single file or symlink is read through handles alone (no name is followed after the lookup), so
-	// the container need not be frozen; anything else is walked by name, frozen.
+	// A single file, symlink or directory is read through handles alone (no name is followed after the
+	// lookup), so the container need not be frozen; anything else, or a target swapped since the lookup,
+	// is walked by name, frozen.
 	single := false
 	err = s.withCopyRoot(ctx, c, copyStat, func(root *os.File) error {
 		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
@@ -294,6 +295,12 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 		if single, err = writeSingleTar(w, t, base); errors.Is(err, unix.ELOOP) {
 			// The file became a symlink since the lookup: take the frozen path.
 			single, err = false, nil
+		}
+		if err == nil && !single && t.fi.IsDir() {
+			// A directory is walked through O_NOFOLLOW handles: no freeze either.
+			if single, err = true, layer.WriteDirTar(w, t.dir, t.name, base); errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+				single, err = false, nil
+			}
 		}
 		return err
 	})

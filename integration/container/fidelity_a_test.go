@@ -225,7 +225,12 @@ func TestCopyRaceStaysInContainer(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < rounds; i++ {
-			rc, _, err := c.CopyFromContainer(ctx, "race", "/w/d"+hostDir+"/canary")
+			// Odd rounds copy the directory (a walk), even ones the file.
+			src := "/w/d" + hostDir
+			if i%2 == 0 {
+				src += "/canary"
+			}
+			rc, _, err := c.CopyFromContainer(ctx, "race", src)
 			if err != nil {
 				outErrs[errClass(err)]++
 				continue
