@@ -318,8 +318,10 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 }
 
 // Export is GET /containers/{id}/export: the container's filesystem (its layers, not its volumes nor the
-// kernel's pseudo-filesystems) as a tar, from a read-only view of the layer; a running container is
-// frozen meanwhile so that nothing changes under the walk.
+// kernel's pseudo-filesystems) as a tar, from a read-only view of the layer. A running container is
+// frozen meanwhile, for two reasons: the view shares the container's upper directory, and containerd's
+// writer walks and opens it by path, so a directory swapped for a symlink under the walk would send a
+// read to the host; and an export is one moment's image of the filesystem, not a mix of several.
 func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
 	c, err := s.get(ref)
 	if err != nil {
