@@ -1,8 +1,9 @@
 // Package layer owns containers' read-write layers: a containerd snapshot per container, prepared on top of
 // its image's committed chain, mounted, measured and removed. Every RW snapshot lives under its own
 // containerd lease (no expiry), so containerd's garbage collector never takes it, nor the image layers below
-// it, while the container exists, even after its image was deleted. It imports containerd; it must not
-// import daemon or api/server.
+// it, while the container exists, even after its image was deleted. It also holds the tar code of docker cp
+// and export, including the handle-based extractor and directory writer that work on a running container's
+// root without freezing it. It imports containerd; it must not import daemon or api/server.
 package layer
 
 import (

@@ -22,8 +22,8 @@ import (
 )
 
 // Copies in and out of a container (docker cp, export) never act on a path a process in the container
-// can change underneath them: a running container is frozen for the copy, as dockerd does, and every
-// client path is resolved inside the container's root through file handles (symlinks included, an
+// can change underneath them: extraction and single-file copies go through handles alone, a copy out of
+// a directory and an export freeze a running container (as dockerd does), and every client path is resolved inside the container's root through file handles (symlinks included, an
 // absolute link or ".." never leaves the root), so a racing swap of a directory for a symlink to / cannot
 // steer the daemon to host files (the CVE-2018-15664 class).
 
@@ -63,6 +63,8 @@ const (
 	// follows the name), which no racing process can redirect: the container need not be frozen.
 	copyStat copyMode = iota
 	copyRead
+	// copyWrite extracts through layer.ExtractInRoot, which creates every entry with *at calls on handles
+	// beneath the destination: no name is followed twice, so the container keeps running.
 	copyWrite
 )
 
@@ -73,7 +75,7 @@ const (
 func (s fsOps) withCopyRoot(ctx context.Context, c *Container, mode copyMode, fn func(root *os.File) error) error {
 	write := mode == copyWrite
 	if st := c.State.snapshot(); st.Running && st.Pid > 0 {
-		if mode != copyStat {
+		if mode == copyRead {
 			release, err := s.freeze(ctx, c)
 			if err != nil {
 				return err
@@ -280,8 +282,9 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 	if base == "/" {
 		base = "."
 	}
-	// A single file or symlink is read through handles alone (no name is followed after the lookup), so
-	// the container need not be frozen; anything else is walked by name, frozen.
+	// A single file, symlink or directory is read through handles alone (no name is followed after the
+	// lookup), so the container need not be frozen; anything else, or a target swapped since the lookup,
+	// is walked by name, frozen.
 	single := false
 	err = s.withCopyRoot(ctx, c, copyStat, func(root *os.File) error {
 		t, err := resolveTarget(root, p, strings.TrimPrefix(c.Name, "/"))
@@ -292,6 +295,12 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 		if single, err = writeSingleTar(w, t, base); errors.Is(err, unix.ELOOP) {
 			// The file became a symlink since the lookup: take the frozen path.
 			single, err = false, nil
+		}
+		if err == nil && !single && t.fi.IsDir() {
+			// A directory is walked through O_NOFOLLOW handles: no freeze either.
+			if single, err = true, layer.WriteDirTar(w, t.dir, t.name, base); errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+				single, err = false, nil
+			}
 		}
 		return err
 	})
@@ -309,8 +318,10 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 }
 
 // Export is GET /containers/{id}/export: the container's filesystem (its layers, not its volumes nor the
-// kernel's pseudo-filesystems) as a tar, from a read-only view of the layer; a running container is
-// frozen meanwhile so that nothing changes under the walk.
+// kernel's pseudo-filesystems) as a tar, from a read-only view of the layer. A running container is
+// frozen meanwhile, for two reasons: the view shares the container's upper directory, and containerd's
+// writer walks and opens it by path, so a directory swapped for a symlink under the walk would send a
+// read to the host; and an export is one moment's image of the filesystem, not a mix of several.
 func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
 	c, err := s.get(ref)
 	if err != nil {
@@ -364,7 +375,7 @@ func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) err
 			return errdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
 		}
 		// A ".wh." name is an ordinary file here: `docker cp` copies files, it does not apply a layer.
-		err = layer.ExtractFiles(ctx, fdPath(dst), r)
+		err = layer.ExtractInRoot(ctx, dst, r)
 		switch {
 		case err == nil:
 			return nil
