@@ -19,42 +19,46 @@ type Backend struct{ s *Service }
 func (s *Service) Backend() *Backend { return &Backend{s: s} }
 
 func (b *Backend) ContainerCreate(ctx context.Context, name string, req *ctypes.CreateRequest) (ctypes.CreateResponse, error) {
-	r, err := b.s.Create(ctx, name, req)
+	r, err := b.s.life.Create(ctx, name, req)
 	if err != nil {
 		return ctypes.CreateResponse{}, err
 	}
 	return ctypes.CreateResponse{ID: r.ID, Warnings: r.Warnings}, nil
 }
 
-func (b *Backend) ContainerStart(ctx context.Context, ref string) error { return b.s.Start(ctx, ref) }
+func (b *Backend) ContainerStart(ctx context.Context, ref string) error {
+	return b.s.life.Start(ctx, ref)
+}
 
 func (b *Backend) ContainerStop(ctx context.Context, ref string, t *int, sig string) error {
-	return b.s.Stop(ctx, ref, t, sig)
+	return b.s.life.Stop(ctx, ref, t, sig)
 }
 
 func (b *Backend) ContainerKill(ctx context.Context, ref, sig string) error {
-	return b.s.Kill(ctx, ref, sig)
+	return b.s.life.Kill(ctx, ref, sig)
 }
 
 func (b *Backend) ContainerRestart(ctx context.Context, ref string, t *int, sig string) error {
-	return b.s.Restart(ctx, ref, t, sig)
+	return b.s.life.Restart(ctx, ref, t, sig)
 }
 
 func (b *Backend) ContainerRemove(ctx context.Context, ref string, force, v bool) error {
-	return b.s.Remove(ctx, ref, force, v)
+	return b.s.life.Remove(ctx, ref, force, v)
 }
 
 func (b *Backend) ContainerRename(ctx context.Context, ref, name string) error {
-	return b.s.Rename(ctx, ref, name)
+	return b.s.life.Rename(ctx, ref, name)
 }
 
-func (b *Backend) ContainerPause(ctx context.Context, ref string) error { return b.s.Pause(ctx, ref) }
+func (b *Backend) ContainerPause(ctx context.Context, ref string) error {
+	return b.s.life.Pause(ctx, ref)
+}
 func (b *Backend) ContainerUnpause(ctx context.Context, ref string) error {
-	return b.s.Unpause(ctx, ref)
+	return b.s.life.Unpause(ctx, ref)
 }
 
 func (b *Backend) ContainerWait(ctx context.Context, ref, cond string) (<-chan ctypes.WaitResponse, error) {
-	ch, err := b.s.Wait(ctx, ref, cond)
+	ch, err := b.s.life.Wait(ctx, ref, cond)
 	if err != nil {
 		return nil, err
 	}
@@ -72,43 +76,43 @@ func (b *Backend) ContainerWait(ctx context.Context, ref, cond string) (<-chan c
 }
 
 func (b *Backend) ContainerResize(ctx context.Context, ref string, h, w int) error {
-	return b.s.Resize(ctx, ref, h, w)
+	return b.s.life.Resize(ctx, ref, h, w)
 }
 
 func (b *Backend) ContainerList(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
-	return (queryOps{b.s}).List(ctx, opts)
+	return b.s.query.List(ctx, opts)
 }
 
 func (b *Backend) ContainerInspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
-	return (queryOps{b.s}).Inspect(ctx, ref, size)
+	return b.s.query.Inspect(ctx, ref, size)
 }
 
 func (b *Backend) ContainerLogs(ctx context.Context, ref string, opts ctypes.LogsOptions) (bool, func(stdout, stderr io.Writer) error, error) {
-	return (ioOps{b.s}).Logs(ctx, ref, opts)
+	return b.s.streams.Logs(ctx, ref, opts)
 }
 
 func (b *Backend) ContainerAttachCheck(ctx context.Context, ref, detachKeys string) (bool, error) {
-	return (ioOps{b.s}).AttachCheck(ctx, ref, detachKeys)
+	return b.s.streams.AttachCheck(ctx, ref, detachKeys)
 }
 
 func (b *Backend) ContainerAttach(ctx context.Context, ref string, opts ctypes.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error {
-	return (ioOps{b.s}).Attach(ctx, ref, opts, AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, ready)
+	return b.s.streams.Attach(ctx, ref, opts, AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, ready)
 }
 
 func (b *Backend) ContainerTop(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
-	return (ioOps{b.s}).Top(ctx, ref, psArgs)
+	return b.s.monitor.Top(ctx, ref, psArgs)
 }
 
 func (b *Backend) ContainersPrune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
-	return (ioOps{b.s}).Prune(ctx, filtersJSON)
+	return b.s.query.Prune(ctx, filtersJSON)
 }
 
 func (b *Backend) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
-	return (execOps{b.s}).ExecCreate(ctx, ref, opts)
+	return b.s.streams.ExecCreate(ctx, ref, opts)
 }
 
 func (b *Backend) ExecCheck(ctx context.Context, id string) (bool, error) {
-	e, err := (execOps{b.s}).getExec(id)
+	e, err := b.s.streams.getExec(id)
 	if err != nil {
 		return false, err
 	}
@@ -117,22 +121,22 @@ func (b *Backend) ExecCheck(ctx context.Context, id string) (bool, error) {
 
 func (b *Backend) ExecStart(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, cs *[2]uint) error {
 	if stdout == nil && stderr == nil && stdin == nil {
-		return (execOps{b.s}).ExecStart(ctx, id, nil, cs)
+		return b.s.streams.ExecStart(ctx, id, nil, cs)
 	}
-	return (execOps{b.s}).ExecStart(ctx, id, &AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, cs)
+	return b.s.streams.ExecStart(ctx, id, &AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, cs)
 }
 
 func (b *Backend) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
-	return (execOps{b.s}).ExecInspect(ctx, id)
+	return b.s.streams.ExecInspect(ctx, id)
 }
 
 func (b *Backend) ExecResize(ctx context.Context, id string, h, w int) error {
-	return (execOps{b.s}).ExecResize(ctx, id, h, w)
+	return b.s.streams.ExecResize(ctx, id, h, w)
 }
 
 // Top lists the container's processes with the host's ps (as dockerd does), keeping the rows whose PID
 // belongs to the container.
-func (s ioOps) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
+func (s *monitor) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err
@@ -186,7 +190,7 @@ func (s ioOps) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse
 }
 
 // Prune removes stopped containers (POST /containers/prune) matching `until` and `label` filters.
-func (s ioOps) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
+func (s *query) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
 	f, err := filters.FromJSON(filtersJSON)
 	if err != nil {
 		return nil, err
@@ -215,7 +219,7 @@ func (s ioOps) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneRepo
 			}
 		}
 		size, _ := s.layers.Size(ctx, c.ID)
-		if err := s.remove(ctx, c, false, false); err != nil {
+		if err := s.life.remove(ctx, c, false, false); err != nil {
 			continue
 		}
 		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
@@ -228,33 +232,33 @@ func (s ioOps) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneRepo
 }
 
 func (b *Backend) ContainerStats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
-	return (ioOps{b.s}).Stats(ctx, ref, stream, oneShot, emit)
+	return b.s.monitor.Stats(ctx, ref, stream, oneShot, emit)
 }
 
 func (b *Backend) ContainerExport(ctx context.Context, ref string, w io.Writer) error {
-	return (fsOps{b.s}).Export(ctx, ref, w)
+	return b.s.fs.Export(ctx, ref, w)
 }
 
 func (b *Backend) ContainerArchiveStat(ctx context.Context, ref, path string) (*ctypes.PathStat, error) {
-	return (fsOps{b.s}).ArchiveStat(ctx, ref, path)
+	return b.s.fs.ArchiveStat(ctx, ref, path)
 }
 
 func (b *Backend) ContainerArchive(ctx context.Context, ref, path string, w io.Writer) error {
-	return (fsOps{b.s}).Archive(ctx, ref, path, w)
+	return b.s.fs.Archive(ctx, ref, path, w)
 }
 
 func (b *Backend) ContainerExtractToDir(ctx context.Context, ref, path string, r io.Reader) error {
-	return (fsOps{b.s}).ExtractToDir(ctx, ref, path, r)
+	return b.s.fs.ExtractToDir(ctx, ref, path, r)
 }
 
 func (b *Backend) ContainerChanges(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
-	return (fsOps{b.s}).Changes(ctx, ref)
+	return b.s.fs.Changes(ctx, ref)
 }
 
 func (b *Backend) ContainerCommit(ctx context.Context, ref string, opts ctypes.CommitOptions) (string, error) {
-	return (fsOps{b.s}).Commit(ctx, ref, CommitOptions{Repo: opts.Repo, Tag: opts.Tag, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, Pause: opts.Pause, Config: opts.Config})
+	return b.s.fs.Commit(ctx, ref, CommitOptions{Repo: opts.Repo, Tag: opts.Tag, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, Pause: opts.Pause, Config: opts.Config})
 }
 
 func (b *Backend) ContainerUpdate(ctx context.Context, ref string, u ctypes.UpdateConfig) ([]string, error) {
-	return (settings{b.s}).Update(ctx, ref, u)
+	return b.s.life.Update(ctx, ref, u)
 }

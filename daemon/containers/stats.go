@@ -45,7 +45,7 @@ func systemCPU() uint64 {
 	return 0
 }
 
-func (s ioOps) sample(c *Container) ctypes.StatsResponse {
+func (s *monitor) sample(c *Container) ctypes.StatsResponse {
 	cg := s.cfg.cgroupDir(c.HostConfig, c.ID)
 	var r ctypes.StatsResponse
 	r.Read = time.Now().UTC().Format(time.RFC3339Nano)
@@ -84,13 +84,13 @@ func (s ioOps) sample(c *Container) ctypes.StatsResponse {
 	r.PidsStats.Current = readUint(filepath.Join(pids, "pids.current"))
 	r.PidsStats.Limit = readUint(filepath.Join(pids, "pids.max"))
 	r.BlkioStats.IoServiceBytesRecursive = []any{}
-	r.Networks = Networking{s.Service}.networkStats(c)
+	r.Networks = s.net.networkStats(c)
 	return r
 }
 
 // Stats samples the container's cgroup: once (stream false) or every second until ctx ends. A stopped
 // container yields zeroed samples, as dockerd's. A one-shot sample is taken at once, without a baseline.
-func (s ioOps) Stats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
+func (s *monitor) Stats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
