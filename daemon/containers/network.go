@@ -34,7 +34,7 @@ type Networks interface {
 	DefaultHostIP() netip.Addr
 }
 
-// Networking is the service seen through its networking: attachments at create, start and stop, network
+// Networking is the part that owns containers' network attachment: networks at create, endpoints at start and stop, network
 // connect/disconnect, NetworkSettings and interface counters. Without Config.Networks containers run as
 // with --bridge=none: an own namespace with loopback only.
 type Networking struct {

@@ -4,10 +4,13 @@
 // exec, cp (archive), export, diff, commit, top, stats, list, inspect and prune; healthchecks, restart
 // policies, and restore at daemon start (with or without live-restore).
 //
-// Service holds all of it. Its operations are grouped in views over the same state (`struct{ *Service }`:
-// fsOps, execOps, ioOps, queryOps, restorer, policy, settings, healthOps), which is why hack/validate
-// counts their methods as Service's and names Service a known exception to the 40-method rule until it is
-// split by what each part owns (issue 11). The runtime spec is built by the pure package oci.
+// Service only composes parts, each a type with the state it owns (parts.go): lifecycle (the state
+// machine, the libcontainerd client, RW layers and volumes), streamer (attach, logs, exec instances,
+// healthchecks), filesystem (cp, export, diff, commit, user lookup, volume content), monitor (stats, top),
+// query (ps, inspect, prune), restorer (restore, shutdown, restart policies) and Networking (network
+// attachment). They share store, the index of containers with its own lock, and reach each other only
+// through the small interfaces parts.go declares. Backend adapts them to the container router, BuildOps
+// gives the builder the filesystem and lifecycle parts. The runtime spec is built by the pure package oci.
 //
 // Containers run as containerd tasks through libcontainerd/types (berthd never forks container processes);
 // RW layers come from `layer`, image defaults from the image service, volumes from the volume service,
