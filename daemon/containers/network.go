@@ -34,9 +34,9 @@ type Networks interface {
 	DefaultHostIP() netip.Addr
 }
 
-// Networking is the part that owns containers' network attachment: networks at create, endpoints at start and stop, network
-// connect/disconnect, NetworkSettings and interface counters. Without Config.Networks containers run as
-// with --bridge=none: an own namespace with loopback only.
+// Networking is the part that owns containers' network attachment: networks at create, endpoints at
+// start and stop, network connect/disconnect, NetworkSettings and interface counters. Without
+// Config.Networks containers run as with --bridge=none: an own namespace with loopback only.
 type Networking struct {
 	*store
 	cfg *Config
