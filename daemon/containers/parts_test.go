@@ -1,0 +1,87 @@
+package containers
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/containerd/errdefs"
+	"gotest.tools/v3/assert"
+)
+
+func testContainer(id, name string) *Container {
+	return &Container{ID: id, Name: name, State: &State{}, Config: &ctypes.Config{}, HostConfig: &ctypes.HostConfig{}}
+}
+
+func TestStoreLookup(t *testing.T) {
+	st := newStore()
+	a, b := testContainer("abc123", "/one"), testContainer("abd456", "/two")
+	st.add(a)
+	st.add(b)
+
+	for _, ref := range []string{"abc123", "one", "/one", "abc"} {
+		c, err := st.get(ref)
+		assert.NilError(t, err, ref)
+		assert.Equal(t, c, a, ref)
+	}
+	_, err := st.get("ab")
+	assert.Check(t, errdefs.IsInvalidArgument(err), "ambiguous prefix: %v", err)
+	_, err = st.get("zzz")
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+	_, err = st.get("")
+	assert.Check(t, errdefs.IsInvalidArgument(err), "%v", err)
+
+	assert.Check(t, errdefs.IsConflict(st.reserveName("/two", "other")))
+	st.drop(b)
+	assert.Check(t, st.byExactID(b.ID) == nil)
+	assert.NilError(t, st.reserveName("/two", "other"), "a dropped container's name is free")
+	assert.Equal(t, len(st.list()), 1)
+}
+
+// fakeRunner is lifecycle as the restart policy sees it.
+type fakeRunner struct{ started chan *Container }
+
+func (f *fakeRunner) startLocked(ctx context.Context, c *Container) error { f.started <- c; return nil }
+func (f *fakeRunner) stop(context.Context, *Container, syscall.Signal, time.Duration) error {
+	return nil
+}
+func (f *fakeRunner) stopTimeout(*Container, *int) time.Duration           { return 0 }
+func (f *fakeRunner) remove(context.Context, *Container, bool, bool) error { return nil }
+func (f *fakeRunner) unmountVolumes(context.Context, *Container)           {}
+
+func TestRestartPolicy(t *testing.T) {
+	life := &fakeRunner{started: make(chan *Container, 1)}
+	rs := &restorer{store: newStore(), cfg: &Config{}, life: life}
+	c := testContainer("abc", "/c")
+	for _, tc := range []struct {
+		policy  ctypes.RestartPolicy
+		code    int
+		manual  bool
+		restart bool
+	}{
+		{ctypes.RestartPolicy{Name: ctypes.RestartPolicyAlways}, 0, false, true},
+		{ctypes.RestartPolicy{Name: ctypes.RestartPolicyAlways}, 0, true, false},
+		{ctypes.RestartPolicy{Name: ctypes.RestartPolicyUnlessStopped}, 1, false, true},
+		{ctypes.RestartPolicy{Name: ctypes.RestartPolicyOnFailure}, 0, false, false},
+		{ctypes.RestartPolicy{Name: ctypes.RestartPolicyOnFailure, MaximumRetryCount: 2}, 1, false, true},
+		{ctypes.RestartPolicy{Name: ctypes.RestartPolicyDisabled}, 1, false, false},
+	} {
+		c.HostConfig.RestartPolicy, c.HasBeenManuallyStopped = tc.policy, tc.manual
+		assert.Check(t, rs.shouldRestart(c, tc.code) == tc.restart, "%+v", tc)
+	}
+
+	// A scheduled restart starts the container through lifecycle.
+	c.HostConfig.RestartPolicy, c.HasBeenManuallyStopped = ctypes.RestartPolicy{Name: ctypes.RestartPolicyAlways}, false
+	c.mu.Lock()
+	c.State.SetRestarting(1, time.Now())
+	rs.scheduleRestart(context.Background(), c, 0)
+	c.mu.Unlock()
+	assert.Equal(t, <-life.started, c)
+	assert.Equal(t, c.RestartCount, 1)
+
+	// Once the daemon shuts down, no exit restarts a container.
+	assert.NilError(t, rs.Shutdown(context.Background()))
+	assert.Check(t, !rs.shouldRestart(c, 1))
+}
