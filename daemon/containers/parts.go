@@ -67,7 +67,6 @@ type monitor struct {
 type query struct {
 	*store
 	eventer
-	cfg    *Config
 	layers LayerStore
 	net    netView
 	life   remover
@@ -165,7 +164,7 @@ func compose(cfg *Config, images ImageService, layers LayerStore, volumes Volume
 	return &Service{
 		cfg: cfg, store: st, life: life, streams: streams, fs: fs, net: net, restore: rs,
 		monitor: &monitor{store: st, cfg: cfg, net: net},
-		query:   &query{store: st, eventer: ev, cfg: cfg, layers: layers, net: net, life: life},
+		query:   &query{store: st, eventer: ev, layers: layers, net: net, life: life},
 	}
 }
 
