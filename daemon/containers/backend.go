@@ -3,13 +3,8 @@ package containers
 import (
 	"context"
 	"io"
-	"os/exec"
-	"strconv"
-	"strings"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
-	"github.com/berthd/berthd/api/types/filters"
-	"github.com/containerd/errdefs"
 )
 
 // Backend adapts the service to the container router's Backend interface (api/types terms).
@@ -132,103 +127,6 @@ func (b *Backend) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspe
 
 func (b *Backend) ExecResize(ctx context.Context, id string, h, w int) error {
 	return b.s.streams.ExecResize(ctx, id, h, w)
-}
-
-// Top lists the container's processes with the host's ps (as dockerd does), keeping the rows whose PID
-// belongs to the container.
-func (s *monitor) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
-	c, err := s.get(ref)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	task := c.task
-	c.mu.Unlock()
-	if task == nil || !c.State.IsRunning() {
-		return nil, errNotRunning(c.ID)
-	}
-	procs, err := task.Pids(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pids := map[string]bool{}
-	for _, p := range procs {
-		pids[strconv.Itoa(int(p.Pid))] = true
-	}
-	if psArgs == "" {
-		psArgs = "-ef"
-	}
-	out, err := exec.CommandContext(ctx, "ps", strings.Fields(psArgs)...).Output()
-	if err != nil {
-		return nil, errdefs.ErrInvalidArgument.WithMessage("Error running ps: " + err.Error())
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) == 0 {
-		return &ctypes.TopResponse{}, nil
-	}
-	titles := strings.Fields(lines[0])
-	pidCol := -1
-	for i, t := range titles {
-		if t == "PID" {
-			pidCol = i
-		}
-	}
-	if pidCol < 0 {
-		return nil, errdefs.ErrInvalidArgument.WithMessage("Couldn't find PID field in ps output")
-	}
-	resp := &ctypes.TopResponse{Titles: titles, Processes: [][]string{}}
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) <= pidCol || !pids[f[pidCol]] {
-			continue
-		}
-		row := f[:len(titles)-1]
-		row = append(append([]string(nil), row...), strings.Join(f[len(titles)-1:], " "))
-		resp.Processes = append(resp.Processes, row)
-	}
-	return resp, nil
-}
-
-// Prune removes stopped containers (POST /containers/prune) matching `until` and `label` filters.
-func (s *query) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
-	f, err := filters.FromJSON(filtersJSON)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Validate(map[string]bool{"until": true, "label": true, "label!": true}); err != nil {
-		return nil, err
-	}
-	rep := &ctypes.PruneReport{ContainersDeleted: []string{}}
-	for _, c := range s.list() {
-		if c.State.IsRunning() || c.State.IsRestarting() {
-			continue
-		}
-		if f.Contains("label") && !f.MatchKVList("label", c.Config.Labels) {
-			continue
-		}
-		if f.Contains("label!") && f.MatchKVList("label!", c.Config.Labels) {
-			continue
-		}
-		if us := f.Get("until"); len(us) > 0 {
-			t, err := parseTimestamp(us[0])
-			if err != nil {
-				return nil, err
-			}
-			if !c.Created.Before(t) {
-				continue
-			}
-		}
-		size, _ := s.layers.Size(ctx, c.ID)
-		if err := s.life.remove(ctx, c, false, false); err != nil {
-			continue
-		}
-		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
-		rep.SpaceReclaimed += uint64(size)
-	}
-	if s.events != nil {
-		s.events.Log("prune", "container", eventActor(rep.SpaceReclaimed))
-	}
-	return rep, nil
 }
 
 func (b *Backend) ContainerStats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {

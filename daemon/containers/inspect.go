@@ -270,3 +270,45 @@ func healthSuffix(c *Container, st stateRecord) string {
 		return " (" + hs + ")"
 	}
 }
+
+// Prune removes stopped containers (POST /containers/prune) matching `until` and `label` filters.
+func (s *query) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
+	f, err := filters.FromJSON(filtersJSON)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Validate(map[string]bool{"until": true, "label": true, "label!": true}); err != nil {
+		return nil, err
+	}
+	rep := &ctypes.PruneReport{ContainersDeleted: []string{}}
+	for _, c := range s.list() {
+		if c.State.IsRunning() || c.State.IsRestarting() {
+			continue
+		}
+		if f.Contains("label") && !f.MatchKVList("label", c.Config.Labels) {
+			continue
+		}
+		if f.Contains("label!") && f.MatchKVList("label!", c.Config.Labels) {
+			continue
+		}
+		if us := f.Get("until"); len(us) > 0 {
+			t, err := parseTimestamp(us[0])
+			if err != nil {
+				return nil, err
+			}
+			if !c.Created.Before(t) {
+				continue
+			}
+		}
+		size, _ := s.layers.Size(ctx, c.ID)
+		if err := s.life.remove(ctx, c, false, false); err != nil {
+			continue
+		}
+		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+		rep.SpaceReclaimed += uint64(size)
+	}
+	if s.events != nil {
+		s.events.Log("prune", "container", eventActor(rep.SpaceReclaimed))
+	}
+	return rep, nil
+}
