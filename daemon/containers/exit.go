@@ -93,7 +93,7 @@ func (s *lifecycle) handleExit(ctx context.Context, c *Container, code int, at t
 	c.task = nil
 	c.stopHealth()
 	s.procs.failExecs(c)
-	s.unmountVolumes(ctx, c)
+	s.spec.unmountVolumes(ctx, c)
 	s.net.releaseNetwork(ctx, c)
 	if c.logw != nil {
 		c.logw.Close()

@@ -262,7 +262,7 @@ func (s *lifecycle) remove(ctx context.Context, c *Container, force, removeVolum
 			return err
 		}
 		c.task = nil
-		s.unmountVolumes(ctx, c)
+		s.spec.unmountVolumes(ctx, c)
 		s.net.releaseNetwork(ctx, c)
 	}
 	if c.restartCancel != nil {

@@ -16,21 +16,31 @@ import (
 // own records and locks (Container, State).
 
 // lifecycle owns the state machine: create, start, stop, kill, restart, wait, rm, rename, pause, update,
-// exits, and the runtime spec; it holds the libcontainerd client and the RW layers and volumes of
-// containers from create to removal.
+// exits; it holds the libcontainerd client and the RW layers and volumes of containers from create to
+// removal.
 type lifecycle struct {
 	*store
 	eventer
-	caps
 	cfg     *Config
 	client  ltypes.Client
 	images  ImageService
 	layers  LayerStore
 	volumes VolumeService
+	spec    runSpec
 	procs   processes
 	fs      rootFS
 	net     attacher
 	policy  restartPolicy
+}
+
+// specBuilder owns what a run is made of: the runtime spec (through the pure package oci) and the mounts
+// it binds (volumes mounted for the run, pinned volume subpaths, binds, the generated /etc files).
+type specBuilder struct {
+	*store
+	caps
+	cfg     *Config
+	volumes VolumeService
+	users   userResolver
 }
 
 // streamer owns the streams of running containers: attach, logs, and the exec instances (docker exec and
@@ -81,10 +91,23 @@ type restorer struct {
 	client  ltypes.Client
 	volumes VolumeService
 	life    runner
+	mounts  volumeMounts
 	net     releaser
 
 	downMu       sync.Mutex
 	shuttingDown bool
+}
+
+// volumeMounts undoes a run's mounts.
+type volumeMounts interface {
+	unmountVolumes(ctx context.Context, c *Container)
+}
+
+// runSpec is what lifecycle needs to start a run: its mounts, then its spec.
+type runSpec interface {
+	mountVolumes(ctx context.Context, c *Container) ([]oci.Mount, error)
+	buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (*oci.Options, error)
+	volumeMounts
 }
 
 // processes is what lifecycle needs of the streams part: the exec instances and healthchecks of a run.
@@ -148,7 +171,6 @@ type runner interface {
 	startLocked(ctx context.Context, c *Container) error
 	stop(ctx context.Context, c *Container, sig syscall.Signal, timeout time.Duration) error
 	stopTimeout(c *Container, override *int) time.Duration
-	unmountVolumes(ctx context.Context, c *Container)
 }
 
 // compose builds the parts and wires each to the interfaces of the others it uses.
@@ -157,9 +179,10 @@ func compose(cfg *Config, images ImageService, layers LayerStore, volumes Volume
 	net := &Networking{store: st, cfg: cfg}
 	fs := &filesystem{store: st, eventer: ev, cfg: cfg, layers: layers, volumes: volumes}
 	streams := &streamer{store: st, eventer: ev, caps: cp, cfg: cfg, users: fs, execs: map[string]*execConfig{}}
-	life := &lifecycle{store: st, eventer: ev, caps: cp, cfg: cfg, images: images, layers: layers, volumes: volumes,
-		procs: streams, fs: fs, net: net}
-	rs := &restorer{store: st, eventer: ev, cfg: cfg, volumes: volumes, life: life, net: net}
+	spec := &specBuilder{store: st, caps: cp, cfg: cfg, volumes: volumes, users: fs}
+	life := &lifecycle{store: st, eventer: ev, cfg: cfg, images: images, layers: layers, volumes: volumes,
+		spec: spec, procs: streams, fs: fs, net: net}
+	rs := &restorer{store: st, eventer: ev, cfg: cfg, volumes: volumes, life: life, mounts: spec, net: net}
 	life.policy = rs
 	return &Service{
 		cfg: cfg, store: st, life: life, streams: streams, fs: fs, net: net, restore: rs,

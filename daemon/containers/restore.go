@@ -196,7 +196,7 @@ func (s *restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Cont
 		}
 	}
 	if wasRunning || st.Restarting {
-		s.life.unmountVolumes(ctx, c)
+		s.mounts.unmountVolumes(ctx, c)
 		s.net.releaseNetwork(ctx, c)
 		if !wasRunning {
 			code, at = st.ExitCode, st.FinishedAt

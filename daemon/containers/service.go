@@ -5,7 +5,7 @@
 // policies, and restore at daemon start (with or without live-restore).
 //
 // Service only composes parts, each a type with the state it owns (parts.go): lifecycle (the state
-// machine, the libcontainerd client, RW layers and volumes), streamer (attach, logs, exec instances,
+// machine, the libcontainerd client, RW layers and volumes), specBuilder (a run's spec and mounts), streamer (attach, logs, exec instances,
 // healthchecks), filesystem (cp, export, diff, commit, user lookup, volume content), monitor (stats, top),
 // query (ps, inspect, prune), restorer (restore, shutdown, restart policies) and Networking (network
 // attachment). They share store, the index of containers with its own lock, and reach each other only

@@ -88,7 +88,7 @@ func replaceOrAppendEnv(base, overrides []string) []string {
 // mountVolumes mounts the container's volumes (driver Mount with mount ID = container ID) and returns
 // the spec mounts of every mount point plus the generated /etc files. On error, what was mounted is
 // unmounted again.
-func (s *lifecycle) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount, retErr error) {
+func (s *specBuilder) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount, retErr error) {
 	defer func() {
 		if retErr != nil {
 			s.unmountVolumes(context.WithoutCancel(ctx), c)
@@ -144,7 +144,7 @@ func (s *lifecycle) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mou
 }
 
 // unmountVolumes undoes mountVolumes: exactly one Unmount per successful Mount (mp.ID says which).
-func (s *lifecycle) unmountVolumes(ctx context.Context, c *Container) {
+func (s *specBuilder) unmountVolumes(ctx context.Context, c *Container) {
 	s.releaseSubpaths(c)
 	for _, mp := range c.MountPoints {
 		if mp.Type != ctypes.MountTypeVolume || mp.ID == "" {
@@ -159,9 +159,9 @@ func (s *lifecycle) unmountVolumes(ctx context.Context, c *Container) {
 	}
 }
 
-func (s *lifecycle) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (*oci.Options, error) {
+func (s *specBuilder) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (*oci.Options, error) {
 	cfg, hc := c.Config, c.HostConfig
-	user, err := s.fs.resolveUser(ctx, c, cfg.User, hc.GroupAdd)
+	user, err := s.users.resolveUser(ctx, c, cfg.User, hc.GroupAdd)
 	if err != nil {
 		return nil, err
 	}
@@ -201,13 +201,6 @@ func (s *lifecycle) buildSpec(ctx context.Context, c *Container, ms []oci.Mount)
 		o.InitPath = s.cfg.InitPath
 	}
 	return o, nil
-}
-
-func (s *lifecycle) cgroupParent(hc *ctypes.HostConfig) string {
-	if hc.CgroupParent != "" {
-		return hc.CgroupParent
-	}
-	return s.cfg.CgroupParent
 }
 
 // Start starts a created or stopped container (POST /containers/{id}/start). NotModified when running.
@@ -278,13 +271,13 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 			_ = c.save()
 		}
 	}()
-	ms, err := s.mountVolumes(ctx, c)
+	ms, err := s.spec.mountVolumes(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if retErr != nil {
-			s.unmountVolumes(context.WithoutCancel(ctx), c)
+			s.spec.unmountVolumes(context.WithoutCancel(ctx), c)
 		}
 	}()
 	nsPath, err := s.net.setupNetwork(ctx, c)
@@ -296,7 +289,7 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 			s.net.releaseNetwork(context.WithoutCancel(ctx), c)
 		}
 	}()
-	opts, err := s.buildSpec(ctx, c, ms)
+	opts, err := s.spec.buildSpec(ctx, c, ms)
 	if err != nil {
 		return err
 	}
