@@ -5,12 +5,13 @@
 // policies, and restore at daemon start (with or without live-restore).
 //
 // Service only composes parts, each a type with the state it owns (parts.go): lifecycle (the state
-// machine, the libcontainerd client, RW layers and volumes), specBuilder (a run's spec and mounts), streamer (attach, logs, exec instances,
-// healthchecks), filesystem (cp, export, diff, commit, user lookup, volume content), monitor (stats, top),
-// query (ps, inspect, prune), restorer (restore, shutdown, restart policies) and Networking (network
-// attachment). They share store, the index of containers with its own lock, and reach each other only
-// through the small interfaces parts.go declares. Backend adapts them to the container router, BuildOps
-// gives the builder the filesystem and lifecycle parts. The runtime spec is built by the pure package oci.
+// machine, the libcontainerd client, RW layers and volumes), specBuilder (a run's spec and mounts),
+// streamer (attach, logs, exec instances, healthchecks), filesystem (cp, export, diff, commit, user
+// lookup, volume content), monitor (stats, top), query (ps, inspect, prune), restorer (restore,
+// shutdown, restart policies) and Networking (network attachment). They share store, the index of
+// containers with its own lock, and reach each other only through the small interfaces parts.go
+// declares. Backend adapts them to the container router, BuildOps gives the builder the filesystem and
+// lifecycle parts. The runtime spec is built by the pure package oci.
 //
 // Containers run as containerd tasks through libcontainerd/types (berthd never forks container processes);
 // RW layers come from `layer`, image defaults from the image service, volumes from the volume service,
