@@ -11,10 +11,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// specOps is the service seen from what a container's spec takes beyond the basics: other containers it
-// names (checked at create, joined at start) and pinned volume subpaths.
-type specOps struct{ *Service }
-
 // extraSpec gathers the spec settings of oci.Extra: another container's PID namespace to join, device
 // cgroup rules and the cgroup knobs not covered by the rest of buildSpec.
 func (s *specBuilder) extraSpec(c *Container) (oci.Extra, error) {
