@@ -7,6 +7,7 @@ import (
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	ltypes "github.com/berthd/berthd/libcontainerd/types"
 	"github.com/containerd/errdefs"
 	"gotest.tools/v3/assert"
 )
@@ -83,4 +84,50 @@ func TestRestartPolicy(t *testing.T) {
 	// Once the daemon shuts down, no exit restarts a container.
 	assert.NilError(t, rs.Shutdown(context.Background()))
 	assert.Check(t, !rs.shouldRestart(c, 1))
+}
+
+// runningTask stands for a running task; the exec bookkeeping never calls it.
+type runningTask struct{ ltypes.Task }
+
+func TestExecBookkeeping(t *testing.T) {
+	ctx := context.Background()
+	st := newStore()
+	s := &streamer{store: st, cfg: &Config{}, execs: map[string]*execConfig{}}
+	c := testContainer("abc", "/c")
+	c.execs = map[string]*execConfig{}
+	st.add(c)
+
+	_, err := s.ExecCreate(ctx, "c", ctypes.ExecOptions{Cmd: []string{"true"}})
+	assert.Check(t, errdefs.IsConflict(err), "a stopped container has no execs: %v", err)
+
+	c.task = runningTask{}
+	c.State.SetRunning(1, true)
+	id, err := s.ExecCreate(ctx, "c", ctypes.ExecOptions{Cmd: []string{"sh", "-c", "exit 3"}})
+	assert.NilError(t, err)
+	other, err := s.ExecCreate(ctx, "c", ctypes.ExecOptions{Cmd: []string{"sleep", "9"}})
+	assert.NilError(t, err)
+
+	// An exit event of the exec process records its code.
+	s.execExited(id, 3)
+	in, err := s.ExecInspect(ctx, id)
+	assert.NilError(t, err)
+	assert.Equal(t, *in.ExitCode, 3)
+	assert.DeepEqual(t, in.ProcessConfig.Arguments, []string{"-c", "exit 3"})
+
+	// The container stopping fails its started execs with 137; one never started gets no code.
+	e, err := s.getExec(other)
+	assert.NilError(t, err)
+	e.started = true
+	c.mu.Lock()
+	s.failExecs(c)
+	c.mu.Unlock()
+	in, err = s.ExecInspect(ctx, other)
+	assert.NilError(t, err)
+	assert.Equal(t, *in.ExitCode, 137)
+	assert.Equal(t, len(c.execs), 0)
+
+	// Removing the container forgets its execs.
+	s.forgetExecs(c)
+	_, err = s.ExecInspect(ctx, id)
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
 }
