@@ -268,10 +268,10 @@ func (s *restorer) Shutdown(ctx context.Context) error {
 }
 
 // MaxStopTimeout is the longest stop timeout of any container (the daemon's shutdown bound).
-func (b *Backend) MaxStopTimeout() time.Duration {
-	max := b.s.cfg.DefaultStopTimeout
-	for _, c := range b.s.store.list() {
-		if t := b.s.life.stopTimeout(c, nil); t > max {
+func (b *RestoreAPI) MaxStopTimeout() time.Duration {
+	max := b.restore.cfg.DefaultStopTimeout
+	for _, c := range b.restore.list() {
+		if t := b.restore.life.stopTimeout(c, nil); t > max {
 			max = t
 		}
 	}

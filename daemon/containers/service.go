@@ -294,8 +294,8 @@ func (s *store) list() []*Container {
 }
 
 // Counts is /info's container figures.
-func (b *Backend) Counts() (total, running, paused, stopped int) {
-	for _, c := range b.s.store.list() {
+func (b *QueryAPI) Counts() (total, running, paused, stopped int) {
+	for _, c := range b.query.list() {
 		total++
 		switch {
 		case c.State.IsPaused():
@@ -310,8 +310,8 @@ func (b *Backend) Counts() (total, running, paused, stopped int) {
 }
 
 // ImageUsage tells the image service which containers use image id.
-func (b *Backend) ImageUsage(ctx context.Context, id digest.Digest) (running, stopped []string) {
-	for _, c := range b.s.store.list() {
+func (b *QueryAPI) ImageUsage(ctx context.Context, id digest.Digest) (running, stopped []string) {
+	for _, c := range b.query.list() {
 		if c.ImageID != string(id) {
 			continue
 		}
