@@ -10,8 +10,8 @@
 // lookup, volume content), monitor (stats, top), query (ps, inspect, prune), restorer (restore,
 // shutdown, restart policies) and Networking (network attachment). They share store, the index of
 // containers with its own lock, and reach each other only through the small interfaces parts.go
-// declares. Backend adapts them to the container router, BuildOps gives the builder the filesystem and
-// lifecycle parts. The runtime spec is built by the pure package oci.
+// declares. Backend adapts them to the container router, one adapter per route group; BuildOps gives
+// the builder the filesystem and lifecycle parts. The runtime spec is built by the pure package oci.
 //
 // Containers run as containerd tasks through libcontainerd/types (berthd never forks container processes);
 // RW layers come from `layer`, image defaults from the image service, volumes from the volume service,
