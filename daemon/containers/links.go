@@ -14,7 +14,7 @@ import (
 // links resolves a starting container's --link entries on the default bridge: the hosts lines and the
 // environment it gets from each child. c.mu held; children are read without their lock (their name,
 // config and endpoints only).
-func (s Networking) links(c *Container) ([]network.HostsLink, []string, error) {
+func (s *Networking) links(c *Container) ([]network.HostsLink, []string, error) {
 	var hosts []network.HostsLink
 	var env []string
 	for _, l := range c.HostConfig.Links {
@@ -49,7 +49,7 @@ func (s Networking) links(c *Container) ([]network.HostsLink, []string, error) {
 
 // writeHosts rewrites the started container's hosts file with its addresses and links (dockerd builds
 // it at each start). c.mu held.
-func (s Networking) writeHosts(ctx context.Context, c *Container, links []network.HostsLink) error {
+func (s *Networking) writeHosts(ctx context.Context, c *Container, links []network.HostsLink) error {
 	in := network.HostsInput{Hostname: c.Config.Hostname, Domainname: c.Config.Domainname,
 		ExtraHosts: c.HostConfig.ExtraHosts, HostGateway: s.cfg.Networks.HostGatewayIPs(), Links: links}
 	eps, _ := s.cfg.Networks.Endpoints(c.ID)

@@ -28,7 +28,7 @@ func validateContainerMode(hc *ctypes.HostConfig, cfg *ctypes.Config) error {
 }
 
 // netOwner is the container whose namespace and name files c shares (--network container:<x>), or c.
-func (s Networking) netOwner(c *Container) (*Container, error) {
+func (s *Networking) netOwner(c *Container) (*Container, error) {
 	ref, ok := strings.CutPrefix(c.HostConfig.NetworkMode, "container:")
 	if !ok {
 		return c, nil
@@ -44,7 +44,7 @@ func (s Networking) netOwner(c *Container) (*Container, error) {
 }
 
 // ownerSandbox is the namespace of a running owner for a starting container-mode container.
-func (s Networking) ownerSandbox(c *Container) (string, error) {
+func (s *Networking) ownerSandbox(c *Container) (string, error) {
 	o, err := s.netOwner(c)
 	if err != nil {
 		return "", err
@@ -56,7 +56,7 @@ func (s Networking) ownerSandbox(c *Container) (string, error) {
 }
 
 // hostnameOf is the hostname the container's process sees: the owner's in container mode.
-func (s Networking) hostnameOf(c *Container) string {
+func (s *Networking) hostnameOf(c *Container) string {
 	if o, err := s.netOwner(c); err == nil {
 		return o.Config.Hostname
 	}
