@@ -467,7 +467,7 @@ func (s *lifecycle) parseMounts(c *Container) (map[string]*mounts.MountPoint, er
 // createVolumes creates or gets every volume with reference = container ID, and makes -v bind sources
 // that do not exist (dockerd does; --mount refuses them earlier).
 func (s *lifecycle) createVolumes(ctx context.Context, c *Container, mps map[string]*mounts.MountPoint) error {
-	for _, mp := range mps {
+	for _, mp := range creationOrder(mps) {
 		switch mp.Type {
 		case ctypes.MountTypeBind:
 			if mp.Spec == nil {
@@ -496,6 +496,23 @@ func (s *lifecycle) createVolumes(ctx context.Context, c *Container, mps map[str
 		c.MountPoints[mp.Destination] = mp
 	}
 	return nil
+}
+
+// creationOrder is the order in which a container's mounts are created: as dockerd, the -v ones (and
+// image volumes) before the --mount ones, so that a --mount that fails (an unknown driver, say) always
+// finds the -v volumes created, and releases them, rather than depending on map order.
+func creationOrder(mps map[string]*mounts.MountPoint) []*mounts.MountPoint {
+	out := make([]*mounts.MountPoint, 0, len(mps))
+	for _, mp := range mps {
+		out = append(out, mp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := out[i].Spec != nil, out[j].Spec != nil; a != b {
+			return !a
+		}
+		return out[i].Destination < out[j].Destination
+	})
+	return out
 }
 
 // releaseVolumes drops the container's references; with removeAnonymous its anonymous volumes are removed
