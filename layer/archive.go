@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/containerd/containerd/archive"
+	"github.com/containerd/containerd/archive/compression"
 	"github.com/containerd/continuity/fs"
 )
 
@@ -21,10 +22,16 @@ func WriteDirDiff(ctx context.Context, w io.Writer, lower, upper string) error {
 }
 
 // ExtractFiles writes the tar r's entries under dir as plain files: a ".wh." name is an ordinary file, not
-// a whiteout, since copying files in is not applying a layer. Tar format errors come back as
-// archive/tar's (tar.ErrHeader, io.ErrUnexpectedEOF, ...), for the caller to classify.
+// a whiteout, since copying files in is not applying a layer. The tar may be compressed (gzip, bzip2, xz,
+// zstd), as dockerd's PUT /containers/{id}/archive accepts: testcontainers-go sends gzip. Tar format errors
+// come back as archive/tar's (tar.ErrHeader, io.ErrUnexpectedEOF, ...), for the caller to classify.
 func ExtractFiles(ctx context.Context, dir string, r io.Reader) error {
-	_, err := archive.Apply(ctx, dir, r, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
+	ds, err := compression.DecompressStream(r)
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	_, err = archive.Apply(ctx, dir, ds, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
 	return err
 }
 

@@ -3,6 +3,7 @@ package layer
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"os"
@@ -46,6 +47,23 @@ func TestExtractFilesKeepsWhiteoutNames(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, name))
 		assert.Check(t, err, name)
 	}
+}
+
+// dockerd's PUT /containers/{id}/archive takes compressed tars; testcontainers-go's CopyToContainer sends gzip.
+func TestExtractFilesGzip(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "sub/f", Mode: 0o640, Size: 4, Typeflag: tar.TypeReg}))
+	_, err := tw.Write([]byte("data"))
+	assert.NilError(t, err)
+	assert.NilError(t, tw.Close())
+	assert.NilError(t, zw.Close())
+	dir := t.TempDir()
+	assert.NilError(t, ExtractFiles(context.Background(), dir, &buf))
+	b, err := os.ReadFile(filepath.Join(dir, "sub", "f"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(b), "data"))
 }
 
 func TestExtractFilesBrokenTar(t *testing.T) {

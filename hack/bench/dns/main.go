@@ -4,7 +4,9 @@
 //  1. p50/p99 of -lookups A queries for a container name, sent from inside a container's network
 //     namespace to 127.0.0.11:53 (one UDP socket, one query at a time);
 //  2. time to an answer for an external name when the only upstream is dead (an unassigned address
-//     on the container's network: no ARP reply, no ICMP): SERVFAIL or nothing (median of -runs).
+//     on the container's network: no ARP reply, no ICMP): SERVFAIL or nothing (median of -runs);
+//  3. `docker-compose up -d` (Debian's 1.29) of a project of -services services, timed from the start of
+//     the command until every service name answers from inside the first service's container.
 package main
 
 import (
@@ -31,6 +33,7 @@ func main() {
 	skipDockerd := flag.Bool("no-dockerd", false, "measure berthd only")
 	lookups := flag.Int("lookups", 10000, "lookups of a container name")
 	runs := flag.Int("runs", 3, "external queries with a dead upstream")
+	services := flag.Int("services", 10, "services of the compose project")
 	flag.Parse()
 
 	img, err := mkimage.BusyboxImage("busybox:latest")
@@ -43,6 +46,7 @@ func main() {
 		errors        int
 		dead          time.Duration
 		deadRcode     string
+		compose       time.Duration
 	}
 	measure := func(d *benchutil.Daemon) res {
 		docker := func(args ...string) string {
@@ -112,6 +116,7 @@ func main() {
 		r.dead = benchutil.Median(dead)
 		docker("rm", "-f", "srv", "cli")
 		docker("network", "rm", "benchdns")
+		r.compose = composeUp(d, *services, docker)
 		return r
 	}
 
@@ -135,6 +140,54 @@ func main() {
 	row("failed lookups", rb.errors, rd.errors)
 	row("external name, dead upstream: time to answer (median)", rb.dead.Round(time.Millisecond), rd.dead.Round(time.Millisecond))
 	row("  answer", rb.deadRcode, rd.deadRcode)
+	row(fmt.Sprintf("docker-compose up -d, %d services, to all names", *services), rb.compose.Round(time.Millisecond), rd.compose.Round(time.Millisecond))
+}
+
+// composeUp times `docker-compose up -d` of n services until each service name resolves from the first
+// service's container; it takes the project down again.
+func composeUp(d *benchutil.Daemon, n int, docker func(...string) string) time.Duration {
+	dir, err := os.MkdirTemp(d.Dir, "compose")
+	check(err)
+	var y strings.Builder
+	y.WriteString("version: \"2.4\"\nservices:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&y, "  s%d:\n    image: busybox\n    command: sleep 600\n", i)
+	}
+	check(os.WriteFile(filepath.Join(dir, "docker-compose.yml"), []byte(y.String()), 0o644))
+	compose := func(args ...string) {
+		cmd := exec.Command("docker-compose", append([]string{"-p", "benchc"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			check(fmt.Errorf("%s: docker-compose %v: %v: %s", d.Name, args, err, out))
+		}
+	}
+	start := time.Now()
+	compose("up", "-d")
+	c := dialIn("/proc/" + docker("inspect", "-f", "{{.State.Pid}}", "benchc_s0_1") + "/ns/net")
+	dc := &dns.Conn{Conn: c}
+	for i := 0; i < n; {
+		if time.Since(start) > 2*time.Minute {
+			check(fmt.Errorf("%s: service s%d never resolved", d.Name, i))
+		}
+		q := new(dns.Msg)
+		q.SetQuestion(fmt.Sprintf("s%d.", i), dns.TypeA)
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		var a *dns.Msg
+		err := dc.WriteMsg(q)
+		if err == nil {
+			a, err = dc.ReadMsg()
+		}
+		if err == nil && len(a.Answer) > 0 {
+			i++
+			continue
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	c.Close()
+	compose("down", "-v")
+	return took
 }
 
 // dialIn makes a UDP socket connected to 127.0.0.11:53 inside nsPath; the socket stays there after the
