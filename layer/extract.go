@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/containerd/archive/compression"
 	"github.com/containerd/log"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/pkg/errors"
@@ -21,10 +22,16 @@ import (
 // filepath-securejoin's emulation on a kernel without it), so "..", absolute names and symlinks, those in
 // the tar and those a racing process puts in place meanwhile, all stay under root. Only an entry's parent
 // directory is ever looked up by path; the entry itself is created, changed or removed with *at calls on
-// that parent's handle, never following a symlink at its name. A ".wh." name is an ordinary file. Tar
-// format errors come back as archive/tar's, for the caller to classify.
+// that parent's handle, never following a symlink at its name. A ".wh." name is an ordinary file. The tar
+// may be compressed (gzip, bzip2, xz, zstd), as dockerd's PUT /containers/{id}/archive accepts
+// (testcontainers-go sends gzip). Tar format errors come back as archive/tar's, for the caller to classify.
 func ExtractInRoot(ctx context.Context, root *os.File, r io.Reader) error {
-	return extractor{root: root, openat2: hasOpenat2()}.run(ctx, r)
+	ds, err := compression.DecompressStream(r)
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	return extractor{root: root, openat2: hasOpenat2()}.run(ctx, ds)
 }
 
 func (x extractor) run(ctx context.Context, r io.Reader) error {

@@ -3,6 +3,7 @@ package layer
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"os"
@@ -279,4 +280,21 @@ func FuzzExtractInRoot(f *testing.F) {
 		assert.Check(t, is.Equal(fi.Sys().(*syscall.Stat_t).Nlink, uint64(1)), "hard-linked from inside")
 		assert.Check(t, is.Equal(fi.Mode().Perm(), os.FileMode(0o644)))
 	})
+}
+
+// PUT /containers/{id}/archive takes compressed tars as dockerd does (testcontainers-go sends gzip).
+func TestExtractInRootGzip(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "sub/f", Mode: 0o640, Size: 4, Typeflag: tar.TypeReg}))
+	_, err := tw.Write([]byte("data"))
+	assert.NilError(t, err)
+	assert.NilError(t, tw.Close())
+	assert.NilError(t, zw.Close())
+	dir := t.TempDir()
+	assert.NilError(t, ExtractInRoot(context.Background(), openRoot(t, dir), &buf))
+	b, err := os.ReadFile(filepath.Join(dir, "sub", "f"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(b), "data"))
 }
