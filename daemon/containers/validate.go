@@ -109,7 +109,6 @@ func refuseUnsupported(hc *ctypes.HostConfig) error {
 	}
 	for _, o := range []opt{
 		{forceRRO, "--mount bind-recursive=readonly (BindOptions.ReadOnlyForceRecursive)"},
-		{len(hc.Links) > 0, "--link (HostConfig.Links)"},
 		{len(hc.DeviceRequests) > 0, "--gpus (HostConfig.DeviceRequests)"},
 		{len(hc.StorageOpt) > 0, "--storage-opt (HostConfig.StorageOpt)"},
 		{hc.UsernsMode != "" && hc.UsernsMode != "host", "--userns (HostConfig.UsernsMode)"},
