@@ -51,3 +51,23 @@ func TestLinkEnv(t *testing.T) {
 		"MY_DB_NAME=/web/my-db", "MY_DB_ENV_PGUSER=x",
 	}))
 }
+
+func TestEditHosts(t *testing.T) {
+	a, b := netip.MustParseAddr("172.18.0.2"), netip.MustParseAddr("172.19.0.5")
+	base := hostsV4 + "172.18.0.2\th.d h\n"
+	for _, tc := range []struct {
+		name     string
+		in       string
+		add, del []netip.Addr
+		want     string
+	}{
+		{"connect appends", base, []netip.Addr{b}, nil, base + "172.19.0.5\th.d h\n"},
+		{"disconnect removes only its line", base + "172.19.0.5\th.d h\n", nil, []netip.Addr{b}, base},
+		{"user lines kept", base + "10.0.0.1 mine\n", nil, []netip.Addr{a}, hostsV4 + "10.0.0.1 mine\n"},
+		{"missing final newline", hostsV4 + "10.0.0.1 mine", []netip.Addr{b}, nil, hostsV4 + "10.0.0.1 mine\n172.19.0.5\th.d h\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Check(t, is.Equal(string(EditHosts([]byte(tc.in), "h", "d", tc.add, tc.del)), tc.want))
+		})
+	}
+}
