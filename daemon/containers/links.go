@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -34,6 +35,9 @@ func (s Networking) links(c *Container) ([]network.HostsLink, []string, error) {
 		child, err := s.get(name)
 		if err != nil {
 			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("could not get container for " + name)
+		}
+		if !child.State.IsRunning() {
+			return nil, nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot link to a non running container: %s AS %s/%s", child.Name, c.Name, alias))
 		}
 		eps, _ := s.cfg.Networks.Endpoints(child.ID)
 		ep := eps["bridge"]

@@ -165,7 +165,8 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 		Addr: netip.PrefixFrom(addr, n.Subnet.Bits()), MAC: mac.String(), Aliases: cfg.Aliases, Hostname: req.Hostname,
 		DNS: req.DNS, DNSOptions: req.DNSOptions}
 	if resolvable(n) {
-		e.Links = linkAliases(req.Links)
+		// --link of run and of network connect (EndpointSettings.Links, where the CLI also puts run's).
+		e.Links = linkAliases(append(append([]string(nil), req.Links...), cfg.Links...))
 	}
 	if v := cfg.DriverOpts["com.docker.network.endpoint.ifname"]; v != "" {
 		e.IfName = v

@@ -61,13 +61,14 @@ func (t nameTable) ResolveName(key, name string, v6 bool) ([]netip.Addr, bool) {
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mine := map[string]bool{}
+	// The name looked for on each of the container's networks: a --link alias of its endpoint there
+	// stands for the linked container's name on that network only, and only this container sees it.
+	mine := map[string]string{}
 	for _, e := range s.eps {
 		if e.ContainerID == key && resolvable(s.nets[e.NetworkID]) {
-			mine[e.NetworkID] = true
+			mine[e.NetworkID] = name
 			if target, ok := e.Links[name]; ok {
-				// A --link alias: only this container sees it.
-				name = target
+				mine[e.NetworkID] = target
 			}
 		}
 	}
@@ -75,12 +76,13 @@ func (t nameTable) ResolveName(key, name string, v6 bool) ([]netip.Addr, bool) {
 	known := false
 	for _, e := range s.eps {
 		n := s.nets[e.NetworkID]
-		if !mine[e.NetworkID] || n == nil {
+		want, ok := mine[e.NetworkID]
+		if !ok || n == nil {
 			continue
 		}
 		suffix := "." + strings.ToLower(n.Name)
 		for _, dn := range e.dnsNames() {
-			if name == dn || name == dn+suffix {
+			if want == dn || want == dn+suffix {
 				known = true
 				if a := e.Addr.Addr(); a.Is6() == v6 {
 					addrs = append(addrs, a)

@@ -61,7 +61,6 @@ func TestUnsupportedOptionsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--link", "target:alias"}, "--link"},
 		{[]string{"--gpus", "all"}, "--gpus"},
 		{[]string{"--storage-opt", "size=1G"}, "--storage-opt"},
 		{[]string{"--blkio-weight", "300"}, "--blkio-weight"},

@@ -119,6 +119,17 @@ func TestLinkOnUserNetworkIsPrivateAlias(t *testing.T) {
 	assert.Check(t, is.Contains(out, ip))
 	env := mustDocker(t, d, "exec", "cli", "env")
 	assert.Check(t, !strings.Contains(env, "DB_"), env)
+	// A legacy link needs a running container (dockerd's words).
+	mustDocker(t, d, "create", "--name", "stopped", "busybox", "true")
+	res := d.Docker(t, "run", "--name", "linker", "--link", "stopped:x", "busybox", "true")
+	assert.Check(t, res.ExitCode != 0)
+	assert.Check(t, is.Contains(res.Stderr, "Cannot link to a non running container: /stopped AS /linker/x"))
+	// network connect --link: an alias for the connecting container only.
+	mustDocker(t, d, "network", "create", "more")
+	mustDocker(t, d, "network", "connect", "more", "srv")
+	mustDocker(t, d, "network", "connect", "--link", "srv:db2", "more", "other")
+	assert.Check(t, is.DeepEqual(answers(query(t, sandboxOf(t, d, "other"), "udp", "db2", dns.TypeA)), []string{ipOf(t, d, "srv", "more")}))
+	assert.Check(t, is.Len(query(t, sandboxOf(t, d, "cli"), "udp", "db2", dns.TypeA).Answer, 0))
 	hosts := mustDocker(t, d, "exec", "cli", "cat", "/etc/hosts")
 	for _, f := range strings.Fields(hosts) {
 		assert.Check(t, f != "db", hosts)
