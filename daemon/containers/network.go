@@ -442,6 +442,11 @@ func (s Networking) ConnectNetwork(ctx context.Context, term, ref string, cfg *c
 		}
 	}
 	st.Networks = withNetwork(st.Networks, nref.Name, copyEndpoint(cfg))
+	if running {
+		if err := s.refreshResolvConf(c); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.ID).Warn("resolv.conf not regenerated on connect")
+		}
+	}
 	return c.saveNet()
 }
 
@@ -559,7 +564,17 @@ func (s Networking) networkStats(c *Container) map[string]ctypes.NetworkStats {
 // daemon's settings of now, unless the user edited it (network.RefreshResolvConf). c.mu held.
 func (s Networking) refreshResolvConf(c *Container) error {
 	hc := c.HostConfig
-	fc := network.FilesConfig{Hostname: c.Config.Hostname, Domainname: c.Config.Domainname, Mode: hc.NetworkMode,
+	mode := hc.NetworkMode
+	if mode == "" || mode == "default" || mode == "bridge" {
+		// A default-bridge container also on a user-defined network resolves through the embedded
+		// server, as dockerd rewrites its file when the resolver starts.
+		for name := range c.netConfig().Networks {
+			if name != "bridge" && name != "none" && name != "host" {
+				mode = name
+			}
+		}
+	}
+	fc := network.FilesConfig{Hostname: c.Config.Hostname, Domainname: c.Config.Domainname, Mode: mode,
 		ExtraHosts: hc.ExtraHosts, DNS: hc.DNS, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions}
 	if s.cfg.Networks != nil {
 		// The container's settings override the daemon's, each on its own (as at create).

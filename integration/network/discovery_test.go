@@ -135,3 +135,18 @@ func TestLinkOnUserNetworkIsPrivateAlias(t *testing.T) {
 		assert.Check(t, f != "db", hosts)
 	}
 }
+
+// A default-bridge container connected to a user-defined network resolves through the embedded server
+// from then on (its resolv.conf is rewritten, unless edited), across a restart too.
+func TestBridgeContainerConnectedGetsEmbeddedResolver(t *testing.T) {
+	d := newDaemon(t)
+	mustDocker(t, d, "network", "create", "app")
+	mustDocker(t, d, "run", "-d", "--name", "srv", "--network", "app", "busybox", "sleep", "300")
+	mustDocker(t, d, "run", "-d", "--name", "br", "busybox", "sleep", "300")
+	assert.Check(t, is.Contains(mustDocker(t, d, "exec", "br", "cat", "/etc/resolv.conf"), "(legacy)"))
+	mustDocker(t, d, "network", "connect", "app", "br")
+	assert.Check(t, is.Contains(mustDocker(t, d, "exec", "br", "cat", "/etc/resolv.conf"), "nameserver 127.0.0.11\n"))
+	assert.Check(t, is.Contains(mustDocker(t, d, "exec", "br", "ping", "-c", "1", "-W", "2", "srv"), ipOf(t, d, "srv", "app")))
+	mustDocker(t, d, "restart", "-t", "0", "br")
+	assert.Check(t, is.Contains(mustDocker(t, d, "exec", "br", "cat", "/etc/resolv.conf"), "nameserver 127.0.0.11\n"))
+}
