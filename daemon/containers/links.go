@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +18,13 @@ import (
 func (s *Networking) links(c *Container) ([]network.HostsLink, []string, error) {
 	var hosts []network.HostsLink
 	var env []string
+	switch c.HostConfig.NetworkMode {
+	case "", "default", "bridge":
+	default:
+		// On a user-defined network a link is a DNS alias only the container sees (network service),
+		// without hosts lines or environment, as dockerd.
+		return nil, nil, nil
+	}
 	for _, l := range c.HostConfig.Links {
 		name, alias, _ := strings.Cut(l, ":")
 		name = strings.TrimPrefix(name, "/")
@@ -27,6 +35,9 @@ func (s *Networking) links(c *Container) ([]network.HostsLink, []string, error) 
 		child, err := s.get(name)
 		if err != nil {
 			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("could not get container for " + name)
+		}
+		if !child.State.IsRunning() {
+			return nil, nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot link to a non running container: %s AS %s/%s", child.Name, c.Name, alias))
 		}
 		eps, _ := s.cfg.Networks.Endpoints(child.ID)
 		ep := eps["bridge"]
@@ -63,4 +74,23 @@ func (s *Networking) writeHosts(ctx context.Context, c *Container, links []netwo
 		return err
 	}
 	return os.WriteFile(filepath.Join(c.dir, "hosts"), b, 0o644)
+}
+
+// editHosts adds or removes the lines of a running container's own addresses when it connects to or
+// disconnects from a network, keeping the rest of the file (the user's edits) as dockerd does. c.mu held.
+func (s *Networking) editHosts(c *Container, add, del string) error {
+	var addA, delA []netip.Addr
+	if a, err := netip.ParseAddr(add); err == nil {
+		addA = append(addA, a)
+	}
+	if a, err := netip.ParseAddr(del); err == nil {
+		delA = append(delA, a)
+	}
+	p := filepath.Join(c.dir, "hosts")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	// Written in place: the file is bind-mounted into the container by inode.
+	return os.WriteFile(p, network.EditHosts(b, c.Config.Hostname, c.Config.Domainname, addA, delA), 0o644)
 }

@@ -247,6 +247,9 @@ func portSpecs(hc *ctypes.HostConfig, cfg *ctypes.Config, defIP netip.Addr) ([]p
 // setupNetwork gives a starting container its namespace and endpoints; it returns the namespace path
 // for the OCI spec ("" for host mode). c.mu held.
 func (s *Networking) setupNetwork(ctx context.Context, c *Container) (string, error) {
+	if err := s.refreshResolvConf(c); err != nil {
+		log.G(ctx).WithError(err).WithField("container", c.ID).Warn("resolv.conf not regenerated")
+	}
 	if s.cfg.Networks == nil || c.HostConfig.NetworkMode == "host" {
 		return "", nil
 	}
@@ -289,7 +292,8 @@ func (s *Networking) setupNetwork(ctx context.Context, c *Container) (string, er
 			continue
 		}
 		_, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name, NetNS: p,
-			Network: name, Config: st.Networks[name], Ports: specs, Hostname: c.Config.Hostname, DNS: c.HostConfig.DNS})
+			Network: name, Config: st.Networks[name], Ports: specs, Hostname: c.Config.Hostname, DNS: c.HostConfig.DNS,
+			DNSOptions: c.HostConfig.DNSOptions, Links: c.HostConfig.Links})
 		if err != nil {
 			s.releaseNetwork(ctx, c)
 			if errdefs.IsNotFound(err) {
@@ -430,12 +434,22 @@ func (s *Networking) ConnectNetwork(ctx context.Context, term, ref string, cfg *
 		return nil
 	}
 	if running {
-		if _, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name,
-			NetNS: s.sandboxPath(c), Network: nref.ID, Config: cfg, Hostname: c.Config.Hostname, DNS: c.HostConfig.DNS}); err != nil {
+		ep, _, err := s.cfg.Networks.Join(ctx, network.JoinRequest{ContainerID: c.ID, ContainerName: c.Name,
+			NetNS: s.sandboxPath(c), Network: nref.ID, Config: cfg, Hostname: c.Config.Hostname, DNS: c.HostConfig.DNS,
+			DNSOptions: c.HostConfig.DNSOptions, Links: c.HostConfig.Links})
+		if err != nil {
 			return err
+		}
+		if err := s.editHosts(c, ep.IPAddress, ""); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.ID).Warn("hosts file not updated on connect")
 		}
 	}
 	st.Networks = withNetwork(st.Networks, nref.Name, copyEndpoint(cfg))
+	if running {
+		if err := s.refreshResolvConf(c); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.ID).Warn("resolv.conf not regenerated on connect")
+		}
+	}
 	return c.saveNet()
 }
 
@@ -476,8 +490,14 @@ func (s *Networking) DisconnectNetwork(ctx context.Context, term, ref string, fo
 		return errdefs.ErrUnknown.WithMessage(fmt.Sprintf("container %s is not connected to the network %s", c.ID, name))
 	}
 	if c.State.IsRunning() && rerr == nil {
+		eps, _ := s.cfg.Networks.Endpoints(c.ID)
 		if err := s.cfg.Networks.Leave(ctx, c.ID, nref.ID); err != nil {
 			return err
+		}
+		if ep := eps[name]; ep != nil {
+			if err := s.editHosts(c, "", ep.IPAddress); err != nil {
+				log.G(ctx).WithError(err).WithField("container", c.ID).Warn("hosts file not updated on disconnect")
+			}
 		}
 	}
 	st.Networks = withNetwork(st.Networks, name, nil)
@@ -541,4 +561,36 @@ func (s *Networking) networkStats(c *Container) map[string]ctypes.NetworkStats {
 			TxBytes: v.TxBytes, TxPackets: v.TxPackets, TxErrors: v.TxErrors, TxDropped: v.TxDropped}
 	}
 	return out
+}
+
+// refreshResolvConf regenerates the resolv.conf of a starting container from the host file and the
+// daemon's settings of now, unless the user edited it (network.RefreshResolvConf). c.mu held.
+func (s *Networking) refreshResolvConf(c *Container) error {
+	hc := c.HostConfig
+	mode := hc.NetworkMode
+	if mode == "" || mode == "default" || mode == "bridge" {
+		// A default-bridge container also on a user-defined network resolves through the embedded
+		// server, as dockerd rewrites its file when the resolver starts.
+		for name := range c.netConfig().Networks {
+			if name != "bridge" && name != "none" && name != "host" {
+				mode = name
+			}
+		}
+	}
+	fc := network.FilesConfig{Hostname: c.Config.Hostname, Domainname: c.Config.Domainname, Mode: mode,
+		ExtraHosts: hc.ExtraHosts, DNS: hc.DNS, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions}
+	if s.cfg.Networks != nil {
+		// The container's settings override the daemon's, each on its own (as at create).
+		d, se, o := s.cfg.Networks.ResolvDefaults()
+		if len(fc.DNS) == 0 {
+			fc.DNS = d
+		}
+		if len(fc.DNSSearch) == 0 {
+			fc.DNSSearch = se
+		}
+		if len(fc.DNSOptions) == 0 {
+			fc.DNSOptions = o
+		}
+	}
+	return network.RefreshResolvConf(c.dir, fc)
 }

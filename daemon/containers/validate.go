@@ -93,8 +93,8 @@ func validateRuntime(hc *ctypes.HostConfig) error {
 }
 
 // refuseUnsupported refuses every option of the create request that berthd would otherwise accept and
-// silently drop: an option it does not honour is an error naming the option. Networking fields (other than
-// links), SecurityOpt and LogConfig are checked by their own owners.
+// silently drop: an option it does not honour is an error naming the option. Networking fields (links
+// included: links.go), SecurityOpt and LogConfig are checked by their own owners.
 func refuseUnsupported(hc *ctypes.HostConfig) error {
 	type opt struct {
 		set  bool

@@ -56,8 +56,9 @@ func TestValidateHostConfigDefaultsAndRefusals(t *testing.T) {
 
 	swappiness := int64(-1)
 	assert.NilError(t, validateHostConfig(&ctypes.HostConfig{Resources: ctypes.Resources{MemorySwappiness: &swappiness}}), "-1 is the CLI's unset")
+	// Links are honoured (links.go, the network service), not refused.
+	assert.NilError(t, validateHostConfig(&ctypes.HostConfig{Links: []string{"a:b"}}))
 	for _, hc := range []*ctypes.HostConfig{
-		{Links: []string{"a:b"}},
 		{Resources: ctypes.Resources{DeviceRequests: []ctypes.DeviceRequest{{Count: -1}}}},
 		{StorageOpt: map[string]string{"size": "1G"}},
 		{Resources: ctypes.Resources{BlkioDeviceReadBps: []*ctypes.ThrottleDevice{{Path: "/dev/sda", Rate: 1}}}},

@@ -87,9 +87,14 @@ type JoinRequest struct {
 	Config                     *ctypes.EndpointSettings
 	// Ports are published on this endpoint (the first bridge endpoint of the container).
 	Ports []portmap.Spec
-	// Hostname is answered by the embedded DNS; DNS are the container's --dns upstreams.
-	Hostname string
-	DNS      []string
+	// Hostname is answered by the embedded DNS; DNS are the container's --dns upstreams and
+	// DNSOptions its --dns-option (ndots).
+	Hostname   string
+	DNS        []string
+	DNSOptions []string
+	// Links are the container's --link entries ("name[:alias]"): on a user-defined network, aliases
+	// only this container resolves (dockerd).
+	Links []string
 }
 
 // Join creates the endpoint: address, veth, routes, published ports. It returns the operational
@@ -157,7 +162,12 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 	}
 	e := &epRecord{ID: newID(), NetworkID: n.ID, ContainerID: req.ContainerID, ContainerName: req.ContainerName,
 		NetNS: req.NetNS, HostIf: bridge.NewHostName(), IfName: fmt.Sprintf("eth%d", ifIdx),
-		Addr: netip.PrefixFrom(addr, n.Subnet.Bits()), MAC: mac.String(), Aliases: cfg.Aliases, Hostname: req.Hostname}
+		Addr: netip.PrefixFrom(addr, n.Subnet.Bits()), MAC: mac.String(), Aliases: cfg.Aliases, Hostname: req.Hostname,
+		DNS: req.DNS, DNSOptions: req.DNSOptions}
+	if resolvable(n) {
+		// --link of run and of network connect (EndpointSettings.Links, where the CLI also puts run's).
+		e.Links = linkAliases(append(append([]string(nil), req.Links...), cfg.Links...))
+	}
 	if v := cfg.DriverOpts["com.docker.network.endpoint.ifname"]; v != "" {
 		e.IfName = v
 	}
@@ -192,7 +202,7 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (_ *ctypes.Endpoint
 		return nil, nil, err
 	}
 	s.eps[e.ID] = e
-	startDNS(ctx, s, e, req.DNS, true)
+	startDNS(ctx, s, e, true)
 	s.logEvent("connect", n, map[string]string{"container": req.ContainerID})
 	out := *cfg
 	out.NetworkID, out.EndpointID = n.ID, e.ID

@@ -4,10 +4,14 @@
 package network
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/moby/sys/atomicwriter"
+	"github.com/opencontainers/go-digest"
 )
 
 // Mode is a resolved network mode.
@@ -78,7 +82,56 @@ func WriteFiles(dir string, c FilesConfig) error {
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), hosts, 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "resolv.conf"), resolvConf(c), 0o644)
+	return writeResolvConf(dir, resolvConf(c))
+}
+
+// resolvHashFile holds the hash of the resolv.conf berthd wrote last: a file that no longer matches
+// it was edited by the user and is never rewritten (dockerd's resolv.conf.hash).
+const resolvHashFile = "resolv.conf.hash"
+
+func resolvHash(b []byte) string {
+	return digest.FromBytes(b).String()
+}
+
+func writeResolvConf(dir string, b []byte) error {
+	// In place: a running container (or one sharing its namespace) has the file bind-mounted by inode.
+	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), b, 0o644); err != nil {
+		return err
+	}
+	return atomicwriter.WriteFile(filepath.Join(dir, resolvHashFile), []byte(resolvHash(b)), 0o644)
+}
+
+// RefreshResolvConf regenerates a starting container's resolv.conf from the current host file and
+// settings (the host's servers or the daemon's --dns may have changed since create), unless the user
+// edited the file: its hash no longer matches the one berthd stored. A file without a stored hash (an
+// older berthd) is regenerated, as dockerd does.
+func RefreshResolvConf(dir string, c FilesConfig) error {
+	if mode, err := ParseMode(c.Mode); err != nil || mode == Container {
+		return err
+	}
+	p := filepath.Join(dir, "resolv.conf")
+	cur, err := os.ReadFile(p)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	want, err := os.ReadFile(filepath.Join(dir, resolvHashFile))
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if !userEdited(cur, want) {
+		next := resolvConf(c)
+		if bytes.Equal(cur, next) && len(want) > 0 {
+			return nil
+		}
+		return writeResolvConf(dir, next)
+	}
+	return nil
+}
+
+// userEdited reports whether content differs from what berthd wrote (hash); no hash: not known to
+// be edited.
+func userEdited(content, hash []byte) bool {
+	return len(hash) > 0 && strings.TrimSpace(string(hash)) != resolvHash(content)
 }
 
 // resolvConf is the container's file for its mode (resolvconf.go).

@@ -87,16 +87,48 @@ func BuildHosts(in HostsInput) ([]byte, error) {
 		fmt.Fprintf(&b, "%s\t%s\n", l.IP, strings.Join(names, " "))
 	}
 	if in.Hostname != "" {
-		names := in.Hostname
-		if in.Domainname != "" {
-			names = in.Hostname + "." + in.Domainname + " " + in.Hostname
-		}
 		for _, a := range in.Addrs {
 			if a.Is6() && in.NoIPv6 {
 				continue
 			}
-			fmt.Fprintf(&b, "%s\t%s\n", a, names)
+			b.WriteString(hostsEntry(a, in.Hostname, in.Domainname))
 		}
 	}
 	return b.Bytes(), nil
+}
+
+// hostsEntry is the line of one of the container's own addresses.
+func hostsEntry(a netip.Addr, hostname, domainname string) string {
+	names := hostname
+	if domainname != "" {
+		names = hostname + "." + domainname + " " + hostname
+	}
+	return fmt.Sprintf("%s\t%s\n", a, names)
+}
+
+// EditHosts is the hosts file content after an endpoint joined (add) or left (del) a running
+// container, as dockerd edits it in place: the lines of del are removed, those of add appended, and
+// every other line (the user's edits included) is kept.
+func EditHosts(content []byte, hostname, domainname string, add, del []netip.Addr) []byte {
+	if hostname == "" {
+		return content
+	}
+	drop := map[string]bool{}
+	for _, a := range del {
+		drop[strings.TrimSuffix(hostsEntry(a, hostname, domainname), "\n")] = true
+	}
+	var b bytes.Buffer
+	for _, line := range strings.SplitAfter(string(content), "\n") {
+		if line == "" || drop[strings.TrimSuffix(line, "\n")] {
+			continue
+		}
+		b.WriteString(line)
+	}
+	if b.Len() > 0 && !bytes.HasSuffix(b.Bytes(), []byte("\n")) {
+		b.WriteByte('\n')
+	}
+	for _, a := range add {
+		b.WriteString(hostsEntry(a, hostname, domainname))
+	}
+	return b.Bytes()
 }

@@ -2,6 +2,7 @@ package network
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -50,4 +51,54 @@ func TestLinkEnv(t *testing.T) {
 		"MY_DB_PORT_53_UDP=udp://172.17.0.3:53", "MY_DB_PORT_53_UDP_ADDR=172.17.0.3", "MY_DB_PORT_53_UDP_PORT=53", "MY_DB_PORT_53_UDP_PROTO=udp",
 		"MY_DB_NAME=/web/my-db", "MY_DB_ENV_PGUSER=x",
 	}))
+}
+
+func TestEditHosts(t *testing.T) {
+	a, b := netip.MustParseAddr("172.18.0.2"), netip.MustParseAddr("172.19.0.5")
+	base := hostsV4 + "172.18.0.2\th.d h\n"
+	for _, tc := range []struct {
+		name     string
+		in       string
+		add, del []netip.Addr
+		want     string
+	}{
+		{"connect appends", base, []netip.Addr{b}, nil, base + "172.19.0.5\th.d h\n"},
+		{"disconnect removes only its line", base + "172.19.0.5\th.d h\n", nil, []netip.Addr{b}, base},
+		{"user lines kept", base + "10.0.0.1 mine\n", nil, []netip.Addr{a}, hostsV4 + "10.0.0.1 mine\n"},
+		{"missing final newline", hostsV4 + "10.0.0.1 mine", []netip.Addr{b}, nil, hostsV4 + "10.0.0.1 mine\n172.19.0.5\th.d h\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Check(t, is.Equal(string(EditHosts([]byte(tc.in), "h", "d", tc.add, tc.del)), tc.want))
+		})
+	}
+}
+
+// FuzzEditHosts: any file content and address survive a connect then a disconnect: the added line
+// is there after the first and gone after the second, every other line kept.
+func FuzzEditHosts(f *testing.F) {
+	f.Add([]byte(hostsV4+"172.18.0.2\th\n"), "h", "d", []byte{10, 0, 0, 1})
+	f.Add([]byte("no newline"), "h", "", []byte{172, 19, 0, 5})
+	f.Add([]byte(""), "x", "y.z", []byte{1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, content []byte, host, domain string, ip []byte) {
+		if len(ip) != 4 || host == "" || strings.ContainsAny(host+domain, "\n\t ") {
+			return
+		}
+		a := netip.AddrFrom4([4]byte(ip))
+		line := hostsEntry(a, host, domain)
+		if strings.Contains(string(content), strings.TrimSuffix(line, "\n")) {
+			return
+		}
+		added := EditHosts(content, host, domain, []netip.Addr{a}, nil)
+		if !strings.HasSuffix(string(added), line) {
+			t.Fatalf("line %q not appended: %q", line, added)
+		}
+		removed := string(EditHosts(added, host, domain, nil, []netip.Addr{a}))
+		if strings.Contains(removed, strings.TrimSuffix(line, "\n")) {
+			t.Fatalf("line %q not removed: %q", line, removed)
+		}
+		want := string(EditHosts(content, host, domain, nil, nil))
+		if removed != want {
+			t.Fatalf("other lines changed: %q, want %q", removed, want)
+		}
+	})
 }

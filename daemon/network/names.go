@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/berthd/berthd/daemon/network/dns"
@@ -60,22 +61,28 @@ func (t nameTable) ResolveName(key, name string, v6 bool) ([]netip.Addr, bool) {
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mine := map[string]bool{}
+	// The name looked for on each of the container's networks: a --link alias of its endpoint there
+	// stands for the linked container's name on that network only, and only this container sees it.
+	mine := map[string]string{}
 	for _, e := range s.eps {
 		if e.ContainerID == key && resolvable(s.nets[e.NetworkID]) {
-			mine[e.NetworkID] = true
+			mine[e.NetworkID] = name
+			if target, ok := e.Links[name]; ok {
+				mine[e.NetworkID] = target
+			}
 		}
 	}
 	var addrs []netip.Addr
 	known := false
 	for _, e := range s.eps {
 		n := s.nets[e.NetworkID]
-		if !mine[e.NetworkID] || n == nil {
+		want, ok := mine[e.NetworkID]
+		if !ok || n == nil {
 			continue
 		}
 		suffix := "." + strings.ToLower(n.Name)
 		for _, dn := range e.dnsNames() {
-			if name == dn || name == dn+suffix {
+			if want == dn || want == dn+suffix {
 				known = true
 				if a := e.Addr.Addr(); a.Is6() == v6 {
 					addrs = append(addrs, a)
@@ -113,29 +120,68 @@ func (t nameTable) ResolveAddr(key string, ip netip.Addr) string {
 
 // startDNS gives the container's namespace the embedded server when it joins its first user-defined
 // network. s.mu held.
-func startDNS(ctx context.Context, s *Service, e *epRecord, upstreams []string, fresh bool) {
+func startDNS(ctx context.Context, s *Service, e *epRecord, fresh bool) {
 	if s.dns == nil || !resolvable(s.nets[e.NetworkID]) || s.dns.Serving(e.ContainerID) {
 		return
 	}
-	if len(upstreams) == 0 {
-		upstreams = defaultUpstreams(s.cfg)
-	}
-	if err := s.dns.Start(ctx, e.ContainerID, e.NetNS, upstreams, fresh); err != nil {
+	if err := s.dns.Start(ctx, e.ContainerID, e.NetNS, dnsConfig(s.cfg, e.DNS, e.DNSOptions), fresh); err != nil {
 		log.G(ctx).WithError(err).WithField("container", e.ContainerID).Warn("embedded DNS not started")
 	}
 }
 
-// upstreams are the daemon's --dns servers, else the host's resolv.conf ones; queried from the
-// daemon's namespace, so a loopback resolver of the host works too.
-func defaultUpstreams(cfg Config) []string {
-	if len(cfg.DNS) > 0 {
-		return cfg.DNS
+// dnsConfig is a container's server configuration. --dns servers (the container's, else the daemon's)
+// are queried from the container's namespace; without them the host file's servers are, from the
+// daemon's namespace (dockerd). The ndots rule follows the user's --dns-option (container's, else
+// daemon's).
+func dnsConfig(cfg Config, servers, options []string) dns.Config {
+	var out dns.Config
+	if len(servers) == 0 {
+		servers = cfg.DNS
 	}
-	b, err := os.ReadFile(HostResolvConfPath())
-	if err != nil {
+	if len(options) == 0 {
+		options = cfg.DNSOptions
+	}
+	inContainer := len(servers) > 0
+	if !inContainer {
+		if b, err := os.ReadFile(HostResolvConfPath()); err == nil {
+			servers = Nameservers(b)
+		}
+	}
+	for _, a := range servers {
+		out.Upstreams = append(out.Upstreams, dns.Upstream{Addr: a, InContainer: inContainer})
+	}
+	out.NdotsSet = ndotsSet(options)
+	return out
+}
+
+// ndotsSet reports whether options hold ndots:N with N > 0.
+func ndotsSet(options []string) bool {
+	set := false
+	for _, o := range options {
+		if v, ok := strings.CutPrefix(o, "ndots:"); ok {
+			n, err := strconv.Atoi(v)
+			set = err == nil && n > 0
+		}
+	}
+	return set
+}
+
+// linkAliases maps the aliases of --link entries ("name[:alias]") to the linked container's name.
+func linkAliases(links []string) map[string]string {
+	if len(links) == 0 {
 		return nil
 	}
-	return Nameservers(b)
+	out := map[string]string{}
+	for _, l := range links {
+		name, alias, _ := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		if alias == "" {
+			alias = name
+		}
+		alias = alias[strings.LastIndex(alias, "/")+1:]
+		out[strings.ToLower(alias)] = strings.ToLower(name)
+	}
+	return out
 }
 
 // newResolver is the daemon's one embedded DNS server over the service's table.

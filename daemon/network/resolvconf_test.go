@@ -1,6 +1,8 @@
 package network
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"gotest.tools/v3/assert"
@@ -42,4 +44,31 @@ func TestBuildResolvConf(t *testing.T) {
 			assert.Check(t, is.DeepEqual(ups, tc.ups))
 		})
 	}
+}
+
+// A starting container's resolv.conf follows new settings unless the user edited it (the stored hash
+// no longer matches); a file without a hash is regenerated.
+func TestRefreshResolvConf(t *testing.T) {
+	dir := t.TempDir()
+	cfg := FilesConfig{Hostname: "h", Mode: "app", DNS: []string{"10.0.0.1"}}
+	assert.NilError(t, WriteFiles(dir, cfg))
+	read := func() string {
+		b, err := os.ReadFile(filepath.Join(dir, "resolv.conf"))
+		assert.NilError(t, err)
+		return string(b)
+	}
+	assert.Check(t, is.Contains(read(), "# ExtServers: [10.0.0.1]"))
+
+	cfg.DNS = []string{"10.0.0.2"}
+	assert.NilError(t, RefreshResolvConf(dir, cfg))
+	assert.Check(t, is.Contains(read(), "# ExtServers: [10.0.0.2]"))
+
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("nameserver 10.9.9.9\n"), 0o644))
+	cfg.DNS = []string{"10.0.0.3"}
+	assert.NilError(t, RefreshResolvConf(dir, cfg))
+	assert.Check(t, is.Equal(read(), "nameserver 10.9.9.9\n"))
+
+	assert.NilError(t, os.Remove(filepath.Join(dir, resolvHashFile)))
+	assert.NilError(t, RefreshResolvConf(dir, cfg))
+	assert.Check(t, is.Contains(read(), "# ExtServers: [10.0.0.3]"))
 }

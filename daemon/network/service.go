@@ -127,6 +127,13 @@ type epRecord struct {
 	// Aliases and Hostname are names the embedded DNS answers for (names.go).
 	Aliases  []string `json:",omitempty"`
 	Hostname string   `json:",omitempty"`
+	// DNS and DNSOptions are the container's --dns and --dns-option: its server's upstreams and
+	// ndots rule, kept for a restore.
+	DNS        []string `json:",omitempty"`
+	DNSOptions []string `json:",omitempty"`
+	// Links are the container's --link entries on this user-defined network, alias to container name:
+	// names only this container resolves.
+	Links map[string]string `json:",omitempty"`
 }
 
 var (
@@ -277,7 +284,7 @@ func (s *Service) setup(ctx context.Context) error {
 			if err := s.reprogramEndpoint(ctx, n, e); err != nil {
 				log.G(ctx).WithError(err).WithField("endpoint", id).Warn("restore endpoint")
 			}
-			startDNS(ctx, s, e, nil, false)
+			startDNS(ctx, s, e, false)
 			continue
 		}
 		s.dropEndpoint(ctx, e)

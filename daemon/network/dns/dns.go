@@ -5,6 +5,9 @@
 // container's own server on port 53 never clashes with ours. Names are answered from a Table the
 // network service owns; other names go to upstream servers with a bounded total time, so a dead
 // upstream never stalls container names and an external query gets its answer or SERVFAIL in time.
+// The container's --dns servers are asked over sockets made in its namespace, the host file's from
+// the daemon's (as dockerd); with the user's ndots > 0 a dotless unknown name is answered empty, not
+// forwarded.
 package dns
 
 import (
@@ -65,26 +68,46 @@ func New(table Table, opts Options) *Resolver {
 	return &Resolver{table: table, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), listeners: map[string]*Listener{}}
 }
 
+// Upstream is a server the resolver forwards to: "ip" or "ip:port".
+type Upstream struct {
+	Addr string
+	// InContainer: queried from the container's network namespace, as dockerd does for --dns servers
+	// (one reachable only from the container's networks works); the host file's servers are queried
+	// from the daemon's namespace (a loopback resolver of the host works too).
+	InContainer bool
+}
+
+// Config is what one container's server does besides answering names.
+type Config struct {
+	// Upstreams are tried in order; dockerd uses the first three.
+	Upstreams []Upstream
+	// NdotsSet: the user asked for ndots > 0, so a dotless A/AAAA name not in the table is answered
+	// empty (NOERROR) for the client to retry with its search domains, never forwarded (dockerd).
+	NdotsSet bool
+}
+
 // handler serves one container.
 type handler struct {
 	r         *Resolver
 	key       string
-	upstreams []string
+	nsPath    string
+	upstreams []Upstream
+	ndotsSet  bool
 }
 
-// Handler returns the dns.Handler for container key forwarding to upstreams ("ip" or "ip:port").
-func (r *Resolver) Handler(key string, upstreams []string) dns.Handler {
-	ups := make([]string, 0, len(upstreams))
-	for _, u := range upstreams {
-		if _, _, err := net.SplitHostPort(u); err != nil {
-			u = net.JoinHostPort(u, "53")
+// Handler returns the dns.Handler for container key, whose namespace is nsPath.
+func (r *Resolver) Handler(key, nsPath string, cfg Config) dns.Handler {
+	ups := make([]Upstream, 0, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		if _, _, err := net.SplitHostPort(u.Addr); err != nil {
+			u.Addr = net.JoinHostPort(u.Addr, "53")
 		}
 		ups = append(ups, u)
 		if len(ups) == 3 {
 			break
 		}
 	}
-	return &handler{r: r, key: key, upstreams: ups}
+	return &handler{r: r, key: key, nsPath: nsPath, upstreams: ups, ndotsSet: cfg.NdotsSet}
 }
 
 // ServeDNS answers one query; it never panics on malformed input (miekg/dns parsed it already) and
@@ -150,6 +173,11 @@ func (h *handler) answer(req *dns.Msg, tcp bool) *dns.Msg {
 			}
 		}
 	}
+	if h.ndotsSet && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA) && !strings.Contains(name, ".") {
+		resp.SetReply(req)
+		resp.RecursionAvailable = true
+		return resp
+	}
 	return h.forward(req, tcp)
 }
 
@@ -210,16 +238,16 @@ func (h *handler) forward(req *dns.Msg, tcp bool) *dns.Msg {
 			break
 		}
 		per := min(h.r.opts.PerUpstream, left)
-		resp, err := exchange(req, up, tcp, per)
+		resp, err := h.exchange(req, up, tcp, per)
 		if err == nil && resp.Truncated && !tcp {
 			if left = time.Until(deadline); left > 0 {
-				if r2, err2 := exchange(req, up, true, min(h.r.opts.PerUpstream, left)); err2 == nil {
+				if r2, err2 := h.exchange(req, up, true, min(h.r.opts.PerUpstream, left)); err2 == nil {
 					resp = r2
 				}
 			}
 		}
 		if err != nil {
-			log.L.WithError(err).WithField("upstream", up).Debug("dns: upstream failed")
+			log.L.WithError(err).WithField("upstream", up.Addr).Debug("dns: upstream failed")
 			continue
 		}
 		if resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused {
@@ -231,11 +259,23 @@ func (h *handler) forward(req *dns.Msg, tcp bool) *dns.Msg {
 	return fail(dns.RcodeServerFailure)
 }
 
-func exchange(req *dns.Msg, up string, tcp bool, timeout time.Duration) (*dns.Msg, error) {
+// exchange asks one upstream, over a socket made in the container's namespace when the upstream
+// is one of its --dns servers.
+func (h *handler) exchange(req *dns.Msg, up Upstream, tcp bool, timeout time.Duration) (*dns.Msg, error) {
 	c := &dns.Client{Net: "udp", Timeout: timeout, UDPSize: 4096}
 	if tcp {
 		c.Net = "tcp"
 	}
-	resp, _, err := c.Exchange(req.Copy(), up)
+	if !up.InContainer || h.nsPath == "" {
+		resp, _, err := c.Exchange(req.Copy(), up.Addr)
+		return resp, err
+	}
+	conn, err := dialIn(h.nsPath, c.Net, up.Addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	co := &dns.Conn{Conn: conn, UDPSize: c.UDPSize}
+	resp, _, err := c.ExchangeWithConn(req.Copy(), co)
 	return resp, err
 }

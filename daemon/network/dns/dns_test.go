@@ -57,12 +57,12 @@ func (w *writer) TsigTimersOnly(bool)         {}
 func (w *writer) Hijack()                     {}
 func (w *writer) Network() string             { return "udp" }
 
-func newHandler() dns.Handler {
+func newHandler(cfg Config) dns.Handler {
 	many := make([]netip.Addr, 60)
 	for i := range many {
 		many[i] = netip.AddrFrom4([4]byte{10, 0, 1, byte(i)})
 	}
-	return New(table{"web": {netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::2")}, "many": many}, Options{}).Handler("c", nil)
+	return New(table{"web": {netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::2")}, "many": many}, Options{}).Handler("c", "", cfg)
 }
 
 func ask(h dns.Handler, name string, qt uint16, tcp bool) *dns.Msg {
@@ -74,7 +74,7 @@ func ask(h dns.Handler, name string, qt uint16, tcp bool) *dns.Msg {
 }
 
 func TestHandler(t *testing.T) {
-	h := newHandler()
+	h := newHandler(Config{})
 	r := ask(h, "WEB.", dns.TypeA, false)
 	assert.Assert(t, is.Len(r.Answer, 1))
 	assert.Check(t, is.Equal(r.Answer[0].(*dns.A).A.String(), "10.0.0.2"))
@@ -97,6 +97,22 @@ func TestHandler(t *testing.T) {
 	assert.Check(t, is.Len(ask(h, "many.", dns.TypeA, true).Answer, 60))
 }
 
+// With the user's ndots > 0, a dotless name not in the table is answered empty for the client to try
+// its search domains; dotted names and other types still go upstream (none here: SERVFAIL). Without it,
+// dotless names are forwarded too.
+func TestNdots(t *testing.T) {
+	h := newHandler(Config{NdotsSet: true})
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		r := ask(h, "nosuch.", qt, false)
+		assert.Check(t, is.Equal(r.Rcode, dns.RcodeSuccess))
+		assert.Check(t, is.Len(r.Answer, 0))
+	}
+	assert.Check(t, is.Len(ask(h, "web.", dns.TypeA, false).Answer, 1))
+	assert.Check(t, is.Equal(ask(h, "no.such.", dns.TypeA, false).Rcode, dns.RcodeServerFailure))
+	assert.Check(t, is.Equal(ask(h, "nosuch.", dns.TypeTXT, false).Rcode, dns.RcodeServerFailure))
+	assert.Check(t, is.Equal(ask(newHandler(Config{}), "nosuch.", dns.TypeA, false).Rcode, dns.RcodeServerFailure))
+}
+
 func TestRules(t *testing.T) {
 	got := string(Rules(4000, 5000, true))
 	assert.Check(t, strings.Contains(got, "-A OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT\n"))
@@ -117,7 +133,7 @@ func FuzzServeDNS(f *testing.F) {
 		b, _ := m.Pack()
 		f.Add(b)
 	}
-	h := newHandler()
+	h := newHandler(Config{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m := new(dns.Msg)
 		if err := m.Unpack(b); err != nil {

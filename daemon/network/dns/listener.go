@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -21,15 +22,15 @@ type Listener struct {
 	udp, tcp *dns.Server
 }
 
-// Start serves container key inside the namespace file nsPath, forwarding to upstreams. A second Start
+// Start serves container key inside the namespace file nsPath as cfg says. A second Start
 // for the same key replaces the first (upstreams changed, or a restore). fresh says the namespace has
 // never had our rules (a new sandbox): the jumps to our chains are added only then.
-func (r *Resolver) Start(ctx context.Context, key, nsPath string, upstreams []string, fresh bool) error {
+func (r *Resolver) Start(ctx context.Context, key, nsPath string, cfg Config, fresh bool) error {
 	pc, ln, err := openIn(nsPath, fresh)
 	if err != nil {
 		return err
 	}
-	h := r.Handler(key, upstreams)
+	h := r.Handler(key, nsPath, cfg)
 	l := &Listener{
 		udp: &dns.Server{PacketConn: pc, Handler: h},
 		tcp: &dns.Server{Listener: ln, Handler: h},
@@ -78,52 +79,70 @@ func (l *Listener) close() {
 	_ = l.tcp.Shutdown()
 }
 
-// openIn opens the sockets inside nsPath and programs the redirection there, on a thread that enters
-// the namespace and leaves it again (a socket stays in the namespace it was made in). iptables runs as
-// a child of that thread, so it inherits the namespace.
-func openIn(nsPath string, fresh bool) (net.PacketConn, net.Listener, error) {
-	type res struct {
-		pc  net.PacketConn
-		ln  net.Listener
-		err error
+// openIn opens the sockets inside nsPath and programs the redirection there (iptables runs as a child
+// of the thread in the namespace, so it inherits it).
+func openIn(nsPath string, fresh bool) (pc net.PacketConn, ln net.Listener, err error) {
+	err = inNetns(nsPath, func() error {
+		pc, ln, err = listenAndRedirect(fresh)
+		return err
+	})
+	if err != nil {
+		if pc != nil {
+			pc.Close()
+			ln.Close()
+		}
+		return nil, nil, err
 	}
-	ch := make(chan res, 1)
+	return pc, ln, nil
+}
+
+// dialIn connects to addr over a socket made inside nsPath. A socket stays in the namespace it was
+// made in, so only the dial runs there.
+func dialIn(nsPath, network, addr string, timeout time.Duration) (c net.Conn, err error) {
+	err = inNetns(nsPath, func() error {
+		c, err = net.DialTimeout(network, addr, timeout)
+		return err
+	})
+	if err != nil && c != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, err
+}
+
+// inNetns runs fn on a thread that enters nsPath and leaves it again. A thread that cannot return
+// stays locked and dies with its goroutine: it must never run other Go code.
+func inNetns(nsPath string, fn func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			ch <- res{err: err}
+			ch <- err
 			return
 		}
 		defer orig.Close()
 		target, err := os.Open(nsPath)
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- res{err: errors.Wrap(err, "open container netns")}
+			ch <- errors.Wrap(err, "open container netns")
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- res{err: errors.Wrap(err, "enter container netns")}
+			ch <- errors.Wrap(err, "enter container netns")
 			return
 		}
-		var out res
-		out.pc, out.ln, out.err = listenAndRedirect(fresh)
+		ferr := fn()
 		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// The thread stays locked and dies with the goroutine: it must never run Go code again.
-			if out.pc != nil {
-				out.pc.Close()
-				out.ln.Close()
-			}
-			ch <- res{err: errors.Wrap(err, "return to the daemon's netns")}
+			ch <- errors.Wrap(err, "return to the daemon's netns")
 			return
 		}
 		runtime.UnlockOSThread()
-		ch <- out
+		ch <- ferr
 	}()
-	r := <-ch
-	return r.pc, r.ln, r.err
+	return <-ch
 }
 
 func listenAndRedirect(fresh bool) (net.PacketConn, net.Listener, error) {
