@@ -60,16 +60,22 @@ func lookupUser(spec string, groupAdd []string, passwd, group []byte) (oci.User,
 			u.AdditionalGids = append(u.AdditionalGids, uint32(g))
 		}
 	}
-	if len(groupAdd) > 0 {
+	// One group at a time: GetAdditionalGroups dedupes through a map, so a list of several would come
+	// back in a different order each time; the request's order is kept instead.
+	seen := map[uint32]bool{}
+	for _, name := range groupAdd {
 		if group != nil {
 			gr = bytes.NewReader(group)
 		}
-		add, err := user.GetAdditionalGroups(groupAdd, gr)
+		add, err := user.GetAdditionalGroups([]string{name}, gr)
 		if err != nil {
 			return oci.User{}, errdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 		for _, g := range add {
-			u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+			if !seen[uint32(g)] {
+				seen[uint32(g)] = true
+				u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+			}
 		}
 	}
 	return u, nil
