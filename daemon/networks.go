@@ -25,6 +25,10 @@ func (d *Daemon) initNetworks(ctx context.Context) error {
 	if nc.IP != "" {
 		cfg.DefaultIP, _ = netip.ParseAddr(nc.IP)
 	}
+	if nc.HostGatewayIP != "" {
+		gw, _ := netip.ParseAddr(nc.HostGatewayIP) // checked by config.Validate
+		cfg.HostGatewayIPs = []netip.Addr{gw}
+	}
 	var bases []string
 	var sizes []int
 	for _, p := range nc.DefaultAddressPools {

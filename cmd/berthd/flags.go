@@ -59,10 +59,11 @@ func newOptions() *options {
 	fs.BoolVar(&c.Experimental, "experimental", false, "Enable experimental features")
 	fs.StringVar(&c.MetricsAddress, "metrics-addr", "", "Set default address and port to serve the metrics api on")
 	addSecurityFlags(fs, c)
+	// Areas' flags before the admin set, which defines the dockerd flags nobody implements as refused.
+	addNetworkFlags(fs, &c.NetworkConfig)
 	o.addAdminFlags(fs)
 	fs.BoolVar(&o.validate, "validate", false, "Validate daemon configuration and exit")
 	fs.BoolVarP(&o.version, "version", "v", false, "Print version information and quit")
-	addNetworkFlags(fs, &c.NetworkConfig)
 	o.flags = fs
 	return o
 }

@@ -55,7 +55,7 @@ var refusedFlags = []struct{ name, typ string }{
 	{"cri-containerd", "bool"}, {"rootless", "bool"}, {"default-ipc-mode", "string"},
 	{"node-generic-resource", "list"}, {"swarm-default-advertise-addr", "string"}, {"cdi-spec-dir", "list"},
 	{"network-diagnostic-port", "int"}, {"network-control-plane-mtu", "int"}, {"default-network-opt", "mapmap"},
-	{"default-gateway", "ip"}, {"default-gateway-v6", "ip"}, {"host-gateway-ip", "ip"},
+	{"default-gateway", "ip"}, {"default-gateway-v6", "ip"},
 	{"userland-proxy-path", "string"}, {"bip6", "string"}, {"allow-direct-routing", "bool"},
 	{"bridge-accept-fwmark", "string"}, {"ip-forward-no-drop", "bool"}, {"firewall-backend", "string"},
 	{"feature", "map"}, {"cluster-store", "string"}, {"cluster-advertise", "string"}, {"cluster-store-opt", "map"},

@@ -48,6 +48,7 @@ func addNetworkFlags(fs *pflag.FlagSet, c *config.NetworkConfig) {
 	fs.BoolVar(&c.ICC, "icc", c.ICC, "Enable inter-container communication for the default bridge network")
 	fs.BoolVar(&c.UserlandProxy, "userland-proxy", c.UserlandProxy, "Accepted for compatibility: berthd forwards published ports in the kernel")
 	fs.StringArrayVar(&c.DNS, "dns", nil, "DNS server to use")
+	fs.StringVar(&c.HostGatewayIP, "host-gateway-ip", "", "IP address that the special 'host-gateway' string in --add-host resolves to (default: the default bridge's gateway)")
 	fs.StringArrayVar(&c.DNSOptions, "dns-opt", nil, "DNS options to use")
 	fs.StringArrayVar(&c.DNSSearch, "dns-search", nil, "DNS search domains to use")
 	fs.BoolVar(&c.IPv6, "ipv6", false, "Enable IPv6 networking (refused: not supported by berthd)")

@@ -24,6 +24,8 @@ type NetworkConfig struct {
 	DNS           []string `json:"dns,omitempty"`
 	DNSOptions    []string `json:"dns-opts,omitempty"`
 	DNSSearch     []string `json:"dns-search,omitempty"`
+	// HostGatewayIP is what --add-host name:host-gateway maps to; empty means the default bridge's gateway.
+	HostGatewayIP string `json:"host-gateway-ip,omitempty"`
 	// IPv6 keys are refused by Validate (not implemented).
 	IPv6        bool   `json:"ipv6,omitempty"`
 	IP6Tables   *bool  `json:"ip6tables,omitempty"`
@@ -71,6 +73,11 @@ func (c *NetworkConfig) validateNetwork() error {
 	}
 	if c.FixedCIDRv6 != "" {
 		return fmt.Errorf("fixed-cidr-v6 is not supported by berthd (IPv4 networking only)")
+	}
+	if c.HostGatewayIP != "" {
+		if _, err := netip.ParseAddr(c.HostGatewayIP); err != nil {
+			return fmt.Errorf("invalid host-gateway-ip: %s", c.HostGatewayIP)
+		}
 	}
 	if c.Bridge != "" && c.BIP != "" {
 		return fmt.Errorf("You specified -b & --bip, mutually exclusive options. Please specify only one")

@@ -45,7 +45,6 @@ var unsupported = []Unsupported{
 	{Key: "default-network-opts", Reason: "default driver options for new networks", Harmless: []string{"{}"}},
 	{Key: "default-gateway", Reason: "a fixed default gateway for containers", Harmless: []string{`""`}},
 	{Key: "default-gateway-v6", Reason: "a fixed default gateway for containers", Harmless: []string{`""`}},
-	{Key: "host-gateway-ip", Reason: "the address of the special host-gateway name", Harmless: []string{`""`}},
 	{Key: "host-gateway-ips", Reason: "the address of the special host-gateway name", Harmless: []string{"[]"}},
 	{Key: "userland-proxy-path", Reason: "published ports are forwarded by the kernel, not a proxy binary", Harmless: []string{`""`}},
 	{Key: "bip6", Reason: "IPv6 on the default bridge"},
