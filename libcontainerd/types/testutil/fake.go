@@ -74,6 +74,7 @@ type Runtime struct {
 	containers map[string]*ctrState
 	clients    []*client
 	nextPid    uint32
+	fixedPid   uint32
 	down       bool
 	fail       map[Op]error
 	failOnce   map[Op]error
@@ -141,6 +142,15 @@ func (r *Runtime) Connect(cb types.EventCallback) types.Client {
 	r.clients = append(r.clients, c)
 	r.mu.Unlock()
 	return c
+}
+
+// SetPid gives every process created from now on pid (0: a fresh pid each, the default). Services
+// that look into /proc/<pid> of a container's process (its root, for user names) need a pid that
+// exists there: the test's own, os.Getpid().
+func (r *Runtime) SetPid(pid uint32) {
+	r.mu.Lock()
+	r.fixedPid = pid
+	r.mu.Unlock()
 }
 
 // Fail makes every call of op fail with err until Fail(op, nil).
@@ -447,7 +457,11 @@ func (r *Runtime) Resources(id string) *specs.LinuxResources {
 func (r *Runtime) newProc(id string, cfg types.IOConfig) (*procState, error) {
 	r.mu.Lock()
 	r.nextPid++
-	p := &procState{id: id, pid: r.nextPid, status: types.StatusCreated, ignored: defaultIgnored()}
+	pid := r.nextPid
+	if r.fixedPid != 0 {
+		pid = r.fixedPid
+	}
+	p := &procState{id: id, pid: pid, status: types.StatusCreated, ignored: defaultIgnored()}
 	r.mu.Unlock()
 	if cfg.FIFODir == "" || cfg.Stdio == nil {
 		return p, nil
