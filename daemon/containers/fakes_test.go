@@ -300,3 +300,5 @@ func (h *harness) exit(id string, code int) {
 	assert.NilError(h.t, h.rt.Exit(id, code))
 	h.rt.WaitEvents()
 }
+
+var errUnavailable = errdefs.ErrUnavailable.WithMessage("containerd is down")
