@@ -85,6 +85,8 @@ type fakeVolumes struct {
 	dir    string
 	refs   map[string]map[string]bool
 	mounts map[string]int
+	// restored counts LiveRestoreVolume calls: the mounts a restarted daemon took over.
+	restored map[string]int
 }
 
 func (v *fakeVolumes) Create(ctx context.Context, name, driver string, opts ...volumeservice.CreateOption) (*volumetypes.Volume, error) {
@@ -157,7 +159,7 @@ func (v *fakeVolumes) Unmount(ctx context.Context, name, mountID string, attrs m
 func (v *fakeVolumes) LiveRestoreVolume(ctx context.Context, name, mountID string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.mounts[name]++
+	v.restored[name]++
 	return nil
 }
 
@@ -214,7 +216,7 @@ func newHarness(t *testing.T, liveRestore bool) *harness {
 		t: t, ctx: context.Background(), rt: ctdtest.NewRuntime(),
 		cfg:    Config{Root: dir + "/containers", ExecRoot: dir + "/exec", LiveRestore: liveRestore},
 		layers: &fakeLayers{keys: map[string]bool{}},
-		vols:   &fakeVolumes{dir: dir + "/volumes", refs: map[string]map[string]bool{}, mounts: map[string]int{}},
+		vols:   &fakeVolumes{dir: dir + "/volumes", refs: map[string]map[string]bool{}, mounts: map[string]int{}, restored: map[string]int{}},
 	}
 	// The service reads a running container's files through /proc/<pid>/root: the test's own pid
 	// gives it one to open.
@@ -239,11 +241,15 @@ func (h *harness) boot() {
 	assert.NilError(h.t, svc.Restore(h.ctx))
 }
 
-// crash ends the daemon without Shutdown (its client hears no more), then boots a new one.
-func (h *harness) crash(liveRestore bool) {
+// crash ends the daemon without Shutdown (its client hears no more), runs meanwhile (if not nil) while
+// no daemon runs, then boots a new one.
+func (h *harness) crash(liveRestore bool, meanwhile func()) {
 	h.t.Helper()
 	h.client.Close()
 	h.rt.WaitEvents()
+	if meanwhile != nil {
+		meanwhile()
+	}
 	h.cfg.LiveRestore = liveRestore
 	h.boot()
 }
@@ -302,3 +308,9 @@ func (h *harness) exit(id string, code int) {
 }
 
 var errUnavailable = errdefs.ErrUnavailable.WithMessage("containerd is down")
+
+func (v *fakeVolumes) restoredMounts(name string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.restored[name]
+}
