@@ -8,7 +8,6 @@ import (
 	ctypes "github.com/berthd/berthd/api/types/container"
 	"github.com/berthd/berthd/api/types/filters"
 	ntypes "github.com/berthd/berthd/api/types/network"
-	"github.com/berthd/berthd/daemon/containers"
 	"github.com/berthd/berthd/daemon/network"
 	"github.com/berthd/berthd/daemon/network/ipam"
 )
@@ -70,11 +69,11 @@ func (b *networkBackend) NetworkPrune(ctx context.Context, f filters.Args) (ntyp
 }
 
 func (b *networkBackend) NetworkConnect(ctx context.Context, term, ctr string, cfg *ctypes.EndpointSettings) error {
-	return containers.Networking{Service: b.d.ctrs.svc}.ConnectNetwork(ctx, term, ctr, cfg)
+	return b.d.ctrs.svc.Networking().ConnectNetwork(ctx, term, ctr, cfg)
 }
 
 func (b *networkBackend) NetworkDisconnect(ctx context.Context, term, ctr string, force bool) error {
-	return containers.Networking{Service: b.d.ctrs.svc}.DisconnectNetwork(ctx, term, ctr, force)
+	return b.d.ctrs.svc.Networking().DisconnectNetwork(ctx, term, ctr, force)
 }
 
 // reconcileNetworks tells the network service which containers survived a restart (live-restore), so

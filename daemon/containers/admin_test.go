@@ -32,7 +32,7 @@ func TestCgroupPaths(t *testing.T) {
 }
 
 func TestApplyDefaults(t *testing.T) {
-	s := &Service{cfg: Config{Defaults: Defaults{
+	s := &Service{cfg: &Config{Defaults: Defaults{
 		LogDriver: "json-file", LogOpts: map[string]string{"max-size": "10m", "max-file": "3"},
 		ShmSize: 1 << 20, CgroupnsMode: "private",
 		Ulimits: map[string]*ctypes.Ulimit{"nofile": {Name: "nofile", Soft: 1, Hard: 2}, "nproc": {Name: "nproc", Soft: 3, Hard: 4}},

@@ -29,7 +29,7 @@ import (
 
 // freeze pauses a running container for a copy; release undoes it. Copies share one freeze; a container
 // the user paused stays paused, and one the user pauses during the copy is left paused.
-func (s fsOps) freeze(ctx context.Context, c *Container) (release func(), err error) {
+func (s *filesystem) freeze(ctx context.Context, c *Container) (release func(), err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.task == nil || !c.State.IsRunning() || c.State.IsPaused() {
@@ -70,7 +70,7 @@ const (
 // included: a running container's own root, the container frozen meanwhile; for a stopped one, its layer
 // (read-write only when write) with its volumes and binds mounted on it, the container locked meanwhile
 // (as dockerd) so that a start cannot mount the layer at the same time.
-func (s fsOps) withCopyRoot(ctx context.Context, c *Container, mode copyMode, fn func(root *os.File) error) error {
+func (s *filesystem) withCopyRoot(ctx context.Context, c *Container, mode copyMode, fn func(root *os.File) error) error {
 	write := mode == copyWrite
 	if st := c.State.snapshot(); st.Running && st.Pid > 0 {
 		if mode != copyStat {
@@ -131,7 +131,7 @@ func (s fsOps) withCopyRoot(ctx context.Context, c *Container, mode copyMode, fn
 // mountForCopy mounts a stopped container's volumes and binds on root (its layer), parents first, each
 // mount point resolved inside root. A mount point the layer lacks is created when write, else left out
 // (a read-only view cannot have it). unmount releases the volumes (the mounts go with root's).
-func (s fsOps) mountForCopy(ctx context.Context, c *Container, root *os.File, write bool) (unmount func(), err error) {
+func (s *filesystem) mountForCopy(ctx context.Context, c *Container, root *os.File, write bool) (unmount func(), err error) {
 	mountID := "cp-" + c.ID
 	var mounted []string
 	unmount = func() {
@@ -249,7 +249,7 @@ func resolveTarget(root *os.File, p, containerName string) (*target, error) {
 }
 
 // ArchiveStat is HEAD /containers/{id}/archive.
-func (s fsOps) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat, error) {
+func (s *filesystem) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err
@@ -271,7 +271,7 @@ func (s fsOps) ArchiveStat(ctx context.Context, ref, p string) (*ctypes.PathStat
 }
 
 // Archive is GET /containers/{id}/archive: a tar of path, named by its base name.
-func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
+func (s *filesystem) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -311,7 +311,7 @@ func (s fsOps) Archive(ctx context.Context, ref, p string, w io.Writer) error {
 // Export is GET /containers/{id}/export: the container's filesystem (its layers, not its volumes nor the
 // kernel's pseudo-filesystems) as a tar, from a read-only view of the layer; a running container is
 // frozen meanwhile so that nothing changes under the walk.
-func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
+func (s *filesystem) Export(ctx context.Context, ref string, w io.Writer) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -343,7 +343,7 @@ func (s fsOps) Export(ctx context.Context, ref string, w io.Writer) error {
 // ExtractToDir is PUT /containers/{id}/archive: the tar's entries are written under path, which must be
 // a directory (symlinks on the way followed inside the container); entries never land outside it: "..",
 // absolute names and symlinks all resolve inside it.
-func (s fsOps) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) error {
+func (s *filesystem) ExtractToDir(ctx context.Context, ref, p string, r io.Reader) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err

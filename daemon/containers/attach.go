@@ -19,7 +19,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // AttachCheck fails (before the router hijacks the connection) when the container cannot be attached
 // or the detach keys are invalid.
-func (s ioOps) AttachCheck(ctx context.Context, ref, detachKeys string) (tty bool, err error) {
+func (s *streamer) AttachCheck(ctx context.Context, ref, detachKeys string) (tty bool, err error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return false, err
@@ -41,7 +41,7 @@ func (s ioOps) AttachCheck(ctx context.Context, ref, detachKeys string) (tty boo
 //
 // ready is called once the client is registered (before any output is written): the router sends its
 // 101 response there, so no output of a run started right after can be missed.
-func (s ioOps) Attach(ctx context.Context, ref string, opts ctypes.AttachOptions, a AttachConfig, ready func()) error {
+func (s *streamer) Attach(ctx context.Context, ref string, opts ctypes.AttachOptions, a AttachConfig, ready func()) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -123,7 +123,7 @@ type LogsStream struct {
 
 // Logs writes the container's log to stdout/stderr (GET /containers/{id}/logs). The container is looked
 // up first, so an unknown one fails before any header is sent.
-func (s ioOps) Logs(ctx context.Context, ref string, opts ctypes.LogsOptions) (tty bool, run func(stdout, stderr io.Writer) error, err error) {
+func (s *streamer) Logs(ctx context.Context, ref string, opts ctypes.LogsOptions) (tty bool, run func(stdout, stderr io.Writer) error, err error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return false, nil, err

@@ -3,58 +3,89 @@ package containers
 import (
 	"context"
 	"io"
-	"os/exec"
-	"strconv"
-	"strings"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
-	"github.com/berthd/berthd/api/types/filters"
-	"github.com/containerd/errdefs"
 )
 
-// Backend adapts the service to the container router's Backend interface (api/types terms).
-type Backend struct{ s *Service }
+// Backend adapts the parts to the container router's Backend interface (api/types terms), one adapter
+// per route group over the part that serves it.
+type Backend struct {
+	*LifecycleAPI
+	*QueryAPI
+	*StreamAPI
+	*MonitorAPI
+	*FilesystemAPI
+	*ExecAPI
+	*RestoreAPI
+}
 
-// Backend returns the router adapter.
-func (s *Service) Backend() *Backend { return &Backend{s: s} }
+type (
+	// LifecycleAPI serves create, start, stop, kill, restart, rm, rename, pause, wait, resize, update.
+	LifecycleAPI struct{ life *lifecycle }
+	// QueryAPI serves ps, inspect, prune, and /info's and the image service's container figures.
+	QueryAPI struct{ query *query }
+	// StreamAPI serves logs and attach.
+	StreamAPI struct{ streams *streamer }
+	// MonitorAPI serves top and stats.
+	MonitorAPI struct{ monitor *monitor }
+	// FilesystemAPI serves cp, export, diff and commit.
+	FilesystemAPI struct{ fs *filesystem }
+	// ExecAPI serves docker exec.
+	ExecAPI struct{ streams *streamer }
+	// RestoreAPI tells the daemon how long shutdown may take.
+	RestoreAPI struct{ restore *restorer }
+)
 
-func (b *Backend) ContainerCreate(ctx context.Context, name string, req *ctypes.CreateRequest) (ctypes.CreateResponse, error) {
-	r, err := b.s.Create(ctx, name, req)
+// Backend returns the router adapters.
+func (s *Service) Backend() *Backend {
+	return &Backend{
+		LifecycleAPI: &LifecycleAPI{s.life}, QueryAPI: &QueryAPI{s.query}, StreamAPI: &StreamAPI{s.streams},
+		MonitorAPI: &MonitorAPI{s.monitor}, FilesystemAPI: &FilesystemAPI{s.fs}, ExecAPI: &ExecAPI{s.streams},
+		RestoreAPI: &RestoreAPI{s.restore},
+	}
+}
+
+func (b *LifecycleAPI) ContainerCreate(ctx context.Context, name string, req *ctypes.CreateRequest) (ctypes.CreateResponse, error) {
+	r, err := b.life.Create(ctx, name, req)
 	if err != nil {
 		return ctypes.CreateResponse{}, err
 	}
 	return ctypes.CreateResponse{ID: r.ID, Warnings: r.Warnings}, nil
 }
 
-func (b *Backend) ContainerStart(ctx context.Context, ref string) error { return b.s.Start(ctx, ref) }
-
-func (b *Backend) ContainerStop(ctx context.Context, ref string, t *int, sig string) error {
-	return b.s.Stop(ctx, ref, t, sig)
+func (b *LifecycleAPI) ContainerStart(ctx context.Context, ref string) error {
+	return b.life.Start(ctx, ref)
 }
 
-func (b *Backend) ContainerKill(ctx context.Context, ref, sig string) error {
-	return b.s.Kill(ctx, ref, sig)
+func (b *LifecycleAPI) ContainerStop(ctx context.Context, ref string, t *int, sig string) error {
+	return b.life.Stop(ctx, ref, t, sig)
 }
 
-func (b *Backend) ContainerRestart(ctx context.Context, ref string, t *int, sig string) error {
-	return b.s.Restart(ctx, ref, t, sig)
+func (b *LifecycleAPI) ContainerKill(ctx context.Context, ref, sig string) error {
+	return b.life.Kill(ctx, ref, sig)
 }
 
-func (b *Backend) ContainerRemove(ctx context.Context, ref string, force, v bool) error {
-	return b.s.Remove(ctx, ref, force, v)
+func (b *LifecycleAPI) ContainerRestart(ctx context.Context, ref string, t *int, sig string) error {
+	return b.life.Restart(ctx, ref, t, sig)
 }
 
-func (b *Backend) ContainerRename(ctx context.Context, ref, name string) error {
-	return b.s.Rename(ctx, ref, name)
+func (b *LifecycleAPI) ContainerRemove(ctx context.Context, ref string, force, v bool) error {
+	return b.life.Remove(ctx, ref, force, v)
 }
 
-func (b *Backend) ContainerPause(ctx context.Context, ref string) error { return b.s.Pause(ctx, ref) }
-func (b *Backend) ContainerUnpause(ctx context.Context, ref string) error {
-	return b.s.Unpause(ctx, ref)
+func (b *LifecycleAPI) ContainerRename(ctx context.Context, ref, name string) error {
+	return b.life.Rename(ctx, ref, name)
 }
 
-func (b *Backend) ContainerWait(ctx context.Context, ref, cond string) (<-chan ctypes.WaitResponse, error) {
-	ch, err := b.s.Wait(ctx, ref, cond)
+func (b *LifecycleAPI) ContainerPause(ctx context.Context, ref string) error {
+	return b.life.Pause(ctx, ref)
+}
+func (b *LifecycleAPI) ContainerUnpause(ctx context.Context, ref string) error {
+	return b.life.Unpause(ctx, ref)
+}
+
+func (b *LifecycleAPI) ContainerWait(ctx context.Context, ref, cond string) (<-chan ctypes.WaitResponse, error) {
+	ch, err := b.life.Wait(ctx, ref, cond)
 	if err != nil {
 		return nil, err
 	}
@@ -71,190 +102,93 @@ func (b *Backend) ContainerWait(ctx context.Context, ref, cond string) (<-chan c
 	return out, nil
 }
 
-func (b *Backend) ContainerResize(ctx context.Context, ref string, h, w int) error {
-	return b.s.Resize(ctx, ref, h, w)
+func (b *LifecycleAPI) ContainerResize(ctx context.Context, ref string, h, w int) error {
+	return b.life.Resize(ctx, ref, h, w)
 }
 
-func (b *Backend) ContainerList(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
-	return (queryOps{b.s}).List(ctx, opts)
+func (b *QueryAPI) ContainerList(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
+	return b.query.List(ctx, opts)
 }
 
-func (b *Backend) ContainerInspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
-	return (queryOps{b.s}).Inspect(ctx, ref, size)
+func (b *QueryAPI) ContainerInspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
+	return b.query.Inspect(ctx, ref, size)
 }
 
-func (b *Backend) ContainerLogs(ctx context.Context, ref string, opts ctypes.LogsOptions) (bool, func(stdout, stderr io.Writer) error, error) {
-	return (ioOps{b.s}).Logs(ctx, ref, opts)
+func (b *StreamAPI) ContainerLogs(ctx context.Context, ref string, opts ctypes.LogsOptions) (bool, func(stdout, stderr io.Writer) error, error) {
+	return b.streams.Logs(ctx, ref, opts)
 }
 
-func (b *Backend) ContainerAttachCheck(ctx context.Context, ref, detachKeys string) (bool, error) {
-	return (ioOps{b.s}).AttachCheck(ctx, ref, detachKeys)
+func (b *StreamAPI) ContainerAttachCheck(ctx context.Context, ref, detachKeys string) (bool, error) {
+	return b.streams.AttachCheck(ctx, ref, detachKeys)
 }
 
-func (b *Backend) ContainerAttach(ctx context.Context, ref string, opts ctypes.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error {
-	return (ioOps{b.s}).Attach(ctx, ref, opts, AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, ready)
+func (b *StreamAPI) ContainerAttach(ctx context.Context, ref string, opts ctypes.AttachOptions, stdin io.Reader, stdout, stderr io.Writer, ready func()) error {
+	return b.streams.Attach(ctx, ref, opts, AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, ready)
 }
 
-func (b *Backend) ContainerTop(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
-	return (ioOps{b.s}).Top(ctx, ref, psArgs)
+func (b *MonitorAPI) ContainerTop(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
+	return b.monitor.Top(ctx, ref, psArgs)
 }
 
-func (b *Backend) ContainersPrune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
-	return (ioOps{b.s}).Prune(ctx, filtersJSON)
+func (b *QueryAPI) ContainersPrune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
+	return b.query.Prune(ctx, filtersJSON)
 }
 
-func (b *Backend) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
-	return (execOps{b.s}).ExecCreate(ctx, ref, opts)
+func (b *ExecAPI) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
+	return b.streams.ExecCreate(ctx, ref, opts)
 }
 
-func (b *Backend) ExecCheck(ctx context.Context, id string) (bool, error) {
-	e, err := (execOps{b.s}).getExec(id)
+func (b *ExecAPI) ExecCheck(ctx context.Context, id string) (bool, error) {
+	e, err := b.streams.getExec(id)
 	if err != nil {
 		return false, err
 	}
 	return e.opts.Tty, nil
 }
 
-func (b *Backend) ExecStart(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, cs *[2]uint) error {
+func (b *ExecAPI) ExecStart(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, cs *[2]uint) error {
 	if stdout == nil && stderr == nil && stdin == nil {
-		return (execOps{b.s}).ExecStart(ctx, id, nil, cs)
+		return b.streams.ExecStart(ctx, id, nil, cs)
 	}
-	return (execOps{b.s}).ExecStart(ctx, id, &AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, cs)
+	return b.streams.ExecStart(ctx, id, &AttachConfig{Stdin: stdin, Stdout: stdout, Stderr: stderr}, cs)
 }
 
-func (b *Backend) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
-	return (execOps{b.s}).ExecInspect(ctx, id)
+func (b *ExecAPI) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
+	return b.streams.ExecInspect(ctx, id)
 }
 
-func (b *Backend) ExecResize(ctx context.Context, id string, h, w int) error {
-	return (execOps{b.s}).ExecResize(ctx, id, h, w)
+func (b *ExecAPI) ExecResize(ctx context.Context, id string, h, w int) error {
+	return b.streams.ExecResize(ctx, id, h, w)
 }
 
-// Top lists the container's processes with the host's ps (as dockerd does), keeping the rows whose PID
-// belongs to the container.
-func (s ioOps) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
-	c, err := s.get(ref)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	task := c.task
-	c.mu.Unlock()
-	if task == nil || !c.State.IsRunning() {
-		return nil, errNotRunning(c.ID)
-	}
-	procs, err := task.Pids(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pids := map[string]bool{}
-	for _, p := range procs {
-		pids[strconv.Itoa(int(p.Pid))] = true
-	}
-	if psArgs == "" {
-		psArgs = "-ef"
-	}
-	out, err := exec.CommandContext(ctx, "ps", strings.Fields(psArgs)...).Output()
-	if err != nil {
-		return nil, errdefs.ErrInvalidArgument.WithMessage("Error running ps: " + err.Error())
-	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) == 0 {
-		return &ctypes.TopResponse{}, nil
-	}
-	titles := strings.Fields(lines[0])
-	pidCol := -1
-	for i, t := range titles {
-		if t == "PID" {
-			pidCol = i
-		}
-	}
-	if pidCol < 0 {
-		return nil, errdefs.ErrInvalidArgument.WithMessage("Couldn't find PID field in ps output")
-	}
-	resp := &ctypes.TopResponse{Titles: titles, Processes: [][]string{}}
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) <= pidCol || !pids[f[pidCol]] {
-			continue
-		}
-		row := f[:len(titles)-1]
-		row = append(append([]string(nil), row...), strings.Join(f[len(titles)-1:], " "))
-		resp.Processes = append(resp.Processes, row)
-	}
-	return resp, nil
+func (b *MonitorAPI) ContainerStats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
+	return b.monitor.Stats(ctx, ref, stream, oneShot, emit)
 }
 
-// Prune removes stopped containers (POST /containers/prune) matching `until` and `label` filters.
-func (s ioOps) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
-	f, err := filters.FromJSON(filtersJSON)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Validate(map[string]bool{"until": true, "label": true, "label!": true}); err != nil {
-		return nil, err
-	}
-	rep := &ctypes.PruneReport{ContainersDeleted: []string{}}
-	for _, c := range s.list() {
-		if c.State.IsRunning() || c.State.IsRestarting() {
-			continue
-		}
-		if f.Contains("label") && !f.MatchKVList("label", c.Config.Labels) {
-			continue
-		}
-		if f.Contains("label!") && f.MatchKVList("label!", c.Config.Labels) {
-			continue
-		}
-		if us := f.Get("until"); len(us) > 0 {
-			t, err := parseTimestamp(us[0])
-			if err != nil {
-				return nil, err
-			}
-			if !c.Created.Before(t) {
-				continue
-			}
-		}
-		size, _ := s.layers.Size(ctx, c.ID)
-		if err := s.remove(ctx, c, false, false); err != nil {
-			continue
-		}
-		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
-		rep.SpaceReclaimed += uint64(size)
-	}
-	if s.events != nil {
-		s.events.Log("prune", "container", eventActor(rep.SpaceReclaimed))
-	}
-	return rep, nil
+func (b *FilesystemAPI) ContainerExport(ctx context.Context, ref string, w io.Writer) error {
+	return b.fs.Export(ctx, ref, w)
 }
 
-func (b *Backend) ContainerStats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
-	return (ioOps{b.s}).Stats(ctx, ref, stream, oneShot, emit)
+func (b *FilesystemAPI) ContainerArchiveStat(ctx context.Context, ref, path string) (*ctypes.PathStat, error) {
+	return b.fs.ArchiveStat(ctx, ref, path)
 }
 
-func (b *Backend) ContainerExport(ctx context.Context, ref string, w io.Writer) error {
-	return (fsOps{b.s}).Export(ctx, ref, w)
+func (b *FilesystemAPI) ContainerArchive(ctx context.Context, ref, path string, w io.Writer) error {
+	return b.fs.Archive(ctx, ref, path, w)
 }
 
-func (b *Backend) ContainerArchiveStat(ctx context.Context, ref, path string) (*ctypes.PathStat, error) {
-	return (fsOps{b.s}).ArchiveStat(ctx, ref, path)
+func (b *FilesystemAPI) ContainerExtractToDir(ctx context.Context, ref, path string, r io.Reader) error {
+	return b.fs.ExtractToDir(ctx, ref, path, r)
 }
 
-func (b *Backend) ContainerArchive(ctx context.Context, ref, path string, w io.Writer) error {
-	return (fsOps{b.s}).Archive(ctx, ref, path, w)
+func (b *FilesystemAPI) ContainerChanges(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
+	return b.fs.Changes(ctx, ref)
 }
 
-func (b *Backend) ContainerExtractToDir(ctx context.Context, ref, path string, r io.Reader) error {
-	return (fsOps{b.s}).ExtractToDir(ctx, ref, path, r)
+func (b *FilesystemAPI) ContainerCommit(ctx context.Context, ref string, opts ctypes.CommitOptions) (string, error) {
+	return b.fs.Commit(ctx, ref, CommitOptions{Repo: opts.Repo, Tag: opts.Tag, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, Pause: opts.Pause, Config: opts.Config})
 }
 
-func (b *Backend) ContainerChanges(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
-	return (fsOps{b.s}).Changes(ctx, ref)
-}
-
-func (b *Backend) ContainerCommit(ctx context.Context, ref string, opts ctypes.CommitOptions) (string, error) {
-	return (fsOps{b.s}).Commit(ctx, ref, CommitOptions{Repo: opts.Repo, Tag: opts.Tag, Comment: opts.Comment, Author: opts.Author, Changes: opts.Changes, Pause: opts.Pause, Config: opts.Config})
-}
-
-func (b *Backend) ContainerUpdate(ctx context.Context, ref string, u ctypes.UpdateConfig) ([]string, error) {
-	return (settings{b.s}).Update(ctx, ref, u)
+func (b *LifecycleAPI) ContainerUpdate(ctx context.Context, ref string, u ctypes.UpdateConfig) ([]string, error) {
+	return b.life.Update(ctx, ref, u)
 }

@@ -25,14 +25,25 @@ import (
 // BuildOps are the primitives the classic builder (image/builder) runs its steps with: an intermediate
 // container is created, run or written into, committed and removed through the same service as any other
 // container, so events, names and clean-up are those of ordinary containers.
-type BuildOps struct{ s *Service }
+type BuildOps struct {
+	fs   *filesystem
+	life buildLifecycle
+}
 
-// NewBuildOps returns the builder's adapter of s (a function, not a method: Service stays small).
-func NewBuildOps(s *Service) BuildOps { return BuildOps{s: s} }
+// buildLifecycle is what the builder needs of lifecycle: an intermediate container's life.
+type buildLifecycle interface {
+	Create(ctx context.Context, name string, req *ctypes.CreateRequest) (CreateResult, error)
+	Start(ctx context.Context, ref string) error
+	Kill(ctx context.Context, ref, signal string) error
+	Remove(ctx context.Context, ref string, force, removeVolumes bool) error
+}
+
+// NewBuildOps returns the builder's primitives over s's filesystem and lifecycle parts.
+func NewBuildOps(s *Service) BuildOps { return BuildOps{fs: s.fs, life: s.life} }
 
 // Create creates an intermediate container from an image ID with the builder's config.
 func (b BuildOps) Create(ctx context.Context, cfg *ctypes.Config, hc *ctypes.HostConfig) (string, []string, error) {
-	r, err := b.s.Create(ctx, "", &ctypes.CreateRequest{Config: *cfg, HostConfig: hc})
+	r, err := b.life.Create(ctx, "", &ctypes.CreateRequest{Config: *cfg, HostConfig: hc})
 	if err != nil {
 		return "", nil, err
 	}
@@ -42,7 +53,7 @@ func (b BuildOps) Create(ctx context.Context, cfg *ctypes.Config, hc *ctypes.Hos
 // Run starts the container and copies its output to stdout and stderr until it exits and its output is
 // drained; it returns the exit code. When ctx ends first the container is killed and ctx's error returned.
 func (b BuildOps) Run(ctx context.Context, id string, stdout, stderr io.Writer) (int, error) {
-	c, err := b.s.get(id)
+	c, err := b.fs.get(id)
 	if err != nil {
 		return 0, err
 	}
@@ -55,7 +66,7 @@ func (b BuildOps) Run(ctx context.Context, id string, stdout, stderr io.Writer) 
 	k := st.addSink(stdout, stderr)
 	defer st.removeSink(k)
 	exited := c.State.Wait(ctx, "next-exit")
-	if err := b.s.Start(ctx, id); err != nil {
+	if err := b.life.Start(ctx, id); err != nil {
 		return 0, err
 	}
 	select {
@@ -68,7 +79,7 @@ func (b BuildOps) Run(ctx context.Context, id string, stdout, stderr io.Writer) 
 	case <-ctx.Done():
 		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_ = b.s.Kill(kctx, id, "KILL")
+		_ = b.life.Kill(kctx, id, "KILL")
 		select {
 		case <-c.State.Wait(kctx, "not-running"):
 		case <-kctx.Done():
@@ -79,17 +90,17 @@ func (b BuildOps) Run(ctx context.Context, id string, stdout, stderr io.Writer) 
 
 // Remove removes the container with its anonymous volumes, as dockerd's builder does.
 func (b BuildOps) Remove(ctx context.Context, id string) error {
-	return b.s.Remove(ctx, id, true, true)
+	return b.life.Remove(ctx, id, true, true)
 }
 
 // Mkdir creates dir (and its missing parents, owned by uid:gid, mode 0755) in the container's layer;
 // symlinks on the way resolve inside the container's root.
 func (b BuildOps) Mkdir(ctx context.Context, id, dir string, uid, gid int) error {
-	c, err := b.s.get(id)
+	c, err := b.fs.get(id)
 	if err != nil {
 		return err
 	}
-	return (fsOps{b.s}).withCopyRoot(ctx, c, copyWrite, func(root *os.File) error {
+	return b.fs.withCopyRoot(ctx, c, copyWrite, func(root *os.File) error {
 		return mkdirAllIn(fdPath(root), dir, uid, gid)
 	})
 }
@@ -119,13 +130,13 @@ func mkdirAllIn(root, dir string, uid, gid int) error {
 // CopyIn extracts the tar r at dir in the container (dir is created first, see Mkdir). With chown set
 // ("user[:group]", names resolved in the container) every entry is owned by that user.
 func (b BuildOps) CopyIn(ctx context.Context, id, dir, chown string, r io.Reader) error {
-	c, err := b.s.get(id)
+	c, err := b.fs.get(id)
 	if err != nil {
 		return err
 	}
 	uid, gid := 0, 0
 	if chown != "" {
-		u, err := b.s.resolveUser(ctx, c, chown, nil)
+		u, err := b.fs.resolveUser(ctx, c, chown, nil)
 		if err != nil {
 			return err
 		}
@@ -141,7 +152,7 @@ func (b BuildOps) CopyIn(ctx context.Context, id, dir, chown string, r io.Reader
 		defer pr.Close()
 		r = pr
 	}
-	return (fsOps{b.s}).withCopyRoot(ctx, c, copyWrite, func(rootf *os.File) error {
+	return b.fs.withCopyRoot(ctx, c, copyWrite, func(rootf *os.File) error {
 		root := fdPath(rootf)
 		if err := mkdirAllIn(root, dir, uid, gid); err != nil {
 			return err
@@ -189,7 +200,7 @@ type BuildCommit struct {
 // Commit writes the container's changes as a layer on its image (no layer, and an empty_layer history
 // entry, when nothing changed) and stores the image as dangling; it returns the image ID.
 func (b BuildOps) Commit(ctx context.Context, id string, opts BuildCommit) (string, error) {
-	s := b.s
+	s := b.fs
 	if s.imageStore == nil {
 		return "", errdefs.ErrNotImplemented.WithMessage("commit is not available")
 	}
@@ -257,12 +268,12 @@ func (b BuildOps) Commit(ctx context.Context, id string, opts BuildCommit) (stri
 
 // IsDir tells whether p is a directory in the container (symlinks resolved inside its root).
 func (b BuildOps) IsDir(ctx context.Context, id, p string) (bool, error) {
-	c, err := b.s.get(id)
+	c, err := b.fs.get(id)
 	if err != nil {
 		return false, err
 	}
 	isDir := false
-	err = (fsOps{b.s}).withCopyRoot(ctx, c, copyStat, func(rootf *os.File) error {
+	err = b.fs.withCopyRoot(ctx, c, copyStat, func(rootf *os.File) error {
 		full, err := securejoin.SecureJoin(fdPath(rootf), p)
 		if err != nil {
 			return err
@@ -276,7 +287,7 @@ func (b BuildOps) IsDir(ctx context.Context, id, p string) (bool, error) {
 
 // Archive writes p of the container's filesystem as a tar.
 func (b BuildOps) Archive(ctx context.Context, id, p string, w io.Writer) error {
-	return (fsOps{b.s}).Archive(ctx, id, p, w)
+	return b.fs.Archive(ctx, id, p, w)
 }
 
 // holdsMountPoint tells whether dir directly contains one of the runtime's or the container's mount points.

@@ -71,7 +71,7 @@ func dropInitParents(changes []ctypes.FilesystemChange) []ctypes.FilesystemChang
 }
 
 // Changes lists what the container changed in its filesystem (GET /containers/{id}/changes).
-func (s fsOps) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
+func (s *filesystem) Changes(ctx context.Context, ref string) ([]ctypes.FilesystemChange, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err

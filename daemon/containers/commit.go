@@ -9,7 +9,7 @@ import (
 	ctypes "github.com/berthd/berthd/api/types/container"
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/berthd/berthd/image"
-	"github.com/berthd/berthd/image/store"
+	imagestore "github.com/berthd/berthd/image/store"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,7 +18,7 @@ import (
 // ImageStore is what `docker commit` needs of image/store: the parent image, a lease, and writing a
 // layer, an image and its name.
 type ImageStore interface {
-	Get(ctx context.Context, ref string) (*store.Image, error)
+	Get(ctx context.Context, ref string) (*imagestore.Image, error)
 	WithLease(ctx context.Context) (context.Context, func(context.Context) error, error)
 	WriteLayer(ctx context.Context, r io.Reader) (ocispec.Descriptor, error)
 	WriteImage(ctx context.Context, config []byte, layers []ocispec.Descriptor) (ocispec.Descriptor, error)
@@ -27,7 +27,7 @@ type ImageStore interface {
 }
 
 // SetImageStore enables `docker commit`.
-func (s *Service) SetImageStore(st ImageStore) { s.imageStore = st }
+func (s *Service) SetImageStore(st ImageStore) { s.fs.imageStore = st }
 
 // CommitOptions is POST /commit.
 type CommitOptions struct {
@@ -38,7 +38,7 @@ type CommitOptions struct {
 }
 
 // Commit makes a new image from the container's changes on top of its image (POST /commit).
-func (s fsOps) Commit(ctx context.Context, ref string, opts CommitOptions) (string, error) {
+func (s *filesystem) Commit(ctx context.Context, ref string, opts CommitOptions) (string, error) {
 	if s.imageStore == nil {
 		return "", errdefs.ErrNotImplemented.WithMessage("commit is not available")
 	}

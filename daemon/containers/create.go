@@ -184,7 +184,7 @@ type CreateResult struct {
 
 // Create creates a container (POST /containers/create). Nothing is left behind on failure: no record,
 // RW layer or volume reference.
-func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateRequest) (_ CreateResult, retErr error) {
+func (s *lifecycle) Create(ctx context.Context, name string, req *ctypes.CreateRequest) (_ CreateResult, retErr error) {
 	if req == nil {
 		return CreateResult{}, invalidf("config cannot be empty in order to create a container")
 	}
@@ -212,7 +212,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err := validateConfig(&cfg); err != nil {
 		return CreateResult{}, err
 	}
-	if err := (specOps{s}).checkReferences(hc); err != nil {
+	if err := s.checkReferences(hc); err != nil {
 		return CreateResult{}, err
 	}
 	s.cfg.Defaults.apply(hc)
@@ -246,7 +246,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 		return CreateResult{}, err
 	}
 	mergeImage(&cfg, rc)
-	nets, err := Networking{s}.prepareNetworks(ctx, hc, &cfg, req.NetworkingConfig)
+	nets, err := s.net.prepareNetworks(ctx, hc, &cfg, req.NetworkingConfig)
 	if err != nil {
 		return CreateResult{}, err
 	}
@@ -324,7 +324,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 	if err := s.createVolumes(ctx, c, mps); err != nil {
 		return CreateResult{}, err
 	}
-	if err := (fsOps{s}).copyImageContent(ctx, c); err != nil {
+	if err := s.fs.copyImageContent(ctx, c); err != nil {
 		return CreateResult{}, err
 	}
 	if err := network.WriteFiles(c.dir, network.FilesConfig{
@@ -356,7 +356,7 @@ func (s *Service) Create(ctx context.Context, name string, req *ctypes.CreateReq
 
 // parseMounts turns Binds, Mounts, Config.Volumes and VolumesFrom into mount points by destination.
 // User mounts win over image volumes; two user mounts on one destination are an error.
-func (s *Service) parseMounts(c *Container) (map[string]*mounts.MountPoint, error) {
+func (s *lifecycle) parseMounts(c *Container) (map[string]*mounts.MountPoint, error) {
 	hc := c.HostConfig
 	out := map[string]*mounts.MountPoint{}
 	user := map[string]bool{}
@@ -449,7 +449,7 @@ func (s *Service) parseMounts(c *Container) (map[string]*mounts.MountPoint, erro
 
 // createVolumes creates or gets every volume with reference = container ID, and makes -v bind sources
 // that do not exist (dockerd does; --mount refuses them earlier).
-func (s *Service) createVolumes(ctx context.Context, c *Container, mps map[string]*mounts.MountPoint) error {
+func (s *lifecycle) createVolumes(ctx context.Context, c *Container, mps map[string]*mounts.MountPoint) error {
 	for _, mp := range mps {
 		switch mp.Type {
 		case ctypes.MountTypeBind:
@@ -483,7 +483,7 @@ func (s *Service) createVolumes(ctx context.Context, c *Container, mps map[strin
 
 // releaseVolumes drops the container's references; with removeAnonymous its anonymous volumes are removed
 // (in-use errors ignored: another container may have them through --volumes-from).
-func (s *Service) releaseVolumes(ctx context.Context, c *Container, removeAnonymous bool) {
+func (s *lifecycle) releaseVolumes(ctx context.Context, c *Container, removeAnonymous bool) {
 	for _, mp := range c.MountPoints {
 		if mp.Type != ctypes.MountTypeVolume || mp.Name == "" {
 			continue

@@ -36,7 +36,7 @@ func noSuchExec(id string) error {
 }
 
 // ExecCreate registers an exec (POST /containers/{id}/exec).
-func (s execOps) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
+func (s *streamer) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOptions) (string, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return "", err
@@ -60,17 +60,17 @@ func (s execOps) ExecCreate(ctx context.Context, ref string, opts ctypes.ExecOpt
 	}
 	id := newID()
 	e := &execConfig{id: id, container: c, opts: opts, exited: make(chan struct{}), drained: make(chan struct{})}
-	s.mu.Lock()
+	s.execMu.Lock()
 	s.execs[id] = e
-	s.mu.Unlock()
+	s.execMu.Unlock()
 	c.execs[id] = e
 	s.logEvent(c, "exec_create: "+strings.Join(opts.Cmd, " "), map[string]string{"execID": id})
 	return id, nil
 }
 
-func (s execOps) getExec(id string) (*execConfig, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+func (s *streamer) getExec(id string) (*execConfig, error) {
+	s.execMu.RLock()
+	defer s.execMu.RUnlock()
 	e, ok := s.execs[id]
 	if !ok {
 		return nil, noSuchExec(id)
@@ -80,7 +80,7 @@ func (s execOps) getExec(id string) (*execConfig, error) {
 
 // ExecStart starts an exec and, unless detached, copies its stdio to a until it exits. attach may be nil
 // (detached).
-func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig, consoleSize *[2]uint) (retErr error) {
+func (s *streamer) ExecStart(ctx context.Context, id string, attach *AttachConfig, consoleSize *[2]uint) (retErr error) {
 	e, err := s.getExec(id)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 	}
 	closeIO, setProc := stdinCloser()
 	p, err := task.Exec(ctx, id, proc, ltypes.IOConfig{
-		FIFODir: s.fifoDir(c.ID), Terminal: e.opts.Tty, Stdin: useStdin,
+		FIFODir: s.cfg.fifoDir(c.ID), Terminal: e.opts.Tty, Stdin: useStdin,
 		Stdio: func(stdio ltypes.Stdio) error {
 			var wg sync.WaitGroup
 			cp := func(w io.Writer, r io.ReadCloser) {
@@ -192,7 +192,7 @@ func (s execOps) ExecStart(ctx context.Context, id string, attach *AttachConfig,
 }
 
 // reapExec waits for the exit and the output, then deletes the process.
-func (s execOps) reapExec(ctx context.Context, e *execConfig) {
+func (s *streamer) reapExec(ctx context.Context, e *execConfig) {
 	<-e.exited
 	<-e.drained
 	e.mu.Lock()
@@ -218,10 +218,10 @@ func (s execOps) reapExec(ctx context.Context, e *execConfig) {
 	s.logEvent(e.container, "exec_die", map[string]string{"execID": e.id, "exitCode": itoa(code)})
 }
 
-func (s execOps) execExited(id string, code int) {
-	s.mu.RLock()
+func (s *streamer) execExited(id string, code int) {
+	s.execMu.RLock()
 	e := s.execs[id]
-	s.mu.RUnlock()
+	s.execMu.RUnlock()
 	if e == nil {
 		return
 	}
@@ -237,8 +237,19 @@ func (s execOps) execExited(id string, code int) {
 	}
 }
 
+// forgetExecs drops the exec instances of a removed container.
+func (s *streamer) forgetExecs(c *Container) {
+	s.execMu.Lock()
+	defer s.execMu.Unlock()
+	for id, e := range s.execs {
+		if e.container == c {
+			delete(s.execs, id)
+		}
+	}
+}
+
 // failExecs marks the execs of a stopped container as exited; c.mu is held.
-func (s execOps) failExecs(c *Container) {
+func (s *streamer) failExecs(c *Container) {
 	for id, e := range c.execs {
 		e.mu.Lock()
 		started := e.started
@@ -250,12 +261,12 @@ func (s execOps) failExecs(c *Container) {
 	}
 }
 
-func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.ExecOptions) (*specs.Process, error) {
+func (s *streamer) execProcessSpec(ctx context.Context, c *Container, opts ctypes.ExecOptions) (*specs.Process, error) {
 	user := opts.User
 	if user == "" {
 		user = c.Config.User
 	}
-	u, err := s.resolveUser(ctx, c, user, c.HostConfig.GroupAdd)
+	u, err := s.users.resolveUser(ctx, c, user, c.HostConfig.GroupAdd)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +301,7 @@ func (s execOps) execProcessSpec(ctx context.Context, c *Container, opts ctypes.
 }
 
 // ExecInspect is GET /exec/{id}/json.
-func (s execOps) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
+func (s *streamer) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspect, error) {
 	e, err := s.getExec(id)
 	if err != nil {
 		return nil, err
@@ -311,7 +322,7 @@ func (s execOps) ExecInspect(ctx context.Context, id string) (*ctypes.ExecInspec
 }
 
 // ExecResize resizes an exec's TTY.
-func (s execOps) ExecResize(ctx context.Context, id string, height, width int) error {
+func (s *streamer) ExecResize(ctx context.Context, id string, height, width int) error {
 	e, err := s.getExec(id)
 	if err != nil {
 		return err

@@ -16,25 +16,20 @@ import (
 const drainTimeout = 2 * time.Second
 
 // ProcessEvent is the libcontainerd event callback.
-func (s *Service) ProcessEvent(ctx context.Context, typ ltypes.EventType, info ltypes.EventInfo) {
+func (s *lifecycle) ProcessEvent(ctx context.Context, typ ltypes.EventType, info ltypes.EventInfo) {
 	switch typ {
 	case ltypes.EventExit:
-		s.mu.RLock()
-		c := s.byID[info.ContainerID]
-		s.mu.RUnlock()
+		c := s.byExactID(info.ContainerID)
 		if c == nil {
 			return
 		}
 		if info.ProcessID != "" && info.ProcessID != info.ContainerID {
-			(execOps{s}).execExited(info.ProcessID, int(info.ExitCode))
+			s.procs.execExited(info.ProcessID, int(info.ExitCode))
 			return
 		}
 		go s.handleExit(context.WithoutCancel(ctx), c, int(info.ExitCode), info.ExitedAt)
 	case ltypes.EventOOM:
-		s.mu.RLock()
-		c := s.byID[info.ContainerID]
-		s.mu.RUnlock()
-		if c != nil {
+		if c := s.byExactID(info.ContainerID); c != nil {
 			c.State.mu.Lock()
 			c.State.OOMKilled = true
 			c.State.mu.Unlock()
@@ -46,7 +41,7 @@ func (s *Service) ProcessEvent(ctx context.Context, typ ltypes.EventType, info l
 }
 
 // reconcile handles exits missed while containerd's event stream was down.
-func (s *Service) reconcile(ctx context.Context) {
+func (s *lifecycle) reconcile(ctx context.Context) {
 	for _, c := range s.list() {
 		c.mu.Lock()
 		t := c.task
@@ -65,7 +60,7 @@ func (s *Service) reconcile(ctx context.Context) {
 
 // handleExit cleans up after the init process exited: drains output, deletes the task and the containerd
 // container, unmounts volumes, records the exit, then applies the restart policy or --rm.
-func (s *Service) handleExit(ctx context.Context, c *Container, code int, at time.Time) {
+func (s *lifecycle) handleExit(ctx context.Context, c *Container, code int, at time.Time) {
 	ctx = logCtx(ctx, c)
 	c.mu.Lock()
 	task := c.task
@@ -97,15 +92,15 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 	}
 	c.task = nil
 	c.stopHealth()
-	(execOps{s}).failExecs(c)
-	s.unmountVolumes(ctx, c)
-	Networking{s}.releaseNetwork(ctx, c)
+	s.procs.failExecs(c)
+	s.spec.unmountVolumes(ctx, c)
+	s.net.releaseNetwork(ctx, c)
 	if c.logw != nil {
 		c.logw.Close()
 		c.logw = nil
 	}
 	started := c.State.snapshot().StartedAt
-	restart := (policy{s}).shouldRestart(c, code)
+	restart := s.policy.shouldRestart(c, code)
 	if restart {
 		c.State.SetRestarting(code, at)
 	} else {
@@ -120,7 +115,7 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 		c.exited = nil
 	}
 	if restart {
-		(policy{s}).scheduleRestart(ctx, c, time.Since(started))
+		s.policy.scheduleRestart(ctx, c, time.Since(started))
 	}
 	autoRemove := c.HostConfig.AutoRemove && !restart && !c.restartingByUser
 	c.mu.Unlock()
@@ -132,10 +127,10 @@ func (s *Service) handleExit(ctx context.Context, c *Container, code int, at tim
 }
 
 // shouldRestart applies the restart policy to an exit; c.mu is held.
-func (s policy) shouldRestart(c *Container, code int) bool {
-	s.mu.RLock()
+func (s *restorer) shouldRestart(c *Container, code int) bool {
+	s.downMu.Lock()
 	down := s.shuttingDown
-	s.mu.RUnlock()
+	s.downMu.Unlock()
 	if down || c.HasBeenManuallyStopped {
 		return false
 	}
@@ -157,7 +152,7 @@ const (
 )
 
 // scheduleRestart restarts c after a doubling delay; c.mu is held.
-func (s policy) scheduleRestart(ctx context.Context, c *Container, ran time.Duration) {
+func (s *restorer) scheduleRestart(ctx context.Context, c *Container, ran time.Duration) {
 	if ran >= resetAfter {
 		c.restartDelay = 0
 	}
@@ -177,7 +172,7 @@ func (s policy) scheduleRestart(ctx context.Context, c *Container, ran time.Dura
 		}
 		c.restartCancel = nil
 		c.RestartCount++
-		if err := s.startLocked(ctx, c); err != nil {
+		if err := s.life.startLocked(ctx, c); err != nil {
 			log.G(ctx).WithError(err).Warn("restart container")
 			s.logEvent(c, "die", map[string]string{"exitCode": "128"})
 		}

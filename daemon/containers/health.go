@@ -83,7 +83,7 @@ func orDefault(ns int64, d time.Duration) time.Duration {
 }
 
 // startHealth starts the probe loop of a new run; c.mu is held.
-func (s healthOps) startHealth(c *Container) {
+func (s *streamer) startHealth(c *Container) {
 	cmd := healthCmd(c.Config.Healthcheck, c.Config.Shell)
 	if cmd == nil {
 		c.health = nil
@@ -171,7 +171,7 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 
 // probe runs one healthcheck command as an exec and reports its result; a probe over its timeout is
 // killed and counts as a failure.
-func (s healthOps) probe(c *Container, cmd []string, timeout time.Duration) *ctypes.HealthcheckResult {
+func (s *streamer) probe(c *Container, cmd []string, timeout time.Duration) *ctypes.HealthcheckResult {
 	ctx := context.Background()
 	res := &ctypes.HealthcheckResult{Start: time.Now().UTC().Format(time.RFC3339Nano), ExitCode: -1}
 	defer func() { res.End = time.Now().UTC().Format(time.RFC3339Nano) }()
@@ -185,18 +185,18 @@ func (s healthOps) probe(c *Container, cmd []string, timeout time.Duration) *cty
 	}
 	e := &execConfig{id: id, container: c, opts: ctypes.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true},
 		exited: make(chan struct{}), drained: make(chan struct{})}
-	s.mu.Lock()
+	s.execMu.Lock()
 	s.execs[id] = e
-	s.mu.Unlock()
+	s.execMu.Unlock()
 	defer func() {
-		s.mu.Lock()
+		s.execMu.Lock()
 		delete(s.execs, id)
-		s.mu.Unlock()
+		s.execMu.Unlock()
 	}()
 	var out limitedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- (execOps{s.Service}).ExecStart(ctx, id, &AttachConfig{Stdout: &out, Stderr: &out}, nil)
+		done <- s.ExecStart(ctx, id, &AttachConfig{Stdout: &out, Stderr: &out}, nil)
 	}()
 	select {
 	case err := <-done:

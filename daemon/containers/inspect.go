@@ -36,7 +36,7 @@ func (c *Container) mountPoints() []ctypes.MountPoint {
 }
 
 // Inspect is GET /containers/{id}/json.
-func (s queryOps) Inspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
+func (s *query) Inspect(ctx context.Context, ref string, size bool) (*ctypes.InspectResponse, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func (s queryOps) Inspect(ctx context.Context, ref string, size bool) (*ctypes.I
 		LogPath: c.logPath(), Name: c.Name, RestartCount: c.RestartCount, Driver: c.Driver, Platform: "linux",
 		ExecIDs: execIDs, HostConfig: &hc, Mounts: c.mountPoints(), Config: &cfg,
 		GraphDriver:     ctypes.GraphDriverData{Name: c.Driver, Data: map[string]string{}},
-		NetworkSettings: Networking{s.Service}.inspectNetwork(ctx, c, st.Running),
+		NetworkSettings: s.net.inspectNetwork(ctx, c, st.Running),
 	}
 	if r.Args == nil {
 		r.Args = []string{}
@@ -93,7 +93,7 @@ func (c *Container) command() string {
 }
 
 // List is GET /containers/json.
-func (s queryOps) List(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
+func (s *query) List(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.Summary, error) {
 	f, err := filters.FromJSON(opts.Filters)
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func (s queryOps) List(ctx context.Context, opts ctypes.ListOptions) ([]*ctypes.
 	return out, nil
 }
 
-func (s queryOps) matches(c *Container, f filters.Args, st stateRecord) bool {
+func (s *query) matches(c *Container, f filters.Args, st stateRecord) bool {
 	if f.Len() == 0 {
 		return true
 	}
@@ -209,7 +209,7 @@ func (s queryOps) matches(c *Container, f filters.Args, st stateRecord) bool {
 			return false
 		}
 	}
-	if f.Contains("network") && !(Networking{s.Service}).onNetwork(c, f) {
+	if f.Contains("network") && !s.net.onNetwork(c, f) {
 		return false
 	}
 	if f.Contains("health") {
@@ -229,7 +229,7 @@ func (s queryOps) matches(c *Container, f filters.Args, st stateRecord) bool {
 	return true
 }
 
-func (s queryOps) summary(ctx context.Context, c *Container, st stateRecord, size bool) *ctypes.Summary {
+func (s *query) summary(ctx context.Context, c *Container, st stateRecord, size bool) *ctypes.Summary {
 	sum := &ctypes.Summary{
 		ID: c.ID, Names: []string{c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: c.command(),
 		Created: c.Created.Unix(), Ports: []ctypes.Port{}, Labels: c.Config.Labels, State: st.Status,
@@ -237,7 +237,7 @@ func (s queryOps) summary(ctx context.Context, c *Container, st stateRecord, siz
 		HostConfig: ctypes.SummaryHostConfig{NetworkMode: c.HostConfig.NetworkMode},
 		Mounts:     c.mountPoints(),
 	}
-	nets, _, ports := Networking{s.Service}.networkSettings(ctx, c, st.Running)
+	nets, _, ports := s.net.networkSettings(ctx, c, st.Running)
 	sum.NetworkSettings = &ctypes.SummaryNetworkSettings{Networks: nets}
 	if ports != nil {
 		sum.Ports = ports
@@ -269,4 +269,46 @@ func healthSuffix(c *Container, st stateRecord) string {
 	default:
 		return " (" + hs + ")"
 	}
+}
+
+// Prune removes stopped containers (POST /containers/prune) matching `until` and `label` filters.
+func (s *query) Prune(ctx context.Context, filtersJSON string) (*ctypes.PruneReport, error) {
+	f, err := filters.FromJSON(filtersJSON)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Validate(map[string]bool{"until": true, "label": true, "label!": true}); err != nil {
+		return nil, err
+	}
+	rep := &ctypes.PruneReport{ContainersDeleted: []string{}}
+	for _, c := range s.list() {
+		if c.State.IsRunning() || c.State.IsRestarting() {
+			continue
+		}
+		if f.Contains("label") && !f.MatchKVList("label", c.Config.Labels) {
+			continue
+		}
+		if f.Contains("label!") && f.MatchKVList("label!", c.Config.Labels) {
+			continue
+		}
+		if us := f.Get("until"); len(us) > 0 {
+			t, err := parseTimestamp(us[0])
+			if err != nil {
+				return nil, err
+			}
+			if !c.Created.Before(t) {
+				continue
+			}
+		}
+		size, _ := s.layers.Size(ctx, c.ID)
+		if err := s.life.remove(ctx, c, false, false); err != nil {
+			continue
+		}
+		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+		rep.SpaceReclaimed += uint64(size)
+	}
+	if s.events != nil {
+		s.events.Log("prune", "container", eventActor(rep.SpaceReclaimed))
+	}
+	return rep, nil
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/containerd/log"
 )
 
-func (s *Service) stopTimeout(c *Container, override *int) time.Duration {
+func (s *lifecycle) stopTimeout(c *Container, override *int) time.Duration {
 	if override != nil {
 		if *override < 0 {
 			return -1
@@ -40,7 +40,7 @@ func (c *Container) stopSignal() syscall.Signal {
 
 // Stop stops a container (POST /containers/{id}/stop): its stop signal, then SIGKILL after the timeout.
 // NotModified when it is not running. A stopped-by-user container is not restarted by its policy.
-func (s *Service) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
+func (s *lifecycle) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
 	// A stop, once asked, finishes even if the client hangs up: an abandoned stop would leave a
 	// container that ignores its stop signal running, marked as stopped by the user.
 	ctx = context.WithoutCancel(ctx)
@@ -83,7 +83,7 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout *int, signal str
 }
 
 // stop signals and waits; c.mu is not held (the exit handler needs it).
-func (s *Service) stop(ctx context.Context, c *Container, sig syscall.Signal, timeout time.Duration) error {
+func (s *lifecycle) stop(ctx context.Context, c *Container, sig syscall.Signal, timeout time.Duration) error {
 	c.mu.Lock()
 	task, exited := c.task, c.exited
 	paused := c.State.IsPaused()
@@ -133,7 +133,7 @@ func (s *Service) stop(ctx context.Context, c *Container, sig syscall.Signal, ti
 }
 
 // Kill signals a running container (POST /containers/{id}/kill); signal "" is SIGKILL.
-func (s *Service) Kill(ctx context.Context, ref, signal string) error {
+func (s *lifecycle) Kill(ctx context.Context, ref, signal string) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 const killWaitTimeout = 10 * time.Second
 
 // Restart stops (if running) and starts a container.
-func (s *Service) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
+func (s *lifecycle) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
 	ctx = context.WithoutCancel(ctx) // finishes even if the client hangs up, as Stop
 	c, err := s.get(ref)
 	if err != nil {
@@ -217,7 +217,7 @@ func (s *Service) Restart(ctx context.Context, ref string, timeout *int, signal 
 
 // Remove removes a container (DELETE /containers/{id}); force kills a running one, removeVolumes removes
 // its anonymous volumes.
-func (s *Service) Remove(ctx context.Context, ref string, force, removeVolumes bool) error {
+func (s *lifecycle) Remove(ctx context.Context, ref string, force, removeVolumes bool) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -225,7 +225,7 @@ func (s *Service) Remove(ctx context.Context, ref string, force, removeVolumes b
 	return s.remove(ctx, c, force, removeVolumes)
 }
 
-func (s *Service) remove(ctx context.Context, c *Container, force, removeVolumes bool) error {
+func (s *lifecycle) remove(ctx context.Context, c *Container, force, removeVolumes bool) error {
 	ctx = logCtx(ctx, c)
 	if c.State.IsRunning() || c.State.IsRestarting() {
 		if !force {
@@ -269,8 +269,8 @@ func (s *Service) remove(ctx context.Context, c *Container, force, removeVolumes
 			return err
 		}
 		c.task = nil
-		s.unmountVolumes(ctx, c)
-		Networking{s}.releaseNetwork(ctx, c)
+		s.spec.unmountVolumes(ctx, c)
+		s.net.releaseNetwork(ctx, c)
 	}
 	if c.restartCancel != nil {
 		c.restartCancel()
@@ -288,25 +288,16 @@ func (s *Service) remove(ctx context.Context, c *Container, force, removeVolumes
 	if err := os.RemoveAll(c.dir); err != nil {
 		log.G(ctx).WithError(err).Warn("remove container directory")
 	}
-	_ = os.RemoveAll(s.fifoDir(c.ID))
-	s.mu.Lock()
-	delete(s.byID, c.ID)
-	if s.byName[c.Name] == c.ID {
-		delete(s.byName, c.Name)
-	}
-	for id, e := range s.execs {
-		if e.container == c {
-			delete(s.execs, id)
-		}
-	}
-	s.mu.Unlock()
+	_ = os.RemoveAll(s.cfg.fifoDir(c.ID))
+	s.drop(c)
+	s.procs.forgetExecs(c)
 	c.State.SetRemoved()
 	s.logEvent(c, "destroy", nil)
 	return nil
 }
 
 // Rename renames a container.
-func (s *Service) Rename(ctx context.Context, ref, newName string) error {
+func (s *lifecycle) Rename(ctx context.Context, ref, newName string) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -336,7 +327,7 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 }
 
 // Pause freezes a running container.
-func (s *Service) Pause(ctx context.Context, ref string) error {
+func (s *lifecycle) Pause(ctx context.Context, ref string) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -359,7 +350,7 @@ func (s *Service) Pause(ctx context.Context, ref string) error {
 }
 
 // Unpause thaws a paused container.
-func (s *Service) Unpause(ctx context.Context, ref string) error {
+func (s *lifecycle) Unpause(ctx context.Context, ref string) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -381,7 +372,7 @@ func (s *Service) Unpause(ctx context.Context, ref string) error {
 // Wait returns the channel of the container's exit status for condition (validated by the router). It
 // fails at once (NotFound) for an unknown container, so the router can answer with an error status
 // before it sends the 200 headers.
-func (s *Service) Wait(ctx context.Context, ref, condition string) (<-chan ExitStatus, error) {
+func (s *lifecycle) Wait(ctx context.Context, ref, condition string) (<-chan ExitStatus, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err
@@ -390,7 +381,7 @@ func (s *Service) Wait(ctx context.Context, ref, condition string) (<-chan ExitS
 }
 
 // Resize resizes the container's TTY.
-func (s *Service) Resize(ctx context.Context, ref string, height, width int) error {
+func (s *lifecycle) Resize(ctx context.Context, ref string, height, width int) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err

@@ -202,7 +202,7 @@ func TestStartFailures(t *testing.T) {
 
 func (h *harness) waitRemoved(id string) {
 	h.t.Helper()
-	ch, err := h.svc.Wait(h.ctx, id, "removed")
+	ch, err := h.b.ContainerWait(h.ctx, id, "removed")
 	if errdefs.IsNotFound(err) {
 		return
 	}

@@ -34,10 +34,13 @@ type Networks interface {
 	DefaultHostIP() netip.Addr
 }
 
-// Networking is the service seen through its networking: attachments at create, start and stop, network
-// connect/disconnect, NetworkSettings and interface counters. Without Config.Networks containers run as
-// with --bridge=none: an own namespace with loopback only.
-type Networking struct{ *Service }
+// Networking is the part that owns containers' network attachment: networks at create, endpoints at
+// start and stop, network connect/disconnect, NetworkSettings and interface counters. Without
+// Config.Networks containers run as with --bridge=none: an own namespace with loopback only.
+type Networking struct {
+	*store
+	cfg *Config
+}
 
 // netState is a container's network configuration: the networks it is attached to, by name, with the
 // endpoint settings it asked for (network.json, written atomically), and its runtime sandbox.
@@ -71,7 +74,7 @@ func isContainerMode(m string) bool { return strings.HasPrefix(m, "container:") 
 
 // prepareNetworks validates the network mode, endpoints and ports at create and returns the networks to
 // store, as dockerd: "default" is the bridge network; a user-defined name is resolved to its name.
-func (s Networking) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cfg *ctypes.Config, nc *ctypes.NetworkingConfig) (map[string]*ctypes.EndpointSettings, error) {
+func (s *Networking) prepareNetworks(ctx context.Context, hc *ctypes.HostConfig, cfg *ctypes.Config, nc *ctypes.NetworkingConfig) (map[string]*ctypes.EndpointSettings, error) {
 	mode := hc.NetworkMode
 	if mode == "" || mode == "default" {
 		mode = "bridge"
@@ -228,7 +231,7 @@ func portSpecs(hc *ctypes.HostConfig, cfg *ctypes.Config, defIP netip.Addr) ([]p
 
 // setupNetwork gives a starting container its namespace and endpoints; it returns the namespace path
 // for the OCI spec ("" for host mode). c.mu held.
-func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, error) {
+func (s *Networking) setupNetwork(ctx context.Context, c *Container) (string, error) {
 	if s.cfg.Networks == nil || c.HostConfig.NetworkMode == "host" {
 		return "", nil
 	}
@@ -282,7 +285,7 @@ func (s Networking) setupNetwork(ctx context.Context, c *Container) (string, err
 }
 
 // releaseNetwork removes a stopped container's endpoints and namespace.
-func (s Networking) releaseNetwork(ctx context.Context, c *Container) {
+func (s *Networking) releaseNetwork(ctx context.Context, c *Container) {
 	if s.cfg.Networks == nil {
 		return
 	}
@@ -293,7 +296,7 @@ func (s Networking) releaseNetwork(ctx context.Context, c *Container) {
 }
 
 // networkSettings renders NetworkSettings.Networks and Ports for inspect and list.
-func (s Networking) networkSettings(ctx context.Context, c *Container, running bool) (map[string]*ctypes.EndpointSettings, map[string][]ctypes.PortBinding, []ctypes.Port) {
+func (s *Networking) networkSettings(ctx context.Context, c *Container, running bool) (map[string]*ctypes.EndpointSettings, map[string][]ctypes.PortBinding, []ctypes.Port) {
 	st := c.netConfig()
 	out := map[string]*ctypes.EndpointSettings{}
 	var live map[string]*ctypes.EndpointSettings
@@ -351,7 +354,7 @@ func (s Networking) networkSettings(ctx context.Context, c *Container, running b
 }
 
 // ConnectNetwork attaches a container to a network: now when it runs, else stored for its next start.
-func (s Networking) ConnectNetwork(ctx context.Context, term, ref string, cfg *ctypes.EndpointSettings) error {
+func (s *Networking) ConnectNetwork(ctx context.Context, term, ref string, cfg *ctypes.EndpointSettings) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -408,7 +411,7 @@ func (s Networking) ConnectNetwork(ctx context.Context, term, ref string, cfg *c
 	return c.saveNet()
 }
 
-func (s Networking) sandboxPath(c *Container) string {
+func (s *Networking) sandboxPath(c *Container) string {
 	if st := c.netConfig(); st.nsPath != "" {
 		return st.nsPath
 	}
@@ -416,7 +419,7 @@ func (s Networking) sandboxPath(c *Container) string {
 }
 
 // DisconnectNetwork detaches a container from a network.
-func (s Networking) DisconnectNetwork(ctx context.Context, term, ref string, force bool) error {
+func (s *Networking) DisconnectNetwork(ctx context.Context, term, ref string, force bool) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -454,7 +457,7 @@ func (s Networking) DisconnectNetwork(ctx context.Context, term, ref string, for
 }
 
 // inspectNetwork is NetworkSettings of inspect, with dockerd's default-bridge mirrors.
-func (s Networking) inspectNetwork(ctx context.Context, c *Container, running bool) *ctypes.NetworkSettings {
+func (s *Networking) inspectNetwork(ctx context.Context, c *Container, running bool) *ctypes.NetworkSettings {
 	nets, ports, _ := s.networkSettings(ctx, c, running)
 	ns := &ctypes.NetworkSettings{Ports: ports, Networks: nets}
 	if running && s.cfg.Networks != nil && c.HostConfig.NetworkMode != "host" {
@@ -468,7 +471,7 @@ func (s Networking) inspectNetwork(ctx context.Context, c *Container, running bo
 }
 
 // onNetwork is the ps "network" filter: any attached network, by name or ID.
-func (s Networking) onNetwork(c *Container, f interface{ ExactMatch(string, string) bool }) bool {
+func (s *Networking) onNetwork(c *Container, f interface{ ExactMatch(string, string) bool }) bool {
 	for name, e := range c.netConfig().Networks {
 		if f.ExactMatch("network", name) || (e.NetworkID != "" && f.ExactMatch("network", e.NetworkID)) {
 			return true
@@ -493,7 +496,7 @@ func withNetwork(m map[string]*ctypes.EndpointSettings, name string, e *ctypes.E
 }
 
 // networkStats are the interface counters of a running container with its own endpoints.
-func (s Networking) networkStats(c *Container) map[string]ctypes.NetworkStats {
+func (s *Networking) networkStats(c *Container) map[string]ctypes.NetworkStats {
 	if s.cfg.Networks == nil || !c.State.IsRunning() || c.HostConfig.NetworkMode == "host" {
 		return nil
 	}

@@ -23,7 +23,7 @@ const restoreParallel = 32
 // volume references, removes containerd containers nobody owns, then applies restart policies and --rm.
 // It returns once references are rebuilt and live containers reattached; policy restarts run in the
 // background.
-func (s *Service) Restore(ctx context.Context) error {
+func (s *restorer) Restore(ctx context.Context) error {
 	ents, err := os.ReadDir(s.cfg.Root)
 	if err != nil {
 		return err
@@ -56,12 +56,9 @@ func (s *Service) Restore(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	s.mu.Lock()
 	for _, c := range cs {
-		s.byID[c.ID] = c
-		s.byName[c.Name] = c.ID
+		s.add(c)
 	}
-	s.mu.Unlock()
 
 	// One listing of containerd's containers: a stopped container costs no containerd call at start-up.
 	live := map[string]ltypes.Container{}
@@ -81,10 +78,10 @@ func (s *Service) Restore(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			wasRunning := (restorer{s}).restoreOne(ctx, c, live[c.ID])
+			wasRunning := s.restoreOne(ctx, c, live[c.ID])
 			if !c.State.IsRunning() {
 				mu.Lock()
-				if c.HostConfig.AutoRemove && c.HasBeenStartedBefore || (restorer{s}).restartOnBoot(c, wasRunning) {
+				if c.HostConfig.AutoRemove && c.HasBeenStartedBefore || s.restartOnBoot(c, wasRunning) {
 					restart = append(restart, c)
 				}
 				mu.Unlock()
@@ -92,19 +89,19 @@ func (s *Service) Restore(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	(restorer{s}).removeOrphans(ctx, live)
+	s.removeOrphans(ctx, live)
 	for _, c := range restart {
 		go func() {
 			ctx := context.WithoutCancel(ctx)
 			if c.HostConfig.AutoRemove {
-				if err := s.remove(ctx, c, true, true); err != nil {
+				if err := s.life.remove(ctx, c, true, true); err != nil {
 					log.G(ctx).WithError(err).WithField("container", c.ID).Warn("remove --rm container at start-up")
 				}
 				return
 			}
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if err := s.startLocked(logCtx(ctx, c), c); err != nil {
+			if err := s.life.startLocked(logCtx(ctx, c), c); err != nil {
 				log.G(ctx).WithError(err).WithField("container", c.ID).Warn("restart container at start-up")
 			}
 		}()
@@ -112,7 +109,7 @@ func (s *Service) Restore(ctx context.Context) error {
 	return nil
 }
 
-func (s restorer) restartOnBoot(c *Container, wasRunning bool) bool {
+func (s *restorer) restartOnBoot(c *Container, wasRunning bool) bool {
 	if c.HasBeenManuallyStopped {
 		return false
 	}
@@ -126,7 +123,7 @@ func (s restorer) restartOnBoot(c *Container, wasRunning bool) bool {
 }
 
 // restoreOne reconciles one container with containerd; it reports whether the record said "running".
-func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Container) bool {
+func (s *restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Container) bool {
 	ctx = logCtx(ctx, c)
 	for _, mp := range c.MountPoints {
 		if mp.Type == ctypes.MountTypeVolume && mp.Name != "" {
@@ -199,8 +196,8 @@ func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Conta
 		}
 	}
 	if wasRunning || st.Restarting {
-		s.unmountVolumes(ctx, c)
-		Networking{s.Service}.releaseNetwork(ctx, c)
+		s.mounts.unmountVolumes(ctx, c)
+		s.net.releaseNetwork(ctx, c)
 		if !wasRunning {
 			code, at = st.ExitCode, st.FinishedAt
 		}
@@ -217,12 +214,9 @@ func (s restorer) restoreOne(ctx context.Context, c *Container, ctr ltypes.Conta
 
 // removeOrphans deletes containerd containers of our namespace that have no record (a crash between
 // creating the task and saving the record, or a record removed by hand).
-func (s restorer) removeOrphans(ctx context.Context, live map[string]ltypes.Container) {
+func (s *restorer) removeOrphans(ctx context.Context, live map[string]ltypes.Container) {
 	for id, ctr := range live {
-		s.mu.RLock()
-		_, ok := s.byID[id]
-		s.mu.RUnlock()
-		if ok {
+		if s.byExactID(id) != nil {
 			continue
 		}
 		if t, err := ctr.Task(ctx, nil); err == nil {
@@ -235,10 +229,10 @@ func (s restorer) removeOrphans(ctx context.Context, live map[string]ltypes.Cont
 
 // Shutdown stops running containers (each with its stop timeout), unless live-restore leaves them
 // running; either way pending policy restarts are cancelled.
-func (s *Service) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
+func (s *restorer) Shutdown(ctx context.Context) error {
+	s.downMu.Lock()
 	s.shuttingDown = true
-	s.mu.Unlock()
+	s.downMu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range s.list() {
 		c.mu.Lock()
@@ -254,7 +248,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.stop(ctx, c, c.stopSignal(), s.stopTimeout(c, nil)); err != nil {
+			if err := s.life.stop(ctx, c, c.stopSignal(), s.life.stopTimeout(c, nil)); err != nil {
 				log.G(ctx).WithError(err).WithField("container", c.ID).Warn("stop container at shutdown")
 			}
 		}()
@@ -274,10 +268,10 @@ func (s *Service) Shutdown(ctx context.Context) error {
 }
 
 // MaxStopTimeout is the longest stop timeout of any container (the daemon's shutdown bound).
-func (b *Backend) MaxStopTimeout() time.Duration {
-	max := b.s.cfg.DefaultStopTimeout
-	for _, c := range b.s.list() {
-		if t := b.s.stopTimeout(c, nil); t > max {
+func (b *RestoreAPI) MaxStopTimeout() time.Duration {
+	max := b.restore.cfg.DefaultStopTimeout
+	for _, c := range b.restore.list() {
+		if t := b.restore.life.stopTimeout(c, nil); t > max {
 			max = t
 		}
 	}

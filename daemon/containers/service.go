@@ -4,10 +4,14 @@
 // exec, cp (archive), export, diff, commit, top, stats, list, inspect and prune; healthchecks, restart
 // policies, and restore at daemon start (with or without live-restore).
 //
-// Service holds all of it. Its operations are grouped in views over the same state (`struct{ *Service }`:
-// fsOps, execOps, ioOps, queryOps, restorer, policy, settings, healthOps), which is why hack/validate
-// counts their methods as Service's and names Service a known exception to the 40-method rule until it is
-// split by what each part owns (issue 11). The runtime spec is built by the pure package oci.
+// Service only composes parts, each a type with the state it owns (parts.go): lifecycle (the state
+// machine, the libcontainerd client, RW layers and volumes), specBuilder (a run's spec and mounts),
+// streamer (attach, logs, exec instances, healthchecks), filesystem (cp, export, diff, commit, user
+// lookup, volume content), monitor (stats, top), query (ps, inspect, prune), restorer (restore,
+// shutdown, restart policies) and Networking (network attachment). They share store, the index of
+// containers with its own lock, and reach each other only through the small interfaces parts.go
+// declares. Backend adapts them to the container router, one adapter per route group; BuildOps gives
+// the builder the filesystem and lifecycle parts. The runtime spec is built by the pure package oci.
 //
 // Containers run as containerd tasks through libcontainerd/types (berthd never forks container processes);
 // RW layers come from `layer`, image defaults from the image service, volumes from the volume service,
@@ -102,24 +106,18 @@ type Config struct {
 	Defaults Defaults
 }
 
-// Service is the container service. It is safe for concurrent use.
+// Service composes the parts of the container service (parts.go); it owns no container state itself.
+// It is safe for concurrent use.
 type Service struct {
-	cfg     Config
-	client  ltypes.Client
-	images  ImageService
-	layers  LayerStore
-	volumes VolumeService
-	events  EventLogger
-
-	mu     sync.RWMutex
-	byID   map[string]*Container
-	byName map[string]string // name with "/" -> id
-	execs  map[string]*execConfig
-
-	imageStore   ImageStore
-	shuttingDown bool
-	lastCap      int
-	bounding     uint64
+	cfg     *Config
+	store   *store
+	life    *lifecycle
+	streams *streamer
+	fs      *filesystem
+	monitor *monitor
+	query   *query
+	restore *restorer
+	net     *Networking
 }
 
 // New returns the service; Restore loads the containers. The caller builds the libcontainerd client with
@@ -139,31 +137,29 @@ func New(cfg Config, images ImageService, layers LayerStore, volumes VolumeServi
 			return nil, err
 		}
 	}
-	s := &Service{
-		cfg: cfg, images: images, layers: layers, volumes: volumes, events: events,
-		byID: map[string]*Container{}, byName: map[string]string{}, execs: map[string]*execConfig{},
-	}
+	var lastCap int
+	var bounding uint64
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		var n int
 		for _, r := range strings.TrimSpace(string(b)) {
-			n = n*10 + int(r-'0')
+			lastCap = lastCap*10 + int(r-'0')
 		}
-		s.lastCap = n
 	}
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
-				s.bounding, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				bounding, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 			}
 		}
 	}
-	return s, nil
+	return compose(&cfg, images, layers, volumes, eventer{events}, caps{lastCap: lastCap, bounding: bounding}), nil
 }
 
 // SetClient installs the containerd client (built with ProcessEvent as its callback).
-func (s *Service) SetClient(c ltypes.Client) { s.client = c }
+func (s *Service) SetClient(c ltypes.Client) {
+	s.life.client, s.restore.client = c, c
+}
 
-func (s *Service) logEvent(c *Container, action string, extra map[string]string) {
+func (s eventer) logEvent(c *Container, action string, extra map[string]string) {
 	if s.events == nil {
 		return
 	}
@@ -191,8 +187,44 @@ func noSuchContainer(ref string) error {
 	return errdefs.ErrNotFound.WithMessage("No such container: " + ref)
 }
 
+// store is the index of containers by ID and name, with its own lock; every part receives it.
+type store struct {
+	mu     sync.RWMutex
+	byID   map[string]*Container
+	byName map[string]string // name with "/" -> id
+}
+
+func newStore() *store {
+	return &store{byID: map[string]*Container{}, byName: map[string]string{}}
+}
+
+// add indexes c by ID and name.
+func (s *store) add(c *Container) {
+	s.mu.Lock()
+	s.byID[c.ID] = c
+	s.byName[c.Name] = c.ID
+	s.mu.Unlock()
+}
+
+// drop removes c from the index (its name only while it still points at c).
+func (s *store) drop(c *Container) {
+	s.mu.Lock()
+	delete(s.byID, c.ID)
+	if s.byName[c.Name] == c.ID {
+		delete(s.byName, c.Name)
+	}
+	s.mu.Unlock()
+}
+
+// byExactID is the container with exactly this ID, nil when there is none.
+func (s *store) byExactID(id string) *Container {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byID[id]
+}
+
 // get finds a container by full ID, name or unique ID prefix, as dockerd's GetContainer.
-func (s *Service) get(ref string) (*Container, error) {
+func (s *store) get(ref string) (*Container, error) {
 	if ref == "" {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("No container name or ID supplied")
 	}
@@ -224,7 +256,7 @@ func (s *Service) get(ref string) (*Container, error) {
 }
 
 // reserveName claims name for id; Conflict when taken.
-func (s *Service) reserveName(name, id string) error {
+func (s *store) reserveName(name, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if other, ok := s.byName[name]; ok && other != id {
@@ -234,13 +266,13 @@ func (s *Service) reserveName(name, id string) error {
 	return nil
 }
 
-func (s *Service) releaseName(name string) {
+func (s *store) releaseName(name string) {
 	s.mu.Lock()
 	delete(s.byName, name)
 	s.mu.Unlock()
 }
 
-func (s *Service) generateName(id string) (string, error) {
+func (s *store) generateName(id string) (string, error) {
 	for i := 0; i < 10; i++ {
 		name := "/" + randomName(i)
 		if err := s.reserveName(name, id); err == nil {
@@ -251,7 +283,7 @@ func (s *Service) generateName(id string) (string, error) {
 	return name, s.reserveName(name, id)
 }
 
-func (s *Service) list() []*Container {
+func (s *store) list() []*Container {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]*Container, 0, len(s.byID))
@@ -262,8 +294,8 @@ func (s *Service) list() []*Container {
 }
 
 // Counts is /info's container figures.
-func (b *Backend) Counts() (total, running, paused, stopped int) {
-	for _, c := range b.s.list() {
+func (b *QueryAPI) Counts() (total, running, paused, stopped int) {
+	for _, c := range b.query.list() {
 		total++
 		switch {
 		case c.State.IsPaused():
@@ -278,8 +310,8 @@ func (b *Backend) Counts() (total, running, paused, stopped int) {
 }
 
 // ImageUsage tells the image service which containers use image id.
-func (b *Backend) ImageUsage(ctx context.Context, id digest.Digest) (running, stopped []string) {
-	for _, c := range b.s.list() {
+func (b *QueryAPI) ImageUsage(ctx context.Context, id digest.Digest) (running, stopped []string) {
+	for _, c := range b.query.list() {
 		if c.ImageID != string(id) {
 			continue
 		}
@@ -292,7 +324,7 @@ func (b *Backend) ImageUsage(ctx context.Context, id digest.Digest) (running, st
 	return
 }
 
-func (s *Service) fifoDir(id string) string { return filepath.Join(s.cfg.ExecRoot, id) }
+func (c *Config) fifoDir(id string) string { return filepath.Join(c.ExecRoot, id) }
 
 func logCtx(ctx context.Context, c *Container) context.Context {
 	return log.WithLogger(ctx, log.G(ctx).WithField("container", c.ID))
@@ -302,14 +334,11 @@ func eventActor(reclaimed uint64) eventtypes.Actor {
 	return eventtypes.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(reclaimed, 10)}}
 }
 
-// Views group the service's operations by concern; each is the service itself, seen through one area.
-type (
-	fsOps     struct{ *Service } // container filesystems: cp, export, diff, commit, volume population
-	execOps   struct{ *Service } // docker exec
-	ioOps     struct{ *Service } // attach, logs, stats, top, prune
-	queryOps  struct{ *Service } // ps and inspect
-	restorer  struct{ *Service } // start-up reconciliation with containerd
-	policy    struct{ *Service } // restart policies
-	settings  struct{ *Service } // docker update
-	healthOps struct{ *Service } // healthchecks
-)
+// eventer emits container events with the container's labels, image and name as attributes.
+type eventer struct{ events EventLogger }
+
+// caps are the host's capability limits exec and start specs are bounded by.
+type caps struct {
+	lastCap  int
+	bounding uint64
+}

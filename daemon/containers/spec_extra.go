@@ -11,13 +11,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// specOps is the service seen from what a container's spec takes beyond the basics: other containers it
-// names (checked at create, joined at start) and pinned volume subpaths.
-type specOps struct{ *Service }
-
 // extraSpec gathers the spec settings of oci.Extra: another container's PID namespace to join, device
 // cgroup rules and the cgroup knobs not covered by the rest of buildSpec.
-func (s specOps) extraSpec(c *Container) (oci.Extra, error) {
+func (s *specBuilder) extraSpec(c *Container) (oci.Extra, error) {
 	hc := c.HostConfig
 	e := oci.Extra{
 		DeviceCgroupRules: hc.DeviceCgroupRules, MemoryReservation: hc.MemoryReservation,
@@ -34,7 +30,7 @@ func (s specOps) extraSpec(c *Container) (oci.Extra, error) {
 }
 
 // runningPid is the pid of the running container ref whose namespace (what) another one joins.
-func (s specOps) runningPid(ref, what string) (int, error) {
+func (s *specBuilder) runningPid(ref, what string) (int, error) {
 	t, err := s.get(ref)
 	if err != nil {
 		return 0, err

@@ -88,7 +88,7 @@ func replaceOrAppendEnv(base, overrides []string) []string {
 // mountVolumes mounts the container's volumes (driver Mount with mount ID = container ID) and returns
 // the spec mounts of every mount point plus the generated /etc files. On error, what was mounted is
 // unmounted again.
-func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount, retErr error) {
+func (s *specBuilder) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount, retErr error) {
 	defer func() {
 		if retErr != nil {
 			s.unmountVolumes(context.WithoutCancel(ctx), c)
@@ -111,7 +111,7 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 			mp.ID = c.ID
 			mp.Source = p
 			c.mpMu.Unlock()
-			src, err := (specOps{s}).volumeSource(c, mp, p)
+			src, err := s.volumeSource(c, mp, p)
 			if err != nil {
 				return nil, err
 			}
@@ -144,8 +144,8 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (_ []oci.Mount
 }
 
 // unmountVolumes undoes mountVolumes: exactly one Unmount per successful Mount (mp.ID says which).
-func (s *Service) unmountVolumes(ctx context.Context, c *Container) {
-	(specOps{s}).releaseSubpaths(c)
+func (s *specBuilder) unmountVolumes(ctx context.Context, c *Container) {
+	s.releaseSubpaths(c)
 	for _, mp := range c.MountPoints {
 		if mp.Type != ctypes.MountTypeVolume || mp.ID == "" {
 			continue
@@ -159,9 +159,9 @@ func (s *Service) unmountVolumes(ctx context.Context, c *Container) {
 	}
 }
 
-func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (*oci.Options, error) {
+func (s *specBuilder) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (*oci.Options, error) {
 	cfg, hc := c.Config, c.HostConfig
-	user, err := s.resolveUser(ctx, c, cfg.User, hc.GroupAdd)
+	user, err := s.users.resolveUser(ctx, c, cfg.User, hc.GroupAdd)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 	if o.Security, err = securityFor(s.cfg.Security, hc); err != nil {
 		return nil, err
 	}
-	if o.Extra, err = (specOps{s}).extraSpec(c); err != nil {
+	if o.Extra, err = s.extraSpec(c); err != nil {
 		return nil, err
 	}
 	if (hc.Init != nil && *hc.Init) || (hc.Init == nil && s.cfg.Defaults.Init) {
@@ -203,15 +203,8 @@ func (s *Service) buildSpec(ctx context.Context, c *Container, ms []oci.Mount) (
 	return o, nil
 }
 
-func (s *Service) cgroupParent(hc *ctypes.HostConfig) string {
-	if hc.CgroupParent != "" {
-		return hc.CgroupParent
-	}
-	return s.cfg.CgroupParent
-}
-
 // Start starts a created or stopped container (POST /containers/{id}/start). NotModified when running.
-func (s *Service) Start(ctx context.Context, ref string) error {
+func (s *lifecycle) Start(ctx context.Context, ref string) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -246,14 +239,14 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	return err
 }
 
-func (s *Service) removeAfterFailedStart(ctx context.Context, c *Container) {
+func (s *lifecycle) removeAfterFailedStart(ctx context.Context, c *Container) {
 	if err := s.remove(ctx, c, true, true); err != nil {
 		log.G(ctx).WithError(err).Warn("remove --rm container after failed start")
 	}
 }
 
 // startLocked runs the container; c.mu is held.
-func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) {
+func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error) {
 	if s.client == nil {
 		return errdefs.ErrUnavailable.WithMessage("containerd is not connected")
 	}
@@ -278,25 +271,25 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 			_ = c.save()
 		}
 	}()
-	ms, err := s.mountVolumes(ctx, c)
+	ms, err := s.spec.mountVolumes(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if retErr != nil {
-			s.unmountVolumes(context.WithoutCancel(ctx), c)
+			s.spec.unmountVolumes(context.WithoutCancel(ctx), c)
 		}
 	}()
-	nsPath, err := Networking{s}.setupNetwork(ctx, c)
+	nsPath, err := s.net.setupNetwork(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if retErr != nil {
-			Networking{s}.releaseNetwork(context.WithoutCancel(ctx), c)
+			s.net.releaseNetwork(context.WithoutCancel(ctx), c)
 		}
 	}()
-	opts, err := s.buildSpec(ctx, c, ms)
+	opts, err := s.spec.buildSpec(ctx, c, ms)
 	if err != nil {
 		return err
 	}
@@ -334,7 +327,7 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 	st := c.streams
 	closeIO, setTask := stdinCloser()
 	task, err := ctr.NewTask(ctx, ltypes.TaskConfig{IOConfig: ltypes.IOConfig{
-		FIFODir: s.fifoDir(c.ID), Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
+		FIFODir: s.cfg.fifoDir(c.ID), Terminal: c.Config.Tty, Stdin: c.Config.OpenStdin,
 		Stdio: func(stdio ltypes.Stdio) error {
 			st.run(stdio, lw, closeIO)
 			return nil
@@ -370,7 +363,7 @@ func (s *Service) startLocked(ctx context.Context, c *Container) (retErr error) 
 		log.G(ctx).WithError(err).Warn("save container state")
 	}
 	s.logEvent(c, "start", nil)
-	(healthOps{s}).startHealth(c)
+	s.procs.startHealth(c)
 	return nil
 }
 
@@ -397,7 +390,7 @@ func stdinCloser() (closeIO func(), set func(interface{ CloseStdin(context.Conte
 }
 
 // deleteRuntimeContainer removes a containerd container left by an earlier run (and its dead task).
-func (s *Service) deleteRuntimeContainer(ctx context.Context, id string) {
+func (s *lifecycle) deleteRuntimeContainer(ctx context.Context, id string) {
 	ctr, err := s.client.LoadContainer(ctx, id)
 	if err != nil {
 		return

@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
+	"github.com/containerd/errdefs"
 )
 
 // cgroupRoot is where cgroup v1 controllers are mounted (the machine is cgroup v1 hybrid); the
@@ -45,7 +47,7 @@ func systemCPU() uint64 {
 	return 0
 }
 
-func (s ioOps) sample(c *Container) ctypes.StatsResponse {
+func (s *monitor) sample(c *Container) ctypes.StatsResponse {
 	cg := s.cfg.cgroupDir(c.HostConfig, c.ID)
 	var r ctypes.StatsResponse
 	r.Read = time.Now().UTC().Format(time.RFC3339Nano)
@@ -84,13 +86,13 @@ func (s ioOps) sample(c *Container) ctypes.StatsResponse {
 	r.PidsStats.Current = readUint(filepath.Join(pids, "pids.current"))
 	r.PidsStats.Limit = readUint(filepath.Join(pids, "pids.max"))
 	r.BlkioStats.IoServiceBytesRecursive = []any{}
-	r.Networks = Networking{s.Service}.networkStats(c)
+	r.Networks = s.net.networkStats(c)
 	return r
 }
 
 // Stats samples the container's cgroup: once (stream false) or every second until ctx ends. A stopped
 // container yields zeroed samples, as dockerd's. A one-shot sample is taken at once, without a baseline.
-func (s ioOps) Stats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
+func (s *monitor) Stats(ctx context.Context, ref string, stream, oneShot bool, emit func(ctypes.StatsResponse) error) error {
 	c, err := s.get(ref)
 	if err != nil {
 		return err
@@ -143,4 +145,59 @@ func memTotal() uint64 {
 		}
 	}
 	return 0
+}
+
+// Top lists the container's processes with the host's ps (as dockerd does), keeping the rows whose PID
+// belongs to the container.
+func (s *monitor) Top(ctx context.Context, ref, psArgs string) (*ctypes.TopResponse, error) {
+	c, err := s.get(ref)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	task := c.task
+	c.mu.Unlock()
+	if task == nil || !c.State.IsRunning() {
+		return nil, errNotRunning(c.ID)
+	}
+	procs, err := task.Pids(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pids := map[string]bool{}
+	for _, p := range procs {
+		pids[strconv.Itoa(int(p.Pid))] = true
+	}
+	if psArgs == "" {
+		psArgs = "-ef"
+	}
+	out, err := exec.CommandContext(ctx, "ps", strings.Fields(psArgs)...).Output()
+	if err != nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("Error running ps: " + err.Error())
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) == 0 {
+		return &ctypes.TopResponse{}, nil
+	}
+	titles := strings.Fields(lines[0])
+	pidCol := -1
+	for i, t := range titles {
+		if t == "PID" {
+			pidCol = i
+		}
+	}
+	if pidCol < 0 {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("Couldn't find PID field in ps output")
+	}
+	resp := &ctypes.TopResponse{Titles: titles, Processes: [][]string{}}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) <= pidCol || !pids[f[pidCol]] {
+			continue
+		}
+		row := f[:len(titles)-1]
+		row = append(append([]string(nil), row...), strings.Join(f[len(titles)-1:], " "))
+		resp.Processes = append(resp.Processes, row)
+	}
+	return resp, nil
 }

@@ -17,7 +17,7 @@ import (
 // subpathDir holds the pinned sources of a container's volume subpath mounts. It is under the exec root,
 // never under the container's own directory: removing a container deletes that directory recursively, and
 // a mount left there after a crash would take the volume's files with it.
-func (s specOps) subpathDir(c *Container) string {
+func (s *specBuilder) subpathDir(c *Container) string {
 	return filepath.Join(s.cfg.ExecRoot, "subpaths", c.ID)
 }
 
@@ -25,7 +25,7 @@ func (s specOps) subpathDir(c *Container) string {
 // VolumeOptions.Subpath). A subpath is resolved inside the volume without following links out of it, and
 // what was found is pinned by a bind mount of berthd's own: runc would otherwise resolve the path again,
 // after the container (which may write to the volume) could have swapped a link in.
-func (s specOps) volumeSource(c *Container, mp *mounts.MountPoint, volPath string) (string, error) {
+func (s *specBuilder) volumeSource(c *Container, mp *mounts.MountPoint, volPath string) (string, error) {
 	if mp.Spec == nil || mp.Spec.VolumeOptions == nil || mp.Spec.VolumeOptions.Subpath == "" {
 		return volPath, nil
 	}
@@ -65,7 +65,7 @@ func (s specOps) volumeSource(c *Container, mp *mounts.MountPoint, volPath strin
 
 // releaseSubpaths unmounts the pinned subpath sources of c. Only empty mount points are removed, never
 // anything recursively.
-func (s specOps) releaseSubpaths(c *Container) {
+func (s *specBuilder) releaseSubpaths(c *Container) {
 	dir := s.subpathDir(c)
 	ents, err := os.ReadDir(dir)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 
 // Update changes a container's resources and restart policy (POST /containers/{id}/update); a running
 // container's cgroup is updated in place.
-func (s settings) Update(ctx context.Context, ref string, u ctypes.UpdateConfig) ([]string, error) {
+func (s *lifecycle) Update(ctx context.Context, ref string, u ctypes.UpdateConfig) ([]string, error) {
 	c, err := s.get(ref)
 	if err != nil {
 		return nil, err

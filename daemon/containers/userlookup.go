@@ -25,9 +25,9 @@ const maxUserFile = 16 << 20
 // container's through a read-only view of its layer. The live layer is never mounted a second time: a
 // second read-write mount resets the overlay work directory under the running container, after which
 // every copy-up in it fails.
-func (s *Service) resolveUser(ctx context.Context, c *Container, spec string, groupAdd []string) (oci.User, error) {
+func (s *filesystem) resolveUser(ctx context.Context, c *Container, spec string, groupAdd []string) (oci.User, error) {
 	var passwd, group []byte
-	err := (fsOps{s}).withRoot(ctx, c, func(root *os.File) error {
+	err := s.withRoot(ctx, c, func(root *os.File) error {
 		var err error
 		if passwd, err = readInRoot(root, "/etc/passwd"); err != nil {
 			return err
@@ -77,7 +77,7 @@ func lookupUser(spec string, groupAdd []string, passwd, group []byte) (oci.User,
 
 // withRoot runs fn with a handle on the container's root directory: the running init's root, else a
 // read-only view of the RW layer.
-func (s fsOps) withRoot(ctx context.Context, c *Container, fn func(root *os.File) error) error {
+func (s *filesystem) withRoot(ctx context.Context, c *Container, fn func(root *os.File) error) error {
 	if st := c.State.snapshot(); st.Running && st.Pid > 0 {
 		root, err := os.OpenFile("/proc/"+strconv.Itoa(st.Pid)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err == nil {
@@ -96,7 +96,7 @@ func (s fsOps) withRoot(ctx context.Context, c *Container, fn func(root *os.File
 	return s.withReadOnlyLayer(ctx, c, fn)
 }
 
-func (s fsOps) withReadOnlyLayer(ctx context.Context, c *Container, fn func(root *os.File) error) error {
+func (s *filesystem) withReadOnlyLayer(ctx context.Context, c *Container, fn func(root *os.File) error) error {
 	tmp, err := os.MkdirTemp(s.cfg.ExecRoot, "rootfs-")
 	if err != nil {
 		return err

@@ -151,7 +151,7 @@ func notFoundAsInvalid(err error) error {
 
 // checkReferences resolves the containers the request names (--link, --pid container:), as dockerd does at
 // create: a missing one is a 400.
-func (s specOps) checkReferences(hc *ctypes.HostConfig) error {
+func (s *lifecycle) checkReferences(hc *ctypes.HostConfig) error {
 	for _, l := range hc.Links {
 		name, _, _ := strings.Cut(l, ":")
 		if _, err := s.get(name); err != nil {

@@ -15,7 +15,7 @@ import (
 
 // copyImageContent fills empty volumes with what the image has at their destination (dockerd's
 // "populate volume" on create), unless nocopy. The RW layer is mounted only when some volume needs it.
-func (s fsOps) copyImageContent(ctx context.Context, c *Container) error {
+func (s *filesystem) copyImageContent(ctx context.Context, c *Container) error {
 	var todo []*mounts.MountPoint
 	for _, mp := range c.MountPoints {
 		if mp.Type == ctypes.MountTypeVolume && mp.CopyData {
