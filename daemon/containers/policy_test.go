@@ -2,9 +2,11 @@ package containers
 
 import (
 	"testing"
+	"time"
 
 	ctypes "github.com/berthd/berthd/api/types/container"
 	ctdtest "github.com/berthd/berthd/libcontainerd/types/testutil"
+	"github.com/containerd/errdefs"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -113,4 +115,39 @@ func TestPolicyFailedRestart(t *testing.T) {
 	h.rt.Fail(ctdtest.OpTaskStart, nil)
 	assert.NilError(t, h.b.ContainerStart(h.ctx, id))
 	assert.Equal(t, h.inspect(id).State.Error, "")
+}
+
+// TestPolicyRestarting: a container waiting for its policy restart is "restarting": a stop ends the
+// wait for good, rm needs force, exec is refused.
+func TestPolicyRestarting(t *testing.T) {
+	h := newHarness(t, false)
+	h.cfg.firstRestartDelay = time.Hour
+	h.crash(false, nil)
+	ctx, b := h.ctx, h.b
+
+	id := h.run("c1", withPolicy(ctypes.RestartPolicyAlways, 0))
+	h.exit(id, 1)
+	r := h.waitStatus(id, "restarting")
+	assert.Check(t, r.State.Restarting)
+	assert.Equal(t, r.State.ExitCode, 1)
+	_, err := b.ExecCreate(ctx, id, ctypes.ExecOptions{Cmd: []string{"true"}})
+	assert.Check(t, errdefs.IsConflict(err), "%v", err)
+	err = b.ContainerRemove(ctx, id, false, false)
+	assert.Check(t, errdefs.IsConflict(err), "%v", err)
+	assert.Error(t, err, `cannot remove container "/c1": container is restarting: stop the container before removing or force remove`)
+
+	assert.NilError(t, b.ContainerStop(ctx, id, nil, ""))
+	r = h.inspect(id)
+	assert.Equal(t, r.State.Status, "exited")
+	assert.Equal(t, r.State.ExitCode, 1, "the last exit's code")
+	assert.Check(t, !h.rt.HasContainer(id))
+
+	// rm -f of a restarting container cancels the restart.
+	id = h.run("c2", withPolicy(ctypes.RestartPolicyAlways, 0))
+	h.exit(id, 1)
+	h.waitStatus(id, "restarting")
+	assert.NilError(t, b.ContainerRemove(ctx, id, true, false))
+	_, err = b.ContainerInspect(ctx, id, false)
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+
 }
