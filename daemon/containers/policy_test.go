@@ -149,5 +149,4 @@ func TestPolicyRestarting(t *testing.T) {
 	assert.NilError(t, b.ContainerRemove(ctx, id, true, false))
 	_, err = b.ContainerInspect(ctx, id, false)
 	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
-
 }

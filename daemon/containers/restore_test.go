@@ -27,11 +27,15 @@ func TestRestoreLiveRestore(t *testing.T) {
 	stopped := h.run("stopped", nil)
 	assert.NilError(t, h.b.ContainerStop(h.ctx, stopped, nil, ""))
 	pidA := h.inspect(a).State.Pid
+	_, err := h.rt.Stdout(p, "").Write([]byte("before\n"))
+	assert.NilError(t, err)
 	// A directory that is no container record is skipped.
 	assert.NilError(t, os.Mkdir(filepath.Join(h.cfg.Root, "bogus"), 0o700))
 
 	h.crash(true, func() {
 		assert.NilError(t, h.rt.Exit(b, 7))
+		_, err := h.rt.Stdout(p, "").Write([]byte("during\n"))
+		assert.NilError(t, err)
 	})
 
 	r := h.inspect(a)
@@ -60,9 +64,20 @@ func TestRestoreLiveRestore(t *testing.T) {
 	assert.Equal(t, *h.waitExec(id).ExitCode, 0)
 	h.exit(a, 1)
 	h.restarted(a, 1)
+	_, err = h.rt.Stderr(p, "").Write([]byte("after\n"))
+	assert.NilError(t, err)
 	assert.NilError(t, h.b.ContainerStop(h.ctx, p, nil, ""))
 	assert.Equal(t, h.inspect(p).State.ExitCode, 143)
-}
+	assert.Equal(t, h.logs(p), "before\nduring\nafter\n", "the output reaches the log across the restart")}
+
+// logs returns the container's whole log, both streams.
+func (h *harness) logs(id string) string {
+	h.t.Helper()
+	_, write, err := h.b.ContainerLogs(h.ctx, id, ctypes.LogsOptions{ShowStdout: true, ShowStderr: true})
+	assert.NilError(h.t, err)
+	var out syncBuffer
+	assert.NilError(h.t, write(&out, &out))
+	return out.String()}
 
 // TestRestoreWithoutLiveRestore: without live-restore, tasks left running by a daemon that died are
 // killed and marked exited, then restart policies and --rm apply as at boot; containerd containers
@@ -112,8 +127,7 @@ func TestRestoreWithoutLiveRestore(t *testing.T) {
 	h.crash(false, nil)
 	h.waitFor(always, "restarted at boot", func(r *ctypes.InspectResponse) bool { return r.State.Running })
 	assert.Equal(t, h.inspect(none).State.Status, "exited")
-	assert.Equal(t, h.inspect(userStopped).State.Status, "exited")
-}
+	assert.Equal(t, h.inspect(userStopped).State.Status, "exited")}
 
 // TestRestoreContainerdDown: a daemon that cannot list containerd's containers fails its restore with
 // Unavailable rather than marking every container dead.
@@ -128,5 +142,4 @@ func TestRestoreContainerdDown(t *testing.T) {
 	err = svc.Restore(h.ctx)
 	assert.Check(t, errdefs.IsUnavailable(err), "%v", err)
 	h.rt.SetDown(false)
-	assert.Check(t, h.rt.HasTask(id), "the task is left alone")
-}
+	assert.Check(t, h.rt.HasTask(id), "the task is left alone")}

@@ -35,6 +35,7 @@ func (c *client) Version(ctx context.Context) (string, error) {
 func (c *client) Close() error {
 	c.rt.mu.Lock()
 	c.closed = true
+	c.rt.detach(c)
 	c.rt.mu.Unlock()
 	return nil
 }
@@ -202,7 +203,7 @@ func (h *container) NewTask(ctx context.Context, cfg types.TaskConfig) (types.Ta
 		return nil, errdefs.ErrInvalidArgument.WithMessage("task " + h.ct.id + ": terminal does not match the spec's")
 	}
 	r.mu.Unlock()
-	p, err := r.newProc(h.ct.id, cfg.IOConfig)
+	p, err := r.newProc(h.c, h.ct.id, cfg.IOConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -230,23 +231,22 @@ func (h *container) Task(ctx context.Context, attach types.StdioCallback) (types
 		r.mu.Unlock()
 		return nil, errdefs.ErrNotFound.WithMessage("no running task found: task " + h.ct.id + " not found")
 	}
-	var stdio types.Stdio
+	var (
+		stdio types.Stdio
+		flush func()
+	)
 	reattach := attach != nil && t.init.stdio
 	if reattach {
 		// The FIFOs are the same, the reader is new: whoever read them before (a daemon that died)
 		// reads no more.
-		p := t.init
-		p.closeStdio()
-		stdio = p.openStdio(p.stderrW == nil, p.stdinR != nil)
-		if p.status == types.StatusStopped {
-			p.closeStdio()
-		}
+		stdio, flush = t.init.reattach(h.c)
 	}
 	r.mu.Unlock()
 	if reattach {
 		if err := attach(stdio); err != nil {
 			return nil, err
 		}
+		flush()
 	}
 	return &task{c: h.c, t: t}, nil
 }
@@ -415,7 +415,7 @@ func (h *task) Exec(ctx context.Context, processID string, spec *specs.Process, 
 		return nil, errdefs.ErrAlreadyExists.WithMessage("id " + processID + ": already exists")
 	}
 	r.mu.Unlock()
-	p, err := r.newProc(processID, cfg)
+	p, err := r.newProc(h.c, processID, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -449,20 +449,20 @@ func (h *task) LoadProcess(ctx context.Context, processID string, attach types.S
 		r.mu.Unlock()
 		return nil, errdefs.ErrNotFound.WithMessage("process " + processID + " not found")
 	}
-	var stdio types.Stdio
+	var (
+		stdio types.Stdio
+		flush func()
+	)
 	reattach := attach != nil && p.stdio
 	if reattach {
-		p.closeStdio()
-		stdio = p.openStdio(p.stderrW == nil, p.stdinR != nil)
-		if p.status == types.StatusStopped {
-			p.closeStdio()
-		}
+		stdio, flush = p.reattach(h.c)
 	}
 	r.mu.Unlock()
 	if reattach {
 		if err := attach(stdio); err != nil {
 			return nil, err
 		}
+		flush()
 	}
 	return &process{c: h.c, t: h.t, p: p}, nil
 }

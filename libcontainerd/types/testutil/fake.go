@@ -20,10 +20,14 @@
 // default, as in Linux). A paused task receives no signal but SIGKILL until resumed.
 //
 // A Runtime outlives its clients: Close one, Connect another with a new callback, and the tasks are
-// still there, which is how a test restarts the daemon over live containers (live-restore).
+// still there, which is how a test restarts the daemon over live containers (live-restore). Closing a
+// client ends its readers of the processes' stdio (EOF), as the death of a daemon closes its FIFO ends;
+// what the processes write meanwhile is kept and handed to the next daemon that reattaches
+// (Container.Task or Task.LoadProcess with a callback, which must read the streams it gets).
 package testutil
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -121,6 +125,13 @@ type procState struct {
 	deleted  bool
 
 	stdio       bool
+	terminal    bool
+	stdinWanted bool
+	owner       *client // whose daemon reads the stdio
+	// detached: the reading daemon died (its client closed); output waits in held, as in a FIFO,
+	// until a new daemon reattaches.
+	detached    bool
+	held        [2]bytes.Buffer
 	stdinClosed bool
 	stdinR      *io.PipeReader
 	stdoutW     *io.PipeWriter
@@ -363,6 +374,13 @@ func (r *Runtime) writer(id, processID string, stderr bool) io.Writer {
 	if err != nil {
 		return errWriter{err}
 	}
+	if p.detached && !(stderr && p.terminal) {
+		i := 0
+		if stderr {
+			i = 1
+		}
+		return heldWriter{r, &p.held[i]}
+	}
 	w := p.stdoutW
 	if stderr {
 		w = p.stderrW
@@ -371,6 +389,63 @@ func (r *Runtime) writer(id, processID string, stderr bool) io.Writer {
 		return io.Discard
 	}
 	return w
+}
+
+// heldWriter keeps what a process writes while no daemon reads its stdio.
+type heldWriter struct {
+	r *Runtime
+	b *bytes.Buffer
+}
+
+func (w heldWriter) Write(b []byte) (int, error) {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	return w.b.Write(b)
+}
+
+// reattach gives p new stdio pipes for a daemon reattaching through c; the returned func, called once
+// the daemon's callback runs, hands over what was written meanwhile. rt.mu is held.
+func (p *procState) reattach(c *client) (types.Stdio, func()) {
+	p.closeStdio()
+	stdio := p.openStdio(p.terminal, p.stdinWanted)
+	p.owner = c
+	out, errb := p.held[0].Bytes(), p.held[1].Bytes()
+	p.held[0], p.held[1] = bytes.Buffer{}, bytes.Buffer{}
+	stdout, stderr := p.stdoutW, p.stderrW
+	stopped := p.status == types.StatusStopped
+	return stdio, func() {
+		if len(out) > 0 {
+			_, _ = stdout.Write(out)
+		}
+		if len(errb) > 0 && stderr != nil {
+			_, _ = stderr.Write(errb)
+		}
+		if stopped {
+			stdout.Close()
+			if stderr != nil {
+				stderr.Close()
+			}
+		}
+	}
+}
+
+// detach closes the stdio of the processes whose daemon (client c) went away.
+func (r *Runtime) detach(c *client) {
+	for _, ct := range r.containers {
+		if ct.task == nil {
+			continue
+		}
+		procs := []*procState{ct.task.init}
+		for _, e := range ct.task.execs {
+			procs = append(procs, e)
+		}
+		for _, p := range procs {
+			if p.owner == c && p.stdio && !p.detached && p.status != types.StatusStopped {
+				p.closeStdio()
+				p.detached = true
+			}
+		}
+	}
 }
 
 // Stdin is what a process reads on its standard input (nil without a stdin stream).
@@ -454,14 +529,14 @@ func (r *Runtime) Resources(id string) *specs.LinuxResources {
 
 // newProc makes a created process with the stdio io asks for, and hands the daemon's ends to the
 // callback outside r.mu (it may call back into the client).
-func (r *Runtime) newProc(id string, cfg types.IOConfig) (*procState, error) {
+func (r *Runtime) newProc(c *client, id string, cfg types.IOConfig) (*procState, error) {
 	r.mu.Lock()
 	r.nextPid++
 	pid := r.nextPid
 	if r.fixedPid != 0 {
 		pid = r.fixedPid
 	}
-	p := &procState{id: id, pid: pid, status: types.StatusCreated, ignored: defaultIgnored()}
+	p := &procState{id: id, pid: pid, status: types.StatusCreated, ignored: defaultIgnored(), owner: c}
 	r.mu.Unlock()
 	if cfg.FIFODir == "" || cfg.Stdio == nil {
 		return p, nil
@@ -476,7 +551,7 @@ func (r *Runtime) newProc(id string, cfg types.IOConfig) (*procState, error) {
 
 // openStdio makes the pipes of a process and returns the daemon's ends.
 func (p *procState) openStdio(terminal, stdin bool) types.Stdio {
-	p.stdio = true
+	p.stdio, p.terminal, p.stdinWanted, p.detached = true, terminal, stdin, false
 	var s types.Stdio
 	var r *io.PipeReader
 	r, p.stdoutW = io.Pipe()

@@ -262,3 +262,44 @@ func TestReconnectAndErrors(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Equal(t, st.ExitCode, uint32(2))
 }
+
+func TestStdioAcrossReconnect(t *testing.T) {
+	ctx := context.Background()
+	rt := NewRuntime()
+	cl := rt.Connect(nil)
+	ctr, err := cl.NewContainer(ctx, "c1", types.ContainerConfig{Spec: spec()})
+	assert.NilError(t, err)
+	readAll := func(out chan<- string) types.StdioCallback {
+		return func(s types.Stdio) error {
+			go func() {
+				var b []byte
+				b, _ = io.ReadAll(s.Stdout)
+				out <- string(b)
+			}()
+			go func() { _, _ = io.Copy(io.Discard, s.Stderr) }()
+			return nil
+		}
+	}
+	first := make(chan string, 1)
+	task, err := ctr.NewTask(ctx, types.TaskConfig{IOConfig: types.IOConfig{FIFODir: "x", Stdio: readAll(first)}})
+	assert.NilError(t, err)
+	assert.NilError(t, task.Start(ctx))
+	_, err = rt.Stdout("c1", "").Write([]byte("one "))
+	assert.NilError(t, err)
+
+	assert.NilError(t, cl.Close())
+	assert.Equal(t, <-first, "one ", "the dead daemon's reader ends")
+	_, err = rt.Stdout("c1", "").Write([]byte("two "))
+	assert.NilError(t, err, "kept while nobody reads")
+
+	cl2 := rt.Connect(nil)
+	ctr2, err := cl2.LoadContainer(ctx, "c1")
+	assert.NilError(t, err)
+	second := make(chan string, 1)
+	_, err = ctr2.Task(ctx, readAll(second))
+	assert.NilError(t, err)
+	_, err = rt.Stdout("c1", "").Write([]byte("three"))
+	assert.NilError(t, err)
+	assert.NilError(t, rt.Exit("c1", 0))
+	assert.Equal(t, <-second, "two three")
+}
