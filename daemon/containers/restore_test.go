@@ -68,7 +68,8 @@ func TestRestoreLiveRestore(t *testing.T) {
 	assert.NilError(t, err)
 	assert.NilError(t, h.b.ContainerStop(h.ctx, p, nil, ""))
 	assert.Equal(t, h.inspect(p).State.ExitCode, 143)
-	assert.Equal(t, h.logs(p), "before\nduring\nafter\n", "the output reaches the log across the restart")}
+	assert.Equal(t, h.logs(p), "before\nduring\nafter\n", "the output reaches the log across the restart")
+}
 
 // logs returns the container's whole log, both streams.
 func (h *harness) logs(id string) string {
@@ -77,7 +78,8 @@ func (h *harness) logs(id string) string {
 	assert.NilError(h.t, err)
 	var out syncBuffer
 	assert.NilError(h.t, write(&out, &out))
-	return out.String()}
+	return out.String()
+}
 
 // TestRestoreWithoutLiveRestore: without live-restore, tasks left running by a daemon that died are
 // killed and marked exited, then restart policies and --rm apply as at boot; containerd containers
@@ -127,7 +129,8 @@ func TestRestoreWithoutLiveRestore(t *testing.T) {
 	h.crash(false, nil)
 	h.waitFor(always, "restarted at boot", func(r *ctypes.InspectResponse) bool { return r.State.Running })
 	assert.Equal(t, h.inspect(none).State.Status, "exited")
-	assert.Equal(t, h.inspect(userStopped).State.Status, "exited")}
+	assert.Equal(t, h.inspect(userStopped).State.Status, "exited")
+}
 
 // TestRestoreContainerdDown: a daemon that cannot list containerd's containers fails its restore with
 // Unavailable rather than marking every container dead.
@@ -142,4 +145,5 @@ func TestRestoreContainerdDown(t *testing.T) {
 	err = svc.Restore(h.ctx)
 	assert.Check(t, errdefs.IsUnavailable(err), "%v", err)
 	h.rt.SetDown(false)
-	assert.Check(t, h.rt.HasTask(id), "the task is left alone")}
+	assert.Check(t, h.rt.HasTask(id), "the task is left alone")
+}
