@@ -263,3 +263,29 @@ func TestManyContainersEvents(t *testing.T) {
 	total, running, paused, stopped := h.b.Counts()
 	assert.Check(t, is.DeepEqual([]int{total, running, paused, stopped}, []int{10, 0, 0, 10}))
 }
+
+// TestWaitConditions: docker wait's conditions answer with the exit code of the exit they waited for.
+func TestWaitConditions(t *testing.T) {
+	h := newHarness(t, false)
+	ctx, b := h.ctx, h.b
+	id := h.create("c1", nil)
+	ch, err := b.ContainerWait(ctx, id, "not-running")
+	assert.NilError(t, err)
+	assert.Equal(t, (<-ch).StatusCode, int64(0), "a created container is not running")
+	next, err := b.ContainerWait(ctx, id, "next-exit")
+	assert.NilError(t, err)
+	removed, err := b.ContainerWait(ctx, id, "removed")
+	assert.NilError(t, err)
+
+	assert.NilError(t, b.ContainerStart(ctx, id))
+	notRunning, err := b.ContainerWait(ctx, id, "not-running")
+	assert.NilError(t, err)
+	h.exit(id, 4)
+	assert.Equal(t, (<-next).StatusCode, int64(4))
+	assert.Equal(t, (<-notRunning).StatusCode, int64(4))
+	assert.NilError(t, b.ContainerRemove(ctx, id, false, false))
+	assert.Equal(t, (<-removed).StatusCode, int64(4))
+
+	_, err = b.ContainerWait(ctx, id, "not-running")
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+}
