@@ -240,12 +240,19 @@ func TestOOMAndAutoRemove(t *testing.T) {
 func TestContainerdLostExit(t *testing.T) {
 	h := newHarness(t, false)
 	id := h.run("", nil)
+	gone := h.run("", nil)
 	h.rt.SetDown(true)
 	assert.NilError(t, h.rt.Exit(id, 5))
+	// A task containerd lost altogether (its state went with a containerd restart).
+	assert.NilError(t, h.rt.Forget(gone))
 	h.rt.SetDown(false)
+
 	h.rt.Resync()
 	r := h.waitStatus(id, "exited")
 	assert.Equal(t, r.State.ExitCode, 5)
+	r = h.waitStatus(gone, "exited")
+	assert.Equal(t, r.State.ExitCode, 255, "no exit status to be had")
+	assert.Check(t, !h.rt.HasContainer(gone))
 }
 
 func TestManyContainersEvents(t *testing.T) {

@@ -317,6 +317,24 @@ func (r *Runtime) exitProc(t *taskState, p *procState, code uint32) {
 	r.emit(types.EventExit, types.EventInfo{ContainerID: t.ctr.id, ProcessID: p.id, Pid: p.pid, ExitCode: code, ExitedAt: p.exitedAt})
 }
 
+// Forget makes container id's task vanish without an event, as when containerd lost its state
+// (a restart that wiped the shim's state directory): later calls on it are NotFound.
+func (r *Runtime) Forget(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, err := r.task(id)
+	if err != nil {
+		return err
+	}
+	t.init.closeStdio()
+	for _, p := range t.execs {
+		p.closeStdio()
+	}
+	t.deleted = true
+	t.ctr.task = nil
+	return nil
+}
+
 // OOM delivers the task's OOM event (the kernel's OOM killer struck); the test then ends the process,
 // usually with Exit(id, 137).
 func (r *Runtime) OOM(id string) error {

@@ -261,6 +261,13 @@ func TestReconnectAndErrors(t *testing.T) {
 	st, err = task3.Status(ctx)
 	assert.NilError(t, err)
 	assert.Equal(t, st.ExitCode, uint32(2))
+
+	task4 := newRunning(t, cl2, "c4")
+	assert.NilError(t, rt.Forget("c4"))
+	_, err = task4.Status(ctx)
+	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
+	rt.WaitEvents()
+	assert.Check(t, is.DeepEqual(rec.types("c4"), []types.EventType{types.EventCreate, types.EventStart}), "no event")
 }
 
 func TestStdioAcrossReconnect(t *testing.T) {
