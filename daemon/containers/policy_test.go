@@ -150,3 +150,29 @@ func TestPolicyRestarting(t *testing.T) {
 	_, err = b.ContainerInspect(ctx, id, false)
 	assert.Check(t, errdefs.IsNotFound(err), "%v", err)
 }
+
+// TestPolicyBackoff: each policy restart waits twice as long as the one before; a start by the user
+// starts the back-off over.
+func TestPolicyBackoff(t *testing.T) {
+	h := newHarness(t, false)
+	h.cfg.firstRestartDelay = time.Millisecond
+	h.crash(false, nil)
+	id := h.run("", withPolicy(ctypes.RestartPolicyAlways, 0))
+	c := h.svc.store.byExactID(id)
+	delay := func() time.Duration {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.restartDelay
+	}
+	for i := 1; i <= 4; i++ {
+		h.exit(id, 1)
+		h.restarted(id, i)
+	}
+	assert.Equal(t, delay(), 8*time.Millisecond)
+	assert.NilError(t, h.b.ContainerStop(h.ctx, id, nil, ""))
+	assert.NilError(t, h.b.ContainerStart(h.ctx, id))
+	assert.Equal(t, delay(), time.Duration(0))
+	h.exit(id, 1)
+	h.restarted(id, 1)
+	assert.Equal(t, delay(), time.Millisecond)
+}
