@@ -158,6 +158,9 @@ func (s *restorer) scheduleRestart(ctx context.Context, c *Container, ran time.D
 	}
 	if c.restartDelay == 0 {
 		c.restartDelay = minRestartDelay
+		if s.cfg.firstRestartDelay > 0 {
+			c.restartDelay = s.cfg.firstRestartDelay
+		}
 	} else {
 		c.restartDelay *= 2
 		if c.restartDelay > maxRestartDelay {

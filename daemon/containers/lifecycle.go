@@ -91,10 +91,12 @@ func (s *lifecycle) stop(ctx context.Context, c *Container, sig syscall.Signal, 
 	if task == nil || exited == nil {
 		return nil
 	}
+	signalled := false
 	if err := task.Kill(ctx, sig, false); err != nil && !errdefs.IsNotFound(err) {
 		log.G(ctx).WithError(err).WithField("container", c.ID).Warn("stop signal failed; killing")
 		timeout = 0
 	} else {
+		signalled = true
 		s.logEvent(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	}
 	if paused {
@@ -118,7 +120,10 @@ func (s *lifecycle) stop(ctx context.Context, c *Container, sig syscall.Signal, 
 	if err := task.Kill(ctx, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
-	s.logEvent(c, "kill", map[string]string{"signal": "9"})
+	if !signalled || sig != syscall.SIGKILL {
+		// rm -f sends SIGKILL twice (to init, then to all) but dockerd reports one kill.
+		s.logEvent(c, "kill", map[string]string{"signal": "9"})
+	}
 	select {
 	case <-exited:
 		return nil
@@ -200,6 +205,8 @@ func (s *lifecycle) Restart(ctx context.Context, ref string, timeout *int, signa
 		if err != nil {
 			return err
 		}
+		// As dockerd: the stop half of a restart is reported as a stop.
+		s.logEvent(c, "stop", nil)
 	}
 	if err := s.Start(ctx, c.ID); err != nil && !errdefs.IsNotModified(err) {
 		return err

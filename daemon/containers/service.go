@@ -104,6 +104,10 @@ type Config struct {
 	Security SecurityConfig
 	// Defaults are the administrator's defaults for new containers (admin.go).
 	Defaults Defaults
+
+	// firstRestartDelay replaces minRestartDelay when set: unit tests make it long to hold a container
+	// in the restarting state.
+	firstRestartDelay time.Duration
 }
 
 // Service composes the parts of the container service (parts.go); it owns no container state itself.

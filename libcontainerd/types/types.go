@@ -3,7 +3,8 @@
 // plumbing. It holds interfaces and plain data only.
 //
 // It imports the stdlib and the OCI runtime-spec only: no containerd type appears here, so services and
-// their fakes never depend on the containerd client. libcontainerd/remote implements it.
+// their fakes never depend on the containerd client. libcontainerd/remote implements it;
+// libcontainerd/types/testutil fakes it in memory for unit tests.
 //
 // Error classes (github.com/containerd/errdefs), for every method: NotFound (no such container, task or
 // process), AlreadyExists (container or exec ID in use), FailedPrecondition (wrong state, e.g. deleting a
