@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthd/berthd/daemon/containers/oci"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/moby/sys/user"
 	"github.com/pkg/errors"
@@ -111,7 +112,13 @@ func (s *filesystem) withReadOnlyLayer(ctx context.Context, c *Container, fn fun
 	if err := s.layers.MountReadOnly(ctx, c.ID, tmp); err != nil {
 		return err
 	}
-	defer s.layers.Unmount(context.WithoutCancel(ctx), tmp)
+	// Detached, as the copy roots are: a plain unmount of the view found it busy at every start and
+	// retried for 2.5 s (containerd's unmount backs off 50 x 50 ms on EBUSY).
+	defer func() {
+		if err := unix.Unmount(tmp, unix.MNT_DETACH); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.ID).Warn("unmount the user lookup's view")
+		}
+	}()
 	root, err := os.OpenFile(tmp, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
