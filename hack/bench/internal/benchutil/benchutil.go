@@ -1,7 +1,7 @@
 // Package benchutil starts berthd and Debian's dockerd side by side for the benchmarks under hack/bench:
-// each in fresh temp dirs with its own socket, data root and containerd; dockerd isolated exactly as
-// ../shared/tools/ref-dockerd does (private mount namespace, empty tmpfs over the host's plugin dirs,
-// --bridge=none --iptables=false), but polled every 2 ms so start-up figures are not rounded to its 250 ms.
+// each in fresh temp dirs with its own socket, data root and containerd; dockerd isolated by
+// hack/testenv (private mount namespace, empty tmpfs over the host's plugin dirs, --bridge=none
+// --iptables=false), polled every 2 ms so start-up figures are not rounded.
 // berthd always runs in a network namespace of its own (a file under its dir), so its default bridge and
 // iptables rules never reach the host; StartDockerdNet gives dockerd the same, with its networking on.
 package benchutil
