@@ -186,14 +186,20 @@ func AddEndpoint(ep Endpoint) (retErr error) {
 	return nil
 }
 
-// LoopbackUp brings lo up in a namespace (containers with no endpoint still have loopback).
-func LoopbackUp(nsPath string) error {
+// handleAt is a netlink handle working inside the namespace at nsPath; the namespace's fd is only needed
+// to create it.
+func handleAt(nsPath string) (*netlink.Handle, error) {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	return netlink.NewHandleAt(ns)
+}
+
+// LoopbackUp brings lo up in a namespace (containers with no endpoint still have loopback).
+func LoopbackUp(nsPath string) error {
+	h, err := handleAt(nsPath)
 	if err != nil {
 		return err
 	}
@@ -208,12 +214,7 @@ func LoopbackUp(nsPath string) error {
 // RemoveInterface deletes an interface inside a namespace (disconnect of a running container); the
 // host end goes with it.
 func RemoveInterface(nsPath, ifName string) error {
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := handleAt(nsPath)
 	if err != nil {
 		return err
 	}
@@ -233,12 +234,7 @@ type Counters struct {
 
 // Stats returns the counters of every non-loopback interface in the namespace.
 func Stats(nsPath string) (map[string]Counters, error) {
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := handleAt(nsPath)
 	if err != nil {
 		return nil, err
 	}
