@@ -20,6 +20,7 @@ import (
 	"github.com/berthd/berthd/daemon/network"
 	"github.com/berthd/berthd/daemon/system"
 	"github.com/berthd/berthd/image/builder"
+	"github.com/berthd/berthd/image/buildkit"
 	"github.com/berthd/berthd/volume/local"
 	volumeservice "github.com/berthd/berthd/volume/service"
 	"github.com/containerd/log"
@@ -42,6 +43,7 @@ type Daemon struct {
 	plugins  *pluginsArea
 	ctrs     *containersArea
 	builder  *builder.Builder
+	buildkit *buildkit.BuildKit
 	nets     *network.Service
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
@@ -93,6 +95,7 @@ func New(ctx context.Context, cfg *config.Config, warnings []string) (_ *Daemon,
 		{"networks", d.initNetworks},
 		{"containers", d.initContainers},
 		{"builder", d.initBuilder},
+		{"buildkit", d.initBuildKit},
 		{"system", d.initSystem},
 		{"metrics", d.initMetrics},
 	}

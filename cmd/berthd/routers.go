@@ -14,13 +14,17 @@ import (
 
 // routers builds one router per API area from the daemon's services. Areas add their line here.
 func routers(d *daemon.Daemon) []router.Router {
+	var bk buildrouter.BuildKitBackend
+	if k := d.BuildKit(); k != nil {
+		bk = k
+	}
 	return []router.Router{
 		systemrouter.NewRouter(d.SystemBackend(), d, daemon.EventFilters()),
 		volumerouter.NewRouter(d.VolumesService()),
 		imagerouter.NewRouter(d.ImageService()),
 		pluginrouter.NewRouter(d.PluginManager()),
 		containerrouter.NewRouter(d.ContainerBackend()),
-		buildrouter.NewRouter(d.BuildBackend()),
+		buildrouter.NewRouter(d.BuildBackend(), bk),
 		networkrouter.NewRouter(d.NetworkBackend()),
 	}
 }

@@ -43,7 +43,7 @@ func (a *buildArgs) declareMeta(c *instructions.ArgCommand, lex *shell.Lex) erro
 	for _, kv := range c.Args {
 		def := kv.Value
 		if def != nil {
-			v, err := lex.ProcessWordWithMap(*def, a.metaMap())
+			v, _, err := lex.ProcessWord(*def, a.metaEnv())
 			if err != nil {
 				return err
 			}
@@ -52,6 +52,16 @@ func (a *buildArgs) declareMeta(c *instructions.ArgCommand, lex *shell.Lex) erro
 		a.meta[kv.Key] = a.value(kv.Key, def)
 	}
 	return nil
+}
+
+// metaEnv is metaMap as the shell lexer reads variables.
+func (a *buildArgs) metaEnv() shell.EnvGetter {
+	m := a.metaMap()
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	return shell.EnvsFromSlice(env)
 }
 
 func (a *buildArgs) metaMap() map[string]string {

@@ -63,7 +63,7 @@ func (b *Builder) prepare(ctx context.Context, opts buildtypes.Options, bc *buil
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to parse %s: %v", bc.dockerfileName, err))
 	}
 	r.lex = shell.NewLex(res.EscapeToken)
-	stages, metaArgs, err := instructions.Parse(res.AST)
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
 	if err != nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}

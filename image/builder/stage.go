@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/pkg/errors"
 )
 
@@ -87,7 +88,7 @@ func commandText(cmd instructions.Command) string {
 // always with pull); the base's ONBUILD triggers then run.
 func (r *run) from(ctx context.Context, s *stage, st *instructions.Stage) error {
 	if st.Platform != "" {
-		p, err := r.lex.ProcessWordWithMap(st.Platform, r.args.metaMap())
+		p, _, err := r.lex.ProcessWord(st.Platform, r.args.metaEnv())
 		if err != nil {
 			return err
 		}
@@ -95,7 +96,7 @@ func (r *run) from(ctx context.Context, s *stage, st *instructions.Stage) error 
 			return err
 		}
 	}
-	name, err := r.lex.ProcessWordWithMap(st.BaseName, r.args.metaMap())
+	name, _, err := r.lex.ProcessWord(st.BaseName, r.args.metaEnv())
 	if err != nil {
 		return err
 	}
@@ -182,7 +183,8 @@ func (r *run) baseImage(ctx context.Context, name string) (*Image, error) {
 func (r *run) dispatch(ctx context.Context, s *stage, cmd instructions.Command) error {
 	if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {
 		env := s.env(r.args.given)
-		if err := ex.Expand(func(w string) (string, error) { return r.lex.ProcessWord(w, env) }); err != nil {
+		envs := shell.EnvsFromSlice(env)
+		if err := ex.Expand(func(w string) (string, error) { v, _, err := r.lex.ProcessWord(w, envs); return v, err }); err != nil {
 			return err
 		}
 	}

@@ -26,17 +26,22 @@ type Backend interface {
 	Build(ctx context.Context, opts buildtypes.Options, body io.Reader, out func(image.JSONMessage)) (string, error)
 }
 
-type buildRouter struct{ backend Backend }
+type buildRouter struct {
+	backend  Backend
+	buildkit BuildKitBackend
+}
 
-// NewRouter returns the build router.
-func NewRouter(b Backend) router.Router { return &buildRouter{backend: b} }
+// NewRouter returns the build router; bk may be nil when BuildKit is not running.
+func NewRouter(b Backend, bk BuildKitBackend) router.Router {
+	return &buildRouter{backend: b, buildkit: bk}
+}
 
 func (r *buildRouter) Routes() []router.Route {
-	return []router.Route{
+	return append([]router.Route{
 		router.Post("/build", r.postBuild),
 		router.Post("/build/prune", r.postPrune),
 		router.Post("/build/cancel", r.postCancel),
-	}
+	}, r.buildKitRoutes()...)
 }
 
 // postCancel is POST /build/cancel. Only BuildKit jobs have IDs to cancel; dockerd answers 200 for any

@@ -73,20 +73,20 @@ func (exitErr) ExitCode() int { return 4 }
 
 func TestStreamErrors(t *testing.T) {
 	// Before anything was streamed an error is the response.
-	r := NewRouter(&backend{err: errors.New("early")}).(*buildRouter)
+	r := NewRouter(&backend{err: errors.New("early")}, nil).(*buildRouter)
 	w := httptest.NewRecorder()
 	err := r.postBuild(w, httptest.NewRequest(http.MethodPost, "/build", nil))
 	assert.Check(t, is.Error(err, "early"))
 
 	// After, it is an errorDetail with the RUN's exit code; '>' is escaped as dockerd's encoder does.
-	r = NewRouter(&backend{msgs: []image.JSONMessage{{Stream: " ---> x\n"}}, err: exitErr{}}).(*buildRouter)
+	r = NewRouter(&backend{msgs: []image.JSONMessage{{Stream: " ---> x\n"}}, err: exitErr{}}, nil).(*buildRouter)
 	w = httptest.NewRecorder()
 	assert.NilError(t, r.postBuild(w, httptest.NewRequest(http.MethodPost, "/build", nil)))
 	assert.Check(t, is.Equal(w.Body.String(), `{"stream":" ---\u003e x\n"}`+"\n"+`{"errorDetail":{"code":4,"message":"The command 'x' returned a non-zero code: 4"},"error":"The command 'x' returned a non-zero code: 4"}`+"\n"))
 }
 
 func TestCancel(t *testing.T) {
-	r := NewRouter(&backend{}).(*buildRouter)
+	r := NewRouter(&backend{}, nil).(*buildRouter)
 	err := r.postCancel(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/build/cancel", nil))
 	assert.Check(t, is.Error(err, "build ID not provided"))
 	w := httptest.NewRecorder()

@@ -1,0 +1,29 @@
+package daemon
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/berthd/berthd/image/buildkit"
+)
+
+// initBuildKit starts the embedded BuildKit on berthd's containerd, namespace and snapshotter, with its
+// state under <data-root>/buildkit. It runs after the builder step: BuildKit names what it exports
+// through the same image service.
+func (d *Daemon) initBuildKit(ctx context.Context) error {
+	bk, err := buildkit.New(ctx, buildkit.Config{
+		Root:              filepath.Join(d.cfg.Root, "buildkit"),
+		ContainerdAddress: d.ctd.address,
+		Namespace:         d.cfg.ContainerdNamespace,
+		Snapshotter:       d.imgs.snapshotter,
+	}, &builderImages{svc: d.imgs.images, st: d.imgs.images.Store()})
+	if err != nil {
+		return err
+	}
+	d.buildkit = bk
+	d.onShutdown("buildkit", func(context.Context) error { return bk.Close() })
+	return nil
+}
+
+// BuildKit is the embedded BuildKit, for the build router's /grpc, /session and version=2 paths.
+func (d *Daemon) BuildKit() *buildkit.BuildKit { return d.buildkit }

@@ -1,0 +1,197 @@
+// Package buildkit owns berthd's embedded BuildKit (v0.17, the newest release on the containerd 1.7 client
+// berthd uses, which also drives Debian 12's containerd 1.6): the controller (solver, build cache, build
+// history) under <data-root>/buildkit, one containerd worker on berthd's own containerd, namespace and
+// snapshotter (so an exported image is a berthd image, with no copy), the "moby" exporter that names images
+// through the image service, the session manager, and the gRPC server the build router hands hijacked
+// /grpc connections to.
+//
+// It must not import daemon or api/server; what it needs of the image and network services it declares
+// as small interfaces (Images, Networks).
+package buildkit
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	ctd "github.com/containerd/containerd"
+	"github.com/containerd/log"
+	"github.com/containerd/platforms"
+	"github.com/moby/buildkit/cache/remotecache"
+	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
+	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
+	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/control"
+	"github.com/moby/buildkit/frontend"
+	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
+	"github.com/moby/buildkit/frontend/gateway"
+	"github.com/moby/buildkit/frontend/gateway/forwarder"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/solver"
+	"github.com/moby/buildkit/solver/bboltcachestorage"
+	"github.com/moby/buildkit/util/entitlements"
+	"github.com/moby/buildkit/util/network/netproviders"
+	"github.com/moby/buildkit/worker"
+	"github.com/moby/buildkit/worker/base"
+	bkcontainerd "github.com/moby/buildkit/worker/containerd"
+	"github.com/moby/buildkit/worker/label"
+	"github.com/pkg/errors"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+)
+
+// Config configures the embedded BuildKit.
+type Config struct {
+	// Root is <data-root>/buildkit: cache.db, history.db and the worker's metadata and cache mounts.
+	Root string
+	// ContainerdAddress, Namespace and Snapshotter are berthd's own.
+	ContainerdAddress string
+	Namespace         string
+	Snapshotter       string
+	// GCPolicy is the cache's garbage-collection policy; nil keeps the cache until pruned.
+	GCPolicy []client.PruneInfo
+	// Labels are extra worker labels (e.g. the host-gateway IP).
+	Labels map[string]string
+}
+
+// Images is what the exporter needs of the image service: name an image it has stored.
+type Images interface {
+	// Tag points ref (a normalized, tagged reference) at the image whose config digest is id.
+	Tag(ctx context.Context, id, ref string) error
+}
+
+// BuildKit is the embedded BuildKit server.
+type BuildKit struct {
+	ctrl     *control.Controller
+	sessions *session.Manager
+	grpc     *grpc.Server
+	h2       *http2.Server
+	dbs      []*bolt.DB
+	cache    *bboltcachestorage.Store
+}
+
+// New starts BuildKit's controller over berthd's containerd.
+func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr error) {
+	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
+		return nil, err
+	}
+	b := &BuildKit{h2: &http2.Server{}}
+	defer func() {
+		if retErr != nil {
+			b.closeStores()
+		}
+	}()
+	var err error
+	if b.sessions, err = session.NewManager(); err != nil {
+		return nil, err
+	}
+	history, err := bolt.Open(filepath.Join(cfg.Root, "history.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, errors.Wrap(err, "open build history")
+	}
+	b.dbs = append(b.dbs, history)
+	if b.cache, err = bboltcachestorage.NewStore(filepath.Join(cfg.Root, "cache.db")); err != nil {
+		return nil, errors.Wrap(err, "open build cache")
+	}
+
+	labels := map[string]string{label.Snapshotter: cfg.Snapshotter}
+	for k, v := range cfg.Labels {
+		labels[k] = v
+	}
+	wo, err := bkcontainerd.NewWorkerOpt(bkcontainerd.WorkerOptions{
+		Root:            cfg.Root,
+		Address:         cfg.ContainerdAddress,
+		SnapshotterName: cfg.Snapshotter,
+		Namespace:       cfg.Namespace,
+		Labels:          labels,
+		NetworkOpt:      netproviders.Opt{Mode: "host"},
+	}, ctd.WithTimeout(60*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range wo.Platforms {
+		wo.Platforms[i] = platforms.Normalize(p)
+	}
+	wo.GCPolicy = cfg.GCPolicy
+	bw, err := base.NewWorker(ctx, wo)
+	if err != nil {
+		return nil, err
+	}
+	wc := &worker.Controller{}
+	if err := wc.Add(&mobyWorker{Worker: bw, images: imgs}); err != nil {
+		return nil, err
+	}
+	gwf, err := gateway.NewGatewayFrontend(wc.Infos(), nil)
+	if err != nil {
+		return nil, err
+	}
+	b.ctrl, err = control.NewController(control.Opt{
+		SessionManager:   b.sessions,
+		WorkerController: wc,
+		Frontends: map[string]frontend.Frontend{
+			"dockerfile.v0": forwarder.NewGatewayForwarder(wc.Infos(), dockerfile.Build),
+			"gateway.v0":    gwf,
+		},
+		CacheManager: solver.NewCacheManager(ctx, "local", b.cache, worker.NewCacheResultStorage(wc)),
+		CacheStore:   b.cache,
+		ResolveCacheImporterFuncs: map[string]remotecache.ResolveCacheImporterFunc{
+			"local":    localremotecache.ResolveCacheImporterFunc(b.sessions),
+			"registry": registryremotecache.ResolveCacheImporterFunc(b.sessions, wo.ContentStore, wo.RegistryHosts),
+		},
+		ResolveCacheExporterFuncs: map[string]remotecache.ResolveCacheExporterFunc{
+			"inline":   inlineremotecache.ResolveCacheExporterFunc(),
+			"local":    localremotecache.ResolveCacheExporterFunc(b.sessions),
+			"registry": registryremotecache.ResolveCacheExporterFunc(b.sessions, wo.RegistryHosts),
+		},
+		Entitlements: []string{string(entitlements.EntitlementNetworkHost)},
+		HistoryDB:    history,
+		LeaseManager: wo.LeaseManager,
+		ContentStore: wo.ContentStore,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.grpc = grpc.NewServer()
+	b.ctrl.Register(b.grpc)
+	log.G(ctx).WithField("root", cfg.Root).Info("buildkit started")
+	return b, nil
+}
+
+// ServeConn serves BuildKit's gRPC API (HTTP/2 with prior knowledge) on a connection the build router
+// hijacked from POST /grpc, until the client closes it.
+func (b *BuildKit) ServeConn(ctx context.Context, conn net.Conn) {
+	b.h2.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: b.grpc})
+}
+
+// HandleSession takes over POST /session: the session manager hijacks the request and calls back into the
+// client (files, secrets, ssh, auth) over it for as long as the client keeps it open.
+func (b *BuildKit) HandleSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	return b.sessions.HandleHTTPRequest(ctx, w, r)
+}
+
+// Close stops the controller and closes BuildKit's databases.
+func (b *BuildKit) Close() error {
+	if b.grpc != nil {
+		b.grpc.Stop()
+	}
+	var err error
+	if b.ctrl != nil {
+		err = b.ctrl.Close()
+	}
+	b.closeStores()
+	return err
+}
+
+func (b *BuildKit) closeStores() {
+	if b.cache != nil {
+		_ = b.cache.Close()
+	}
+	for _, db := range b.dbs {
+		_ = db.Close()
+	}
+}
