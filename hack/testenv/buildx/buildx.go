@@ -117,7 +117,7 @@ func build(dir string) error {
 	if err := os.RemoveAll(filepath.Join(src, "vendor")); err != nil {
 		return err
 	}
-	cmd := exec.Command(gobin, "build", "-o", filepath.Join(dir, "docker-buildx"), "./cmd/buildx")
+	cmd := exec.Command(gobin, "build", "-ldflags", "-X github.com/docker/buildx/version.Version="+Version, "-o", filepath.Join(dir, "docker-buildx"), "./cmd/buildx")
 	cmd.Env, cmd.Dir = env, src
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build buildx %s: %v\n%s", Version, err, out)
