@@ -105,8 +105,9 @@ func under(rel string, prefixes ...string) bool {
 }
 
 // containerdAdapters are the packages that talk to containerd; every other package reaches it through them.
-// daemon (the package itself, not what is under it) dials the client and hands it down.
-var containerdAdapters = []string{"libcontainerd/remote", "layer", "image/store", "distribution"}
+// daemon (the package itself, not what is under it) dials the client and hands it down. image/buildkit
+// is one because BuildKit's containerd worker is a containerd client of its own.
+var containerdAdapters = []string{"libcontainerd/remote", "layer", "image/store", "distribution", "image/buildkit"}
 
 // leaves may import only the standard library and the few packages listed: everything else depends on them.
 var leaves = map[string][]string{
@@ -179,7 +180,7 @@ func importRule(rel, imp string) (problem, known string) {
 	// The builder uses containerd's archive package as a library (context extraction), never a client.
 	builderArchive := under(rel, "image/builder") && (imp == "github.com/containerd/containerd/archive" || strings.HasPrefix(imp, "github.com/containerd/containerd/archive/"))
 	if strings.HasPrefix(imp, "github.com/containerd/containerd") && !builderArchive && rel != "daemon" && !under(rel, containerdAdapters...) && !under(rel, "hack", "integration") {
-		return "only the adapters (libcontainerd/remote, layer, image/store, distribution) and daemon, to dial, import containerd", ""
+		return "only the adapters (libcontainerd/remote, layer, image/store, distribution, image/buildkit) and daemon, to dial, import containerd", ""
 	}
 	return "", ""
 }
