@@ -33,6 +33,7 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
+	httpsource "github.com/moby/buildkit/source/http"
 	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/network/netproviders"
 	"github.com/moby/buildkit/worker"
@@ -57,6 +58,9 @@ type Config struct {
 	GCPolicy []client.PruneInfo
 	// Labels are extra worker labels (e.g. the host-gateway IP).
 	Labels map[string]string
+	// Entitlements are those builds may ask for (daemon.json builder.entitlements); nil means dockerd's
+	// default, network.host only.
+	Entitlements []string
 }
 
 // Images is what the exporter needs of the image service: name an image it has stored.
@@ -73,6 +77,10 @@ type BuildKit struct {
 	h2       *http2.Server
 	dbs      []*bolt.DB
 	cache    *bboltcachestorage.Store
+
+	entitlements []string
+	jobs         jobs
+	bodies       *bodies
 }
 
 // New starts BuildKit's controller over berthd's containerd.
@@ -80,7 +88,10 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, err
 	}
-	b := &BuildKit{h2: &http2.Server{}}
+	b := &BuildKit{h2: &http2.Server{}, bodies: newBodies(), entitlements: cfg.Entitlements}
+	if b.entitlements == nil {
+		b.entitlements = []string{string(entitlements.EntitlementNetworkHost)}
+	}
 	defer func() {
 		if retErr != nil {
 			b.closeStores()
@@ -122,6 +133,12 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	if err != nil {
 		return nil, err
 	}
+	// POST /build?version=2 with the context in the request body hands it to the HTTP source.
+	hs, err := httpsource.NewSource(httpsource.Opt{CacheAccessor: bw.CacheMgr, Transport: b.bodies})
+	if err != nil {
+		return nil, err
+	}
+	bw.SourceManager.Register(hs)
 	wc := &worker.Controller{}
 	if err := wc.Add(&mobyWorker{Worker: bw, images: imgs}); err != nil {
 		return nil, err
@@ -148,7 +165,7 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 			"local":    localremotecache.ResolveCacheExporterFunc(b.sessions),
 			"registry": registryremotecache.ResolveCacheExporterFunc(b.sessions, wo.RegistryHosts),
 		},
-		Entitlements: []string{string(entitlements.EntitlementNetworkHost)},
+		Entitlements: b.entitlements,
 		HistoryDB:    history,
 		LeaseManager: wo.LeaseManager,
 		ContentStore: wo.ContentStore,

@@ -1,0 +1,345 @@
+package buildkit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	buildtypes "github.com/berthd/berthd/api/types/build"
+	imagetypes "github.com/berthd/berthd/api/types/image"
+	"github.com/containerd/errdefs"
+	controlapi "github.com/moby/buildkit/api/services/control"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/identity"
+	"github.com/moby/buildkit/util/entitlements"
+	"github.com/moby/buildkit/util/tracing"
+	"github.com/pkg/errors"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+)
+
+// Stream IDs of POST /build?version=2's JSON messages, as dockerd names them: the CLI decodes the first's
+// aux as a BuildKit StatusResponse and the second's as the image ID.
+const (
+	traceStreamID = "moby.buildkit.trace"
+	imageIDStream = "moby.image.id"
+)
+
+// clientSessionRemote is the remote value with which a client says the context comes through its session.
+const clientSessionRemote = "client-session"
+
+// cacheOnlyOutput skips every exporter.
+const cacheOnlyOutput = "cacheonly"
+
+// contextHost is the host of the internal URLs under which a request body is served to BuildKit's HTTP
+// source as the build context; it never reaches the network.
+const contextHost = "berthd-build-context.invalid"
+
+// jobs tracks running legacy builds by build ID for POST /build/cancel.
+type jobs struct {
+	mu      sync.Mutex
+	cancels map[string]context.CancelFunc
+}
+
+func (j *jobs) add(id string, cancel context.CancelFunc) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.cancels == nil {
+		j.cancels = map[string]context.CancelFunc{}
+	}
+	if _, ok := j.cancels[id]; ok {
+		return errors.Wrapf(errdefs.ErrAlreadyExists, "build %s is already running", id)
+	}
+	j.cancels[id] = cancel
+	return nil
+}
+
+func (j *jobs) remove(id string) {
+	j.mu.Lock()
+	delete(j.cancels, id)
+	j.mu.Unlock()
+}
+
+// Cancel stops the legacy build with this build ID; an unknown ID is not an error (dockerd answers 200).
+func (b *BuildKit) Cancel(ctx context.Context, id string) error {
+	b.jobs.mu.Lock()
+	cancel := b.jobs.cancels[id]
+	b.jobs.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return nil
+}
+
+// Build is POST /build?version=2: the query mapped to the Dockerfile frontend's attributes as dockerd maps
+// them, solved with the client's session, BuildKit's status updates streamed as "moby.buildkit.trace"
+// messages and the image ID as "moby.image.id". It returns the image ID ("" when nothing was exported
+// into the image store).
+func (b *BuildKit) Build(ctx context.Context, opts buildtypes.Options, body io.Reader, out func(imagetypes.JSONMessage)) (string, error) {
+	req, err := solveRequest(opts, b.entitlements)
+	if err != nil {
+		return "", err
+	}
+	if opts.Remote == "" {
+		url, done := b.bodies.serve(body)
+		defer done()
+		req.FrontendAttrs["context"] = url
+	}
+	id := opts.BuildID
+	if id == "" {
+		id = identity.NewID()
+	}
+	req.Ref = identity.NewID()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := b.jobs.add(id, cancel); err != nil {
+		return "", err
+	}
+	defer b.jobs.remove(id)
+
+	var resp *controlapi.SolveResponse
+	eg, egctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		var err error
+		resp, err = b.ctrl.Solve(egctx, req)
+		return err
+	})
+	eg.Go(func() error {
+		return b.ctrl.Status(&controlapi.StatusRequest{Ref: req.Ref}, &statusStream{ctx: egctx, send: func(r *controlapi.StatusResponse) error {
+			dt, err := r.MarshalVT()
+			if err != nil {
+				return err
+			}
+			aux, _ := json.Marshal(dt)
+			raw := json.RawMessage(aux)
+			out(imagetypes.JSONMessage{ID: traceStreamID, Aux: &raw})
+			return nil
+		}})
+	})
+	if err := eg.Wait(); err != nil {
+		return "", err
+	}
+	imageID := resp.ExporterResponse[exptypes.ExporterImageConfigDigestKey]
+	if imageID != "" {
+		aux, _ := json.Marshal(struct{ ID string }{imageID})
+		raw := json.RawMessage(aux)
+		out(imagetypes.JSONMessage{ID: imageIDStream, Aux: &raw})
+	}
+	return imageID, nil
+}
+
+// solveRequest maps POST /build's options to a SolveRequest for the Dockerfile frontend, as dockerd does.
+// Options that only the classic builder's intermediate containers take are refused by name when set.
+func solveRequest(opts buildtypes.Options, allowed []string) (*controlapi.SolveRequest, error) {
+	for name, v := range map[string]int64{"memory": opts.Memory, "memswap": opts.MemorySwap, "cpushares": opts.CPUShares, "cpuperiod": opts.CPUPeriod, "cpuquota": opts.CPUQuota} {
+		if v != 0 {
+			return nil, errors.Wrapf(errdefs.ErrNotImplemented, "%s is not supported by BuildKit builds (version=2)", name)
+		}
+	}
+	for name, v := range map[string]string{"cpusetcpus": opts.CPUSetCPUs, "cpusetmems": opts.CPUSetMems, "cgroupparent": opts.CgroupParent} {
+		if v != "" {
+			return nil, errors.Wrapf(errdefs.ErrNotImplemented, "%s is not supported by BuildKit builds (version=2)", name)
+		}
+	}
+	attrs := map[string]string{}
+	switch opts.Remote {
+	case "", clientSessionRemote:
+	default:
+		attrs["context"] = opts.Remote
+	}
+	if opts.Remote == clientSessionRemote && opts.SessionID == "" {
+		return nil, errors.Wrap(errdefs.ErrInvalidArgument, "remote=client-session needs a session")
+	}
+	if opts.Dockerfile != "" {
+		attrs["filename"] = opts.Dockerfile
+	}
+	if opts.Target != "" {
+		attrs["target"] = opts.Target
+	}
+	if opts.Platform != "" {
+		attrs["platform"] = opts.Platform
+	}
+	if len(opts.CacheFrom) > 0 {
+		attrs["cache-from"] = strings.Join(opts.CacheFrom, ",")
+	}
+	for k, v := range opts.BuildArgs {
+		if v != nil {
+			attrs["build-arg:"+k] = *v
+		}
+	}
+	for k, v := range opts.Labels {
+		attrs["label:"+k] = v
+	}
+	if opts.NoCache {
+		attrs["no-cache"] = ""
+	}
+	attrs["image-resolve-mode"] = "default"
+	if opts.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	switch opts.NetworkMode {
+	case "host", "none":
+		attrs["force-network-mode"] = opts.NetworkMode
+	case "", "default":
+	default:
+		return nil, errors.Wrapf(errdefs.ErrNotImplemented, "network mode %q not supported by buildkit", opts.NetworkMode)
+	}
+	if len(opts.ExtraHosts) > 0 {
+		hosts, err := extraHosts(opts.ExtraHosts)
+		if err != nil {
+			return nil, err
+		}
+		attrs["add-hosts"] = hosts
+	}
+	if opts.ShmSize > 0 {
+		attrs["shm-size"] = strconv.FormatInt(opts.ShmSize, 10)
+	}
+	if len(opts.Ulimits) > 0 {
+		var ul []string
+		for _, u := range opts.Ulimits {
+			if u == nil {
+				continue
+			}
+			ul = append(ul, fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard))
+		}
+		attrs["ulimit"] = strings.Join(ul, ",")
+	}
+
+	exporterName := mobyExporter
+	exporterAttrs := map[string]string{}
+	if len(opts.Outputs) > 1 {
+		return nil, errors.Wrap(errdefs.ErrInvalidArgument, "multiple outputs not supported")
+	}
+	if len(opts.Outputs) == 1 {
+		exporterName = opts.Outputs[0].Type
+		for k, v := range opts.Outputs[0].Attrs {
+			exporterAttrs[k] = v
+		}
+	}
+	if (exporterName == mobyExporter || exporterName == client.ExporterImage) && len(opts.Tags) > 0 {
+		names, err := sanitizeNames(strings.Join(opts.Tags, ","))
+		if err != nil {
+			return nil, errors.Wrap(errdefs.ErrInvalidArgument, err.Error())
+		}
+		exporterAttrs[string(exptypes.OptKeyName)] = strings.Join(names, ",")
+	}
+	req := &controlapi.SolveRequest{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		Session:       opts.SessionID,
+		Cache:         &controlapi.CacheOptions{},
+	}
+	if exporterName != cacheOnlyOutput {
+		req.Exporters = []*controlapi.Exporter{{Type: exporterName, Attrs: exporterAttrs}}
+	}
+	if v := opts.BuildArgs["BUILDKIT_INLINE_CACHE"]; v != nil {
+		if on, err := strconv.ParseBool(*v); err == nil && on {
+			req.Cache.Exports = append(req.Cache.Exports, &controlapi.CacheOptionsEntry{Type: "inline"})
+		}
+	}
+	if opts.NetworkMode == "host" {
+		if !contains(allowed, string(entitlements.EntitlementNetworkHost)) {
+			return nil, errors.Wrap(errdefs.ErrPermissionDenied, "network.host is not allowed: enable it with daemon.json's builder.entitlements.network-host")
+		}
+		req.Entitlements = append(req.Entitlements, string(entitlements.EntitlementNetworkHost))
+	}
+	return req, nil
+}
+
+// extraHosts turns "host:ip" (or "host=ip") entries into the frontend's "host=ip,..." list.
+func extraHosts(list []string) (string, error) {
+	var out []string
+	for _, h := range list {
+		host, ip, ok := strings.Cut(h, "=")
+		if !ok {
+			host, ip, ok = strings.Cut(h, ":")
+		}
+		if !ok || host == "" {
+			return "", errors.Wrapf(errdefs.ErrInvalidArgument, "invalid extra host %q: expected host:ip", h)
+		}
+		ip = strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]")
+		if net.ParseIP(ip) == nil {
+			// host-gateway needs the bridge's address, which BuildKit's network here does not have.
+			return "", errors.Wrapf(errdefs.ErrInvalidArgument, "invalid IP address in add-host: %q", ip)
+		}
+		out = append(out, host+"="+ip)
+	}
+	return strings.Join(out, ","), nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// statusStream is Control.Status's server stream, in process.
+type statusStream struct {
+	grpc.ServerStream
+	ctx  context.Context
+	send func(*controlapi.StatusResponse) error
+}
+
+func (s *statusStream) Context() context.Context                { return s.ctx }
+func (s *statusStream) Send(r *controlapi.StatusResponse) error { return s.send(r) }
+
+// bodies serves request bodies to BuildKit's HTTP source under internal URLs, each once: a build whose
+// context is the request body (no remote, no session) reads it as a remote tar context.
+type bodies struct {
+	mu     sync.Mutex
+	next   http.RoundTripper
+	bodies map[string]io.Reader
+}
+
+func newBodies() *bodies {
+	return &bodies{next: tracing.DefaultTransport, bodies: map[string]io.Reader{}}
+}
+
+func (t *bodies) serve(body io.Reader) (string, func()) {
+	id := identity.NewID()
+	t.mu.Lock()
+	t.bodies[id] = body
+	t.mu.Unlock()
+	return "http://" + contextHost + "/" + id, func() {
+		t.mu.Lock()
+		delete(t.bodies, id)
+		t.mu.Unlock()
+	}
+}
+
+func (t *bodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != contextHost {
+		return t.next.RoundTrip(req)
+	}
+	id := strings.TrimPrefix(req.URL.Path, "/")
+	t.mu.Lock()
+	body, ok := t.bodies[id]
+	delete(t.bodies, id)
+	t.mu.Unlock()
+	if !ok {
+		return nil, errors.Wrapf(errdefs.ErrNotFound, "build context %s was already read", id)
+	}
+	return &http.Response{
+		Status:     "200 OK",
+		StatusCode: http.StatusOK,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{},
+		Body:       io.NopCloser(body),
+		// The length is unknown, which tells the HTTP source to stream it.
+		ContentLength: -1,
+		Request:       req,
+	}, nil
+}
