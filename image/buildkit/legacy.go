@@ -23,6 +23,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // Stream IDs of POST /build?version=2's JSON messages, as dockerd names them: the CLI decodes the first's
@@ -113,7 +114,7 @@ func (b *BuildKit) Build(ctx context.Context, opts buildtypes.Options, body io.R
 		return err
 	})
 	eg.Go(func() error {
-		return b.ctrl.Status(&controlapi.StatusRequest{Ref: req.Ref}, &statusStream{ctx: egctx, send: func(r *controlapi.StatusResponse) error {
+		return b.ctrl.Status(&controlapi.StatusRequest{Ref: req.Ref}, &statusStream{localStream: localStream{egctx}, send: func(r *controlapi.StatusResponse) error {
 			dt, err := r.MarshalVT()
 			if err != nil {
 				return err
@@ -284,15 +285,34 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// localStream is a gRPC server stream's plumbing for a call made in process: no headers, no transport.
+type localStream struct{ ctx context.Context }
+
+func (s localStream) Context() context.Context   { return s.ctx }
+func (localStream) SetHeader(metadata.MD) error  { return nil }
+func (localStream) SendHeader(metadata.MD) error { return nil }
+func (localStream) SetTrailer(metadata.MD)       {}
+func (localStream) SendMsg(any) error            { return errors.New("not a transport stream") }
+func (localStream) RecvMsg(any) error            { return io.EOF }
+
+var _ grpc.ServerStream = localStream{}
+
 // statusStream is Control.Status's server stream, in process.
 type statusStream struct {
-	grpc.ServerStream
-	ctx  context.Context
+	localStream
 	send func(*controlapi.StatusResponse) error
 }
 
-func (s *statusStream) Context() context.Context                { return s.ctx }
 func (s *statusStream) Send(r *controlapi.StatusResponse) error { return s.send(r) }
+
+// SendMsg is what the controller calls for each status update.
+func (s *statusStream) SendMsg(m any) error {
+	r, ok := m.(*controlapi.StatusResponse)
+	if !ok {
+		return errors.Errorf("unexpected status message %T", m)
+	}
+	return s.send(r)
+}
 
 // bodies serves request bodies to BuildKit's HTTP source under internal URLs, each once: a build whose
 // context is the request body (no remote, no session) reads it as a remote tar context.

@@ -6,7 +6,7 @@ import (
 
 	buildtypes "github.com/berthd/berthd/api/types/build"
 	controlapi "github.com/moby/buildkit/api/services/control"
-	"google.golang.org/grpc"
+	"github.com/pkg/errors"
 )
 
 // DiskUsage lists BuildKit's cache records as /system/df's BuildCache rows (Parents set; the router fills
@@ -61,7 +61,7 @@ func (b *BuildKit) Prune(ctx context.Context, opts buildtypes.PruneOptions) (bui
 		MinFreeSpace:  opts.MinFreeSpace,
 	}
 	var mu sync.Mutex
-	err = b.ctrl.Prune(req, &pruneStream{ctx: ctx, send: func(r *controlapi.UsageRecord) error {
+	err = b.ctrl.Prune(req, &pruneStream{localStream: localStream{ctx}, send: func(r *controlapi.UsageRecord) error {
 		mu.Lock()
 		defer mu.Unlock()
 		rep.CachesDeleted = append(rep.CachesDeleted, r.ID)
@@ -73,10 +73,16 @@ func (b *BuildKit) Prune(ctx context.Context, opts buildtypes.PruneOptions) (bui
 
 // pruneStream is Control.Prune's server stream, in process.
 type pruneStream struct {
-	grpc.ServerStream
-	ctx  context.Context
+	localStream
 	send func(*controlapi.UsageRecord) error
 }
 
-func (s *pruneStream) Context() context.Context             { return s.ctx }
 func (s *pruneStream) Send(r *controlapi.UsageRecord) error { return s.send(r) }
+
+func (s *pruneStream) SendMsg(m any) error {
+	r, ok := m.(*controlapi.UsageRecord)
+	if !ok {
+		return errors.Errorf("unexpected prune message %T", m)
+	}
+	return s.send(r)
+}
