@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,7 +90,15 @@ func (b *BuildKit) Build(ctx context.Context, opts buildtypes.Options, body io.R
 		return "", err
 	}
 	if opts.Remote == "" {
-		url, done := b.bodies.serve(body)
+		// Spooled first: once the first status message is flushed, net/http no longer lets the handler
+		// read the request body.
+		f, err := spool(b.root, body)
+		if err != nil {
+			return "", err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		url, done := b.bodies.serve(f)
 		defer done()
 		req.FrontendAttrs["context"] = url
 	}
@@ -253,6 +262,25 @@ func solveRequest(opts buildtypes.Options, allowed []string) (*controlapi.SolveR
 		req.Entitlements = append(req.Entitlements, string(entitlements.EntitlementNetworkHost))
 	}
 	return req, nil
+}
+
+// spool copies a build context from the request body to a file under dir, rewound.
+func spool(dir string, body io.Reader) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "context-*.tar")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, errors.Wrap(err, "reading the build context")
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
 }
 
 // extraHosts turns "host:ip" (or "host=ip") entries into the frontend's "host=ip,..." list.
