@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,23 +144,29 @@ func TestLegacyBuildKit(t *testing.T) {
 	})
 
 	t.Run("cancel", func(t *testing.T) {
-		cdir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN sleep 120\n"})
+		// The marker keeps the shell (and its command line) alive, so pgrep finds this build's step only.
+		marker := "legacy-cancel-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		cdir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN sleep 120; echo " + marker + "\n"})
 		errc := make(chan error, 1)
 		go func() {
 			_, err := goClientBuildErr(t, c, cdir, build.ImageBuildOptions{BuildID: "cancel-me", NoCache: true})
 			errc <- err
 		}()
 		daemon.WaitFor(t, 60*time.Second, "the build to run its RUN step", func() bool {
-			out, _ := exec.Command("pgrep", "-f", "sleep 120").Output()
+			out, _ := exec.Command("pgrep", "-f", marker).Output()
 			return len(out) > 0
 		})
 		assert.NilError(t, c.BuildCancel(ctx, "cancel-me"))
 		select {
 		case err := <-errc:
-			assert.Check(t, err != nil, "a cancelled build fails")
+			assert.Check(t, is.ErrorContains(err, "cancel"), "a cancelled build fails")
 		case <-time.After(60 * time.Second):
 			t.Fatal("the build did not stop after POST /build/cancel")
 		}
+		daemon.WaitFor(t, 30*time.Second, "the cancelled step's process to end", func() bool {
+			out, _ := exec.Command("pgrep", "-f", marker).Output()
+			return len(out) == 0
+		})
 	})
 
 	t.Run("disk usage and prune", func(t *testing.T) {
