@@ -124,7 +124,7 @@ func (f FeaturesConfig) validate() error {
 }
 
 // sizeRe is what docker/go-units' RAMInBytes reads, or a percentage of the disk.
-var sizeRe = regexp.MustCompile(`^(?i)(\d+(\.\d+)?\s*([kmgtp]i?)?b?|\d+%)$`)
+var sizeRe = regexp.MustCompile(`^(?i)(\d+(\.\d+)? ?([kmgtp]i?)?b?|\d+%)$`)
 
 func (c *BuilderConfig) validate() error {
 	check := func(key, v string) error {
