@@ -76,7 +76,9 @@ func (c *BuildCache) Build(ctx context.Context, opts buildtypes.Options, body io
 }
 
 // Cancel is POST /build/cancel.
-func (c *BuildCache) Cancel(ctx context.Context, id string) error { return c.d.buildkit.Cancel(ctx, id) }
+func (c *BuildCache) Cancel(ctx context.Context, id string) error {
+	return c.d.buildkit.Cancel(ctx, id)
+}
 
 // Prune is POST /build/prune; it logs a builder prune event with the bytes reclaimed, as dockerd does.
 func (c *BuildCache) Prune(ctx context.Context, opts buildtypes.PruneOptions) (buildtypes.CachePruneReport, error) {
