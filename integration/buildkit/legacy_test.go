@@ -235,6 +235,14 @@ func TestLegacyBuildKit(t *testing.T) {
 		lines := strings.Split(evs, "\n")
 		assert.Check(t, is.Len(lines, 2), evs)
 		assert.Check(t, strings.HasPrefix(lines[0], "prune ") && lines[0] != "prune 0", evs)
+
+		// docker system prune takes BuildKit's cache with it.
+		goClientBuild(t, c, dir, build.ImageBuildOptions{Target: "base", BuildArgs: map[string]*string{"GREETING": ptr("system")}})
+		out = d.MustDocker(t, "system", "prune", "-af")
+		assert.Check(t, is.Contains(out, "Deleted build cache objects:"))
+		du, err = c.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.BuildCacheObject}})
+		assert.NilError(t, err)
+		assert.Check(t, is.Len(du.BuildCache, 0))
 	})
 }
 
