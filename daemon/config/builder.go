@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/docker/go-units"
 )
 
 // BuilderConfig is daemon.json's "builder" (dockerd's names; encoding/json matches them case-insensitively
@@ -123,12 +125,19 @@ func (f FeaturesConfig) validate() error {
 	return nil
 }
 
-// sizeRe is what docker/go-units' RAMInBytes reads, or a percentage of the disk.
-var sizeRe = regexp.MustCompile(`^(?i)(\d+(\.\d+)? ?([kmgtp]i?)?b?|\d+%)$`)
+// validSize is what BuildKit reads: docker/go-units' RAMInBytes, or a whole percentage of the disk.
+func validSize(v string) bool {
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		n, err := strconv.ParseInt(p, 10, 64)
+		return err == nil && n >= 0 && n <= 100
+	}
+	n, err := units.RAMInBytes(v)
+	return err == nil && n >= 0
+}
 
 func (c *BuilderConfig) validate() error {
 	check := func(key, v string) error {
-		if v != "" && !sizeRe.MatchString(strings.TrimSpace(v)) {
+		if v != "" && !validSize(v) {
 			return fmt.Errorf("builder.gc.%s: invalid size %q (expected bytes such as \"10GB\" or a percentage such as \"10%%\")", key, v)
 		}
 		return nil

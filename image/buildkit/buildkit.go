@@ -3,7 +3,9 @@
 // history) under <data-root>/buildkit, one containerd worker on berthd's own containerd, namespace and
 // snapshotter (so an exported image is a berthd image, with no copy), the "moby" exporter that names images
 // through the image service, the session manager, and the gRPC server the build router hands hijacked
-// /grpc connections to.
+// /grpc connections to. Beside them: POST /build?version=2 (legacy.go: the query mapped to the Dockerfile
+// frontend, BuildKit's status streamed as JSON messages, cancellation by build ID), the cache's disk usage
+// and prune (prune.go), and daemon.json's builder.gc turned into BuildKit's GC policy (config.go).
 //
 // It must not import daemon or api/server; what it needs of the image and network services it declares
 // as small interfaces (Images, Networks).

@@ -81,13 +81,17 @@ func TestLegacyBuildKit(t *testing.T) {
 	dir := writeContext(t, map[string]string{"Dockerfile": legacyDockerfile, "data.txt": "data\n"})
 
 	t.Run("cli", func(t *testing.T) {
-		out, err := runLegacyCLI(t, d, dir, "build", "-t", "legacy:1", "--build-arg", "GREETING=hi", "--target", "final", ".")
+		iid := filepath.Join(t.TempDir(), "iid")
+		out, err := runLegacyCLI(t, d, dir, "build", "-t", "legacy:1", "--build-arg", "GREETING=hi", "--target", "final", "--iidfile", iid, ".")
 		assert.NilError(t, err, out)
 		assert.Check(t, is.Contains(out, "[base 2/3] RUN --mount=type=cache"), "BuildKit's progress reached the CLI")
 		assert.Check(t, is.Equal(d.MustDocker(t, "run", "--rm", "legacy:1", "cat", "/heredoc", "/greeting", "/count"), "heredoc\nhi\n1"))
 		insp, _, err := c.ImageInspectWithRaw(ctx, "legacy:1")
 		assert.NilError(t, err)
 		assert.Check(t, is.Equal(insp.Config.Labels["stage"], "final"))
+		got, err := os.ReadFile(iid)
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(string(got), insp.ID), "the CLI read moby.image.id")
 
 		// A different argument reruns the step; the cache mount kept what the first build wrote.
 		out, err = runLegacyCLI(t, d, dir, "build", "-t", "legacy:2", "--build-arg", "GREETING=again", "--target", "final", ".")
@@ -102,7 +106,7 @@ func TestLegacyBuildKit(t *testing.T) {
 		dest := t.TempDir()
 		out, err = runLegacyCLI(t, d, dir, "build", "--target", "base", "-o", "type=local,dest="+dest, ".")
 		assert.NilError(t, err, out)
-		got, err := os.ReadFile(filepath.Join(dest, "heredoc"))
+		got, err = os.ReadFile(filepath.Join(dest, "heredoc"))
 		assert.NilError(t, err)
 		assert.Check(t, is.Equal(string(got), "heredoc\n"))
 
