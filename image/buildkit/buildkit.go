@@ -80,10 +80,11 @@ type BuildKit struct {
 	dbs      []*bolt.DB
 	cache    *bboltcachestorage.Store
 
-	root         string
-	entitlements []string
-	jobs         jobs
-	bodies       *bodies
+	root          string
+	hostGatewayIP string
+	entitlements  []string
+	jobs          jobs
+	bodies        *bodies
 }
 
 // New starts BuildKit's controller over berthd's containerd.
@@ -91,7 +92,7 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, err
 	}
-	b := &BuildKit{h2: &http2.Server{}, bodies: newBodies(), root: cfg.Root, entitlements: cfg.Entitlements}
+	b := &BuildKit{h2: &http2.Server{}, bodies: newBodies(), root: cfg.Root, hostGatewayIP: cfg.Labels[hostGatewayLabel], entitlements: cfg.Entitlements}
 	if b.entitlements == nil {
 		b.entitlements = []string{string(entitlements.EntitlementNetworkHost)}
 	}

@@ -85,7 +85,7 @@ func (b *BuildKit) Cancel(ctx context.Context, id string) error {
 // messages and the image ID as "moby.image.id". It returns the image ID ("" when nothing was exported
 // into the image store).
 func (b *BuildKit) Build(ctx context.Context, opts buildtypes.Options, body io.Reader, out func(imagetypes.JSONMessage)) (string, error) {
-	req, err := solveRequest(opts, b.entitlements)
+	req, err := solveRequest(opts, b.entitlements, b.hostGatewayIP)
 	if err != nil {
 		return "", err
 	}
@@ -148,7 +148,7 @@ func (b *BuildKit) Build(ctx context.Context, opts buildtypes.Options, body io.R
 
 // solveRequest maps POST /build's options to a SolveRequest for the Dockerfile frontend, as dockerd does.
 // Options that only the classic builder's intermediate containers take are refused by name when set.
-func solveRequest(opts buildtypes.Options, allowed []string) (*controlapi.SolveRequest, error) {
+func solveRequest(opts buildtypes.Options, allowed []string, hostGatewayIP string) (*controlapi.SolveRequest, error) {
 	for name, v := range map[string]int64{"memory": opts.Memory, "memswap": opts.MemorySwap, "cpushares": opts.CPUShares, "cpuperiod": opts.CPUPeriod, "cpuquota": opts.CPUQuota} {
 		if v != 0 {
 			return nil, errors.Wrapf(errdefs.ErrNotImplemented, "%s is not supported by BuildKit builds (version=2)", name)
@@ -203,7 +203,7 @@ func solveRequest(opts buildtypes.Options, allowed []string) (*controlapi.SolveR
 		return nil, errors.Wrapf(errdefs.ErrNotImplemented, "network mode %q not supported by buildkit", opts.NetworkMode)
 	}
 	if len(opts.ExtraHosts) > 0 {
-		hosts, err := extraHosts(opts.ExtraHosts)
+		hosts, err := extraHosts(opts.ExtraHosts, hostGatewayIP)
 		if err != nil {
 			return nil, err
 		}
@@ -283,8 +283,12 @@ func spool(dir string, body io.Reader) (*os.File, error) {
 	return f, nil
 }
 
-// extraHosts turns "host:ip" (or "host=ip") entries into the frontend's "host=ip,..." list.
-func extraHosts(list []string) (string, error) {
+// hostGatewayLabel is the worker label carrying the address "host-gateway" stands for.
+const hostGatewayLabel = "org.mobyproject.buildkit.worker.moby.host-gateway-ip"
+
+// extraHosts turns "host:ip" (or "host=ip") entries into the frontend's "host=ip,..." list, "host-gateway"
+// into the daemon's host-gateway address.
+func extraHosts(list []string, hostGatewayIP string) (string, error) {
 	var out []string
 	for _, h := range list {
 		host, ip, ok := strings.Cut(h, "=")
@@ -295,8 +299,13 @@ func extraHosts(list []string) (string, error) {
 			return "", errors.Wrapf(errdefs.ErrInvalidArgument, "invalid extra host %q: expected host:ip", h)
 		}
 		ip = strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]")
+		if ip == "host-gateway" {
+			if hostGatewayIP == "" {
+				return "", errors.Wrap(errdefs.ErrFailedPrecondition, "unable to derive the IP value for host-gateway: the daemon has no host-gateway address")
+			}
+			ip = hostGatewayIP
+		}
 		if net.ParseIP(ip) == nil {
-			// host-gateway needs the bridge's address, which BuildKit's network here does not have.
 			return "", errors.Wrapf(errdefs.ErrInvalidArgument, "invalid IP address in add-host: %q", ip)
 		}
 		out = append(out, host+"="+ip)

@@ -21,7 +21,7 @@ func TestSolveRequestAttrs(t *testing.T) {
 		ExtraHosts: []string{"a:10.0.0.1", "b=::1"}, ShmSize: 1 << 20,
 		Ulimits: []*container.Ulimit{{Name: "nofile", Soft: 1024, Hard: 2048}},
 		Tags:    []string{"app", "app:latest", "reg.example/x:2"},
-	}, []string{"network.host"})
+	}, []string{"network.host"}, "")
 	assert.NilError(t, err)
 	assert.Check(t, is.DeepEqual(req.FrontendAttrs, map[string]string{
 		"filename": "build/Dockerfile", "target": "final", "platform": "linux/amd64", "cache-from": "a:1,b:2",
@@ -38,15 +38,19 @@ func TestSolveRequestAttrs(t *testing.T) {
 	assert.Assert(t, is.Len(req.Cache.Exports, 1))
 	assert.Check(t, is.Equal(req.Cache.Exports[0].Type, "inline"))
 
-	req, err = solveRequest(buildtypes.Options{Remote: "https://example.invalid/ctx.tar", Outputs: []buildtypes.Output{{Type: "local", Attrs: map[string]string{"dest": "/x"}}}, Tags: []string{"t"}}, nil)
+	req, err = solveRequest(buildtypes.Options{Remote: "https://example.invalid/ctx.tar", Outputs: []buildtypes.Output{{Type: "local", Attrs: map[string]string{"dest": "/x"}}}, Tags: []string{"t"}}, nil, "")
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(req.FrontendAttrs["context"], "https://example.invalid/ctx.tar"))
 	assert.Check(t, is.Equal(req.FrontendAttrs["image-resolve-mode"], "default"))
 	assert.Check(t, is.DeepEqual(req.Exporters[0].Attrs, map[string]string{"dest": "/x"}), "tags name only image exports")
 
-	req, err = solveRequest(buildtypes.Options{Outputs: []buildtypes.Output{{Type: "cacheonly"}}}, nil)
+	req, err = solveRequest(buildtypes.Options{Outputs: []buildtypes.Output{{Type: "cacheonly"}}}, nil, "")
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(req.Exporters, 0))
+
+	req, err = solveRequest(buildtypes.Options{ExtraHosts: []string{"gw:host-gateway"}}, nil, "172.17.0.1")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(req.FrontendAttrs["add-hosts"], "gw=172.17.0.1"))
 }
 
 func TestSolveRequestRefusals(t *testing.T) {
@@ -59,12 +63,13 @@ func TestSolveRequestRefusals(t *testing.T) {
 		{buildtypes.Options{NetworkMode: "host"}, "network.host is not allowed", errdefs.IsPermissionDenied},
 		{buildtypes.Options{Memory: 1}, "memory is not supported by BuildKit builds", errdefs.IsNotImplemented},
 		{buildtypes.Options{CgroupParent: "x"}, "cgroupparent is not supported by BuildKit builds", errdefs.IsNotImplemented},
-		{buildtypes.Options{ExtraHosts: []string{"h:host-gateway"}}, `invalid IP address in add-host: "host-gateway"`, errdefs.IsInvalidArgument},
+		{buildtypes.Options{ExtraHosts: []string{"h:host-gateway"}}, "unable to derive the IP value for host-gateway", errdefs.IsFailedPrecondition},
+		{buildtypes.Options{ExtraHosts: []string{"h:nowhere"}}, `invalid IP address in add-host: "nowhere"`, errdefs.IsInvalidArgument},
 		{buildtypes.Options{Tags: []string{"x@sha256:" + "0123456789012345678901234567890123456789012345678901234567890123"}}, "build tag cannot contain a digest", errdefs.IsInvalidArgument},
 		{buildtypes.Options{Remote: clientSessionRemote}, "remote=client-session needs a session", errdefs.IsInvalidArgument},
 		{buildtypes.Options{Outputs: []buildtypes.Output{{Type: "local"}, {Type: "tar"}}}, "multiple outputs not supported", errdefs.IsInvalidArgument},
 	} {
-		_, err := solveRequest(tc.opts, []string{})
+		_, err := solveRequest(tc.opts, []string{}, "")
 		assert.Check(t, is.ErrorContains(err, tc.err))
 		assert.Check(t, tc.class(err), "%v", err)
 	}
