@@ -84,6 +84,7 @@ type BuildKit struct {
 	hostGatewayIP string
 	entitlements  []string
 	jobs          jobs
+	uploads       uploads
 	bodies        *bodies
 }
 

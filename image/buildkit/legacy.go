@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	buildtypes "github.com/berthd/berthd/api/types/build"
 	imagetypes "github.com/berthd/berthd/api/types/image"
@@ -36,6 +37,16 @@ const (
 
 // clientSessionRemote is the remote value with which a client says the context comes through its session.
 const clientSessionRemote = "client-session"
+
+// A client that reads the context from its stdin (docker build - < ctx.tar) sends it in a second request
+// with build ID uploadRequestPrefix+ID, while the build itself says remote=uploadRequestRemote, buildid=ID.
+const (
+	uploadRequestPrefix = "upload-request:"
+	uploadRequestRemote = "upload-request"
+)
+
+// uploadWait bounds how long one half of an upload pair waits for the other to arrive, as dockerd's.
+const uploadWait = 5 * time.Second
 
 // cacheOnlyOutput skips every exporter.
 const cacheOnlyOutput = "cacheonly"
@@ -85,20 +96,36 @@ func (b *BuildKit) Cancel(ctx context.Context, id string) error {
 // messages and the image ID as "moby.image.id". It returns the image ID ("" when nothing was exported
 // into the image store).
 func (b *BuildKit) Build(ctx context.Context, opts buildtypes.Options, body io.Reader, out func(imagetypes.JSONMessage)) (string, error) {
-	req, err := solveRequest(opts, b.entitlements, b.hostGatewayIP)
-	if err != nil {
-		return "", err
+	if id, ok := strings.CutPrefix(opts.BuildID, uploadRequestPrefix); ok {
+		return "", b.uploads.receive(ctx, b.root, id, body)
 	}
-	if opts.Remote == "" {
-		// Spooled first: once the first status message is flushed, net/http no longer lets the handler
-		// read the request body.
-		f, err := spool(b.root, body)
+	var ctxFile *os.File
+	if opts.Remote == uploadRequestRemote {
+		f, err := b.uploads.take(ctx, opts.BuildID)
 		if err != nil {
 			return "", err
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()
-		url, done := b.bodies.serve(f)
+		ctxFile, opts.Remote = f, ""
+	}
+	req, err := solveRequest(opts, b.entitlements, b.hostGatewayIP)
+	if err != nil {
+		return "", err
+	}
+	if opts.Remote == "" {
+		if ctxFile == nil {
+			// Spooled first: once the first status message is flushed, net/http no longer lets the
+			// handler read the request body.
+			f, err := spool(b.root, body)
+			if err != nil {
+				return "", err
+			}
+			defer os.Remove(f.Name())
+			defer f.Close()
+			ctxFile = f
+		}
+		url, done := b.bodies.serve(ctxFile)
 		defer done()
 		req.FrontendAttrs["context"] = url
 	}
@@ -262,6 +289,109 @@ func solveRequest(opts buildtypes.Options, allowed []string, hostGatewayIP strin
 		req.Entitlements = append(req.Entitlements, string(entitlements.EntitlementNetworkHost))
 	}
 	return req, nil
+}
+
+// uploads pairs context uploads with the builds that use them.
+type uploads struct {
+	mu sync.Mutex
+	m  map[string]*upload
+}
+
+type upload struct {
+	started chan struct{} // closed when the upload request arrives
+	ready   chan struct{} // closed when f or err is set
+	taken   chan struct{} // closed when the build took f
+	f       *os.File
+	err     error
+}
+
+func (u *uploads) get(id string) *upload {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]*upload{}
+	}
+	up, ok := u.m[id]
+	if !ok {
+		up = &upload{started: make(chan struct{}), ready: make(chan struct{}), taken: make(chan struct{})}
+		u.m[id] = up
+	}
+	return up
+}
+
+func (u *uploads) remove(id string) {
+	u.mu.Lock()
+	delete(u.m, id)
+	u.mu.Unlock()
+}
+
+// receive spools an uploaded context and hands it to the build with the same ID, if one comes.
+func (u *uploads) receive(ctx context.Context, dir, id string, body io.Reader) error {
+	up := u.get(id)
+	select {
+	case <-up.started:
+		return errors.Wrapf(errdefs.ErrAlreadyExists, "a context for build %s was already uploaded", id)
+	default:
+	}
+	close(up.started)
+	up.f, up.err = spool(dir, body)
+	close(up.ready)
+	if up.err != nil {
+		return up.err
+	}
+	t := time.NewTimer(uploadWait)
+	defer t.Stop()
+	select {
+	case <-up.taken:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	// Nobody came: the build may still be on its way; take it back only if it has not.
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	select {
+	case <-up.taken:
+		return nil
+	default:
+	}
+	delete(u.m, id)
+	up.f.Close()
+	os.Remove(up.f.Name())
+	return errors.Wrapf(errdefs.ErrNotFound, "no build %s took the uploaded context", id)
+}
+
+// take waits for the context uploaded for build id; the caller owns the file.
+func (u *uploads) take(ctx context.Context, id string) (*os.File, error) {
+	if id == "" {
+		return nil, errors.Wrap(errdefs.ErrInvalidArgument, "remote=upload-request needs a buildid")
+	}
+	up := u.get(id)
+	defer u.remove(id)
+	t := time.NewTimer(uploadWait)
+	defer t.Stop()
+	select {
+	case <-up.started:
+	case <-t.C:
+		return nil, errors.Wrapf(errdefs.ErrNotFound, "no context was uploaded for build %s", id)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-up.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if up.err != nil {
+		return nil, up.err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.m[id]; !ok {
+		return nil, errors.Wrapf(errdefs.ErrNotFound, "the context uploaded for build %s expired", id)
+	}
+	close(up.taken)
+	return up.f, nil
 }
 
 // spool copies a build context from the request body to a file under dir, rewound.

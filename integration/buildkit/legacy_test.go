@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,6 +131,24 @@ func TestLegacyBuildKit(t *testing.T) {
 		assert.Check(t, is.Equal(msg, ""))
 		assert.Check(t, id != "")
 		assert.Check(t, is.Equal(d.MustDocker(t, "run", "--rm", "legacy:body", "cat", "/data.txt"), "from the body"))
+	})
+
+	t.Run("cli context from stdin", func(t *testing.T) {
+		// The 20.10 CLI uploads a tar context from stdin in a second request (buildid=upload-request:ID).
+		var tarball bytes.Buffer
+		_, err := io.Copy(&tarball, tarContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY data.txt /\n", "data.txt": "from stdin\n"}))
+		assert.NilError(t, err)
+		cmd := exec.Command(legacyCLI, "build", "-t", "legacy:stdin", "-")
+		cmd.Stdin = &tarball
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "legacy-config"), "DOCKER_CONTEXT=", "DOCKER_BUILDKIT=1", "BUILDKIT_PROGRESS=plain")
+		out, err := cmd.CombinedOutput()
+		assert.NilError(t, err, string(out))
+		assert.Check(t, is.Equal(d.MustDocker(t, "run", "--rm", "legacy:stdin", "cat", "/data.txt"), "from stdin"))
+
+		// A build waiting for an upload that never comes fails instead of hanging.
+		status, body := d.Request(t, "POST", "/build?version=2&remote=upload-request&buildid=nobody", "application/x-tar", "")
+		assert.Check(t, is.Equal(status, http.StatusNotFound), body)
+		assert.Check(t, is.Contains(body, "no context was uploaded for build nobody"))
 	})
 
 	t.Run("refusals", func(t *testing.T) {

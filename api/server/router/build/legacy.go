@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	buildtypes "github.com/berthd/berthd/api/types/build"
 	"github.com/berthd/berthd/api/types/image"
@@ -33,9 +32,6 @@ func WithBuildKit(c CacheBackend) Option {
 func parseBuildKitOptions(req *http.Request, o *buildtypes.Options) error {
 	o.SessionID = req.FormValue("session")
 	o.BuildID = req.FormValue("buildid")
-	if strings.HasPrefix(o.BuildID, "upload-request:") || o.Remote == "upload-request" || req.FormValue("remote") == "upload-request" {
-		return notImplementedErr("a build context uploaded in a separate request (upload-request) is not supported by berthd; send it as the request body")
-	}
 	if v := req.FormValue("cachefrom"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.CacheFrom); err != nil {
 			return invalidParamErr(fmt.Sprintf("invalid cachefrom: %v", err))
