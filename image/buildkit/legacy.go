@@ -16,6 +16,7 @@ import (
 	buildtypes "github.com/berthd/berthd/api/types/build"
 	imagetypes "github.com/berthd/berthd/api/types/image"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -202,6 +203,9 @@ func solveRequest(opts buildtypes.Options, allowed []string, hostGatewayIP strin
 		attrs["target"] = opts.Target
 	}
 	if opts.Platform != "" {
+		if _, err := platforms.Parse(opts.Platform); err != nil {
+			return nil, errors.Wrapf(errdefs.ErrInvalidArgument, "%q is an invalid platform: %v", opts.Platform, err)
+		}
 		attrs["platform"] = opts.Platform
 	}
 	if len(opts.CacheFrom) > 0 {

@@ -61,6 +61,7 @@ func TestSolveRequestRefusals(t *testing.T) {
 	}{
 		{buildtypes.Options{NetworkMode: "bridge"}, `network mode "bridge" not supported by buildkit`, errdefs.IsNotImplemented},
 		{buildtypes.Options{NetworkMode: "host"}, "network.host is not allowed", errdefs.IsPermissionDenied},
+		{buildtypes.Options{Platform: "linux/amd64/v2/x"}, `"linux/amd64/v2/x" is an invalid platform`, errdefs.IsInvalidArgument},
 		{buildtypes.Options{Memory: 1}, "memory is not supported by BuildKit builds", errdefs.IsNotImplemented},
 		{buildtypes.Options{CgroupParent: "x"}, "cgroupparent is not supported by BuildKit builds", errdefs.IsNotImplemented},
 		{buildtypes.Options{ExtraHosts: []string{"h:host-gateway"}}, "unable to derive the IP value for host-gateway", errdefs.IsFailedPrecondition},
