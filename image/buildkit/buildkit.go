@@ -93,6 +93,7 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, err
 	}
+	removeSpooled(cfg.Root)
 	b := &BuildKit{h2: &http2.Server{}, bodies: newBodies(), root: cfg.Root, hostGatewayIP: cfg.Labels[hostGatewayLabel], entitlements: cfg.Entitlements}
 	if b.entitlements == nil {
 		b.entitlements = []string{string(entitlements.EntitlementNetworkHost)}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -396,6 +397,14 @@ func (u *uploads) take(ctx context.Context, id string) (*os.File, error) {
 	}
 	close(up.taken)
 	return up.f, nil
+}
+
+// removeSpooled deletes contexts a previous run spooled and never removed (it was killed mid-build).
+func removeSpooled(dir string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "context-*.tar"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
 }
 
 // spool copies a build context from the request body to a file under dir, rewound.
