@@ -11,7 +11,13 @@ import (
 // state under <data-root>/buildkit. It runs after the builder step: BuildKit names what it exports
 // through the same image service.
 func (d *Daemon) initBuildKit(ctx context.Context) error {
+	gc, ents, err := buildKitSettings(d.cfg)
+	if err != nil {
+		return err
+	}
 	bk, err := buildkit.New(ctx, buildkit.Config{
+		GCPolicy:          gc,
+		Entitlements:      ents,
 		Root:              filepath.Join(d.cfg.Root, "buildkit"),
 		ContainerdAddress: d.ctd.address,
 		Namespace:         d.cfg.ContainerdNamespace,
@@ -21,6 +27,7 @@ func (d *Daemon) initBuildKit(ctx context.Context) error {
 		return err
 	}
 	d.buildkit = bk
+	d.diskUsageSources = append(d.diskUsageSources, d.addBuildCacheUsage)
 	d.onShutdown("buildkit", func(context.Context) error { return bk.Close() })
 	return nil
 }

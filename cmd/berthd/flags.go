@@ -61,6 +61,7 @@ func newOptions() *options {
 	addSecurityFlags(fs, c)
 	// Areas' flags before the admin set, which defines the dockerd flags nobody implements as refused.
 	addNetworkFlags(fs, &c.NetworkConfig)
+	addBuilderFlags(fs, c)
 	o.addAdminFlags(fs)
 	fs.BoolVar(&o.validate, "validate", false, "Validate daemon configuration and exit")
 	fs.BoolVarP(&o.version, "version", "v", false, "Print version information and quit")

@@ -119,3 +119,12 @@ func TestRuntimesMergeFlagAndFile(t *testing.T) {
 	assert.Check(t, is.Equal(o.cfg.Runtimes["a"].Path, "/bin/a"))
 	assert.Check(t, is.Equal(o.cfg.Runtimes["b"].Path, "/bin/b"))
 }
+
+func TestFeatureFlag(t *testing.T) {
+	o := newOptions()
+	assert.NilError(t, o.parse([]string{"--feature", "buildkit=false", "--feature", "containerd-snapshotter"}))
+	assert.NilError(t, o.refusedOptions())
+	assert.Check(t, is.DeepEqual(o.cfg.Features, config.FeaturesConfig{"buildkit": false, "containerd-snapshotter": true}))
+	assert.Check(t, !o.cfg.Features.BuildKitEnabled())
+	assert.Check(t, is.ErrorContains(newOptions().parse([]string{"--feature", "buildkit=maybe"}), `invalid value for feature buildkit: "maybe"`))
+}

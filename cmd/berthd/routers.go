@@ -18,13 +18,17 @@ func routers(d *daemon.Daemon) []router.Router {
 	if k := d.BuildKit(); k != nil {
 		bk = k
 	}
+	var buildOpts []buildrouter.Option
+	if c := d.BuildCache(); c != nil {
+		buildOpts = append(buildOpts, buildrouter.WithBuildKit(c))
+	}
 	return []router.Router{
 		systemrouter.NewRouter(d.SystemBackend(), d, daemon.EventFilters()),
 		volumerouter.NewRouter(d.VolumesService()),
 		imagerouter.NewRouter(d.ImageService()),
 		pluginrouter.NewRouter(d.PluginManager()),
 		containerrouter.NewRouter(d.ContainerBackend()),
-		buildrouter.NewRouter(d.BuildBackend(), bk),
+		buildrouter.NewRouter(d.BuildBackend(), bk, buildOpts...),
 		networkrouter.NewRouter(d.NetworkBackend()),
 	}
 }

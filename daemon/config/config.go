@@ -70,6 +70,8 @@ type Config struct {
 	Labels                    []string       `json:"labels,omitempty"`
 	Experimental              bool           `json:"experimental,omitempty"`
 	MetricsAddress            string         `json:"metrics-addr,omitempty"`
+	Builder                   BuilderConfig  `json:"builder,omitempty"`
+	Features                  FeaturesConfig `json:"features,omitempty"`
 	SecurityConfig
 
 	AdminConfig
@@ -244,6 +246,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("conflicting options: --tlsverify requires --tls")
 	}
 	if err := c.validateSecurity(); err != nil {
+		return err
+	}
+	if err := c.Features.validate(); err != nil {
+		return err
+	}
+	if err := c.Builder.validate(); err != nil {
 		return err
 	}
 	return c.validateAdmin()

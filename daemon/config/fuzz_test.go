@@ -14,6 +14,8 @@ func FuzzLoadFile(f *testing.F) {
 		`{"default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1, "Hard": 2}}}`, `{"features": {"buildkit": true}}`,
 		`{"runtimes": {"x": {"path": "/x"}}, "default-runtime": "x"}`, `{"registry-mirrors": ["http://[::1]:5000"]}`,
 		`{"exec-opts": ["native.cgroupdriver="]}`, `{"storage-opts": null}`, "\xEF\xBB\xBF{}",
+		`{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "10GB", "policy": [{"keepStorage": "1GB", "filter": ["unused-for=24h"]}, {"all": true, "filter": {"type": {"regular": true}}}]}}}`,
+		`{"builder": {"entitlements": {"network-host": false, "security-insecure": true}}}`, `{"builder": {"gc": {"policy": [{"filter": 3}]}}}`,
 	} {
 		f.Add(s)
 	}

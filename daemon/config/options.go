@@ -39,7 +39,6 @@ var unsupported = []Unsupported{
 	{Key: "cluster-store-opts", Reason: "legacy overlay networking (removed from dockerd)", Harmless: []string{"{}"}},
 	{Key: "cluster-advertise", Reason: "legacy overlay networking (removed from dockerd)", Harmless: []string{`""`}},
 	{Key: "cdi-spec-dirs", Reason: "CDI devices", Harmless: []string{"[]"}},
-	{Key: "builder", Reason: "builder garbage collection settings (use `docker builder prune`)", Harmless: []string{"{}"}},
 	{Key: "network-diagnostic-port", Reason: "libnetwork's diagnostic server", Harmless: []string{"0"}},
 	{Key: "network-control-plane-mtu", Reason: "swarm control-plane networking", Harmless: []string{"1500"}},
 	{Key: "default-network-opts", Reason: "default driver options for new networks", Harmless: []string{"{}"}},
@@ -52,7 +51,6 @@ var unsupported = []Unsupported{
 	{Key: "bridge-accept-fwmark", Reason: "firewall marks on the default bridge", Harmless: []string{`""`}},
 	{Key: "ip-forward-no-drop", Reason: "the FORWARD policy is never changed", Harmless: []string{"false"}},
 	{Key: "firewall-backend", Reason: "berthd programs iptables only", Harmless: []string{`""`, `"iptables"`}},
-	{Key: "features", Reason: "feature flags (only containerd-snapshotter=true and buildkit=false describe berthd)"},
 }
 
 // pendingUnsupported are keys other areas are implementing (networking: daemon/config/network.go;
@@ -106,30 +104,12 @@ func (u Unsupported) Accepts(value json.RawMessage) bool {
 		return false
 	}
 	v := b.String()
-	if u.Key == "features" {
-		return harmlessFeatures(value)
-	}
 	for _, h := range u.Harmless {
 		if v == h || (h == `""` && v == "null") {
 			return true
 		}
 	}
 	return false
-}
-
-func harmlessFeatures(value json.RawMessage) bool {
-	var f map[string]bool
-	if json.Unmarshal(value, &f) != nil {
-		return false
-	}
-	for k, v := range f {
-		switch {
-		case k == "containerd-snapshotter" && v, k == "buildkit" && !v:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func (u Unsupported) String() string {

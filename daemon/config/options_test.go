@@ -115,7 +115,16 @@ func TestUnsupportedListsEveryOffendingKeySorted(t *testing.T) {
 
 func TestFeatures(t *testing.T) {
 	assert.NilError(t, LoadFile(New(), writeFile(t, `{"features": {"buildkit": false, "containerd-snapshotter": true}}`), true, nil))
-	assert.ErrorContains(t, LoadFile(New(), writeFile(t, `{"features": {"buildkit": true}}`), true, nil), "features (")
+	for _, v := range []string{"true", "false"} {
+		cfg := New()
+		assert.NilError(t, LoadFile(cfg, writeFile(t, `{"features": {"buildkit": `+v+`}}`), true, nil))
+		assert.NilError(t, cfg.Validate())
+		assert.Check(t, is.Equal(cfg.Features.BuildKitEnabled(), v == "true"))
+	}
+	assert.Check(t, New().Features.BuildKitEnabled(), "BuildKit is on by default, as in dockerd")
+	cfg := New()
+	assert.NilError(t, LoadFile(cfg, writeFile(t, `{"features": {"containerd-snapshotter": false}}`), true, nil))
+	assert.ErrorContains(t, cfg.Validate(), "features: berthd does not support containerd-snapshotter=false")
 }
 
 func TestAdminValidation(t *testing.T) {

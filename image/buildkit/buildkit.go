@@ -3,7 +3,9 @@
 // history) under <data-root>/buildkit, one containerd worker on berthd's own containerd, namespace and
 // snapshotter (so an exported image is a berthd image, with no copy), the "moby" exporter that names images
 // through the image service, the session manager, and the gRPC server the build router hands hijacked
-// /grpc connections to.
+// /grpc connections to. Beside them: POST /build?version=2 (legacy.go: the query mapped to the Dockerfile
+// frontend, BuildKit's status streamed as JSON messages, cancellation by build ID), the cache's disk usage
+// and prune (prune.go), and daemon.json's builder.gc turned into BuildKit's GC policy (config.go).
 //
 // It must not import daemon or api/server; what it needs of the image and network services it declares
 // as small interfaces (Images, Networks).
@@ -33,6 +35,7 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
+	httpsource "github.com/moby/buildkit/source/http"
 	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/network/netproviders"
 	"github.com/moby/buildkit/worker"
@@ -57,6 +60,9 @@ type Config struct {
 	GCPolicy []client.PruneInfo
 	// Labels are extra worker labels (e.g. the host-gateway IP).
 	Labels map[string]string
+	// Entitlements are those builds may ask for (daemon.json builder.entitlements); nil means dockerd's
+	// default, network.host only.
+	Entitlements []string
 }
 
 // Images is what the exporter needs of the image service: name an image it has stored.
@@ -73,6 +79,13 @@ type BuildKit struct {
 	h2       *http2.Server
 	dbs      []*bolt.DB
 	cache    *bboltcachestorage.Store
+
+	root          string
+	hostGatewayIP string
+	entitlements  []string
+	jobs          jobs
+	uploads       uploads
+	bodies        *bodies
 }
 
 // New starts BuildKit's controller over berthd's containerd.
@@ -80,7 +93,11 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, err
 	}
-	b := &BuildKit{h2: &http2.Server{}}
+	removeSpooled(cfg.Root)
+	b := &BuildKit{h2: &http2.Server{}, bodies: newBodies(), root: cfg.Root, hostGatewayIP: cfg.Labels[hostGatewayLabel], entitlements: cfg.Entitlements}
+	if b.entitlements == nil {
+		b.entitlements = []string{string(entitlements.EntitlementNetworkHost)}
+	}
 	defer func() {
 		if retErr != nil {
 			b.closeStores()
@@ -122,6 +139,12 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	if err != nil {
 		return nil, err
 	}
+	// POST /build?version=2 with the context in the request body hands it to the HTTP source.
+	hs, err := httpsource.NewSource(httpsource.Opt{CacheAccessor: bw.CacheMgr, Transport: b.bodies})
+	if err != nil {
+		return nil, err
+	}
+	bw.SourceManager.Register(hs)
 	wc := &worker.Controller{}
 	if err := wc.Add(&mobyWorker{Worker: bw, images: imgs}); err != nil {
 		return nil, err
@@ -148,7 +171,7 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 			"local":    localremotecache.ResolveCacheExporterFunc(b.sessions),
 			"registry": registryremotecache.ResolveCacheExporterFunc(b.sessions, wo.RegistryHosts),
 		},
-		Entitlements: []string{string(entitlements.EntitlementNetworkHost)},
+		Entitlements: b.entitlements,
 		HistoryDB:    history,
 		LeaseManager: wo.LeaseManager,
 		ContentStore: wo.ContentStore,

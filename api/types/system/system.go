@@ -130,6 +130,8 @@ type DiskUsage struct {
 	Containers []any
 	Volumes    []any
 	BuildCache []any
+	// BuilderSize is the build cache's total, reported for API < 1.42 only.
+	BuilderSize int64 `json:",omitempty"`
 }
 
 // DiskUsageOptions selects which object kinds /system/df computes.

@@ -1,6 +1,7 @@
-// Package build is the Engine API router for image builds: POST /build (the classic builder; BuildKit's
-// version=2 is refused by name) and POST /build/prune. HTTP only: it decodes the query into
-// api/types/build.Options and streams the backend's JSON messages.
+// Package build is the Engine API router for image builds: POST /build (the classic builder, or BuildKit
+// with version=2), POST /build/prune and /build/cancel (BuildKit's cache and jobs), and BuildKit's hijacked
+// /grpc and /session. HTTP only: it decodes the query into api/types/build.Options and streams the
+// backend's JSON messages.
 package build
 
 import (
@@ -18,6 +19,7 @@ import (
 	buildtypes "github.com/berthd/berthd/api/types/build"
 	"github.com/berthd/berthd/api/types/filters"
 	"github.com/berthd/berthd/api/types/image"
+	"github.com/berthd/berthd/api/types/versions"
 )
 
 // Backend runs builds. Build writes its messages through out (safe for concurrent use by the backend's
@@ -29,11 +31,16 @@ type Backend interface {
 type buildRouter struct {
 	backend  Backend
 	buildkit BuildKitBackend
+	cache    CacheBackend
 }
 
 // NewRouter returns the build router; bk may be nil when BuildKit is not running.
-func NewRouter(b Backend, bk BuildKitBackend) router.Router {
-	return &buildRouter{backend: b, buildkit: bk}
+func NewRouter(b Backend, bk BuildKitBackend, opts ...Option) router.Router {
+	r := &buildRouter{backend: b, buildkit: bk}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 func (r *buildRouter) Routes() []router.Route {
@@ -52,6 +59,11 @@ func (r *buildRouter) postCancel(w http.ResponseWriter, req *http.Request) error
 	}
 	if req.FormValue("id") == "" {
 		return invalidParamErr("build ID not provided")
+	}
+	if r.cache != nil {
+		if err := r.cache.Cancel(req.Context(), req.FormValue("id")); err != nil {
+			return err
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -72,7 +84,7 @@ func parseOptions(req *http.Request) (buildtypes.Options, error) {
 	switch v := req.FormValue("version"); v {
 	case "", "1":
 	case "2":
-		return o, notImplementedErr("BuildKit (version=2) is not supported by berthd; use the classic builder (DOCKER_BUILDKIT=0)")
+		o.Version = "2"
 	default:
 		return o, invalidParamErr(fmt.Sprintf("invalid version %q", v))
 	}
@@ -87,8 +99,13 @@ func parseOptions(req *http.Request) (buildtypes.Options, error) {
 	default:
 		return o, invalidParamErr(fmt.Sprintf("unsupported isolation: %q", iso))
 	}
+	if o.Version == "2" {
+		if err := parseBuildKitOptions(req, &o); err != nil {
+			return o, err
+		}
+	}
 	for _, k := range []string{"cachefrom", "outputs"} {
-		if v := req.FormValue(k); v != "" {
+		if v := req.FormValue(k); v != "" && o.Version != "2" {
 			var list []json.RawMessage
 			if err := json.Unmarshal([]byte(v), &list); err != nil {
 				return o, invalidParamErr(fmt.Sprintf("invalid %s: %v", k, err))
@@ -98,7 +115,7 @@ func parseOptions(req *http.Request) (buildtypes.Options, error) {
 			}
 		}
 	}
-	if req.FormValue("session") != "" && req.FormValue("remote") == "client-session" {
+	if o.Version != "2" && req.FormValue("session") != "" && req.FormValue("remote") == "client-session" {
 		return o, invalidParamErr("experimental session with v1 builder is no longer supported, use builder version v2 (BuildKit) instead")
 	}
 	o.Tags = req.Form["t"]
@@ -170,8 +187,15 @@ func (r *buildRouter) postBuild(w http.ResponseWriter, req *http.Request) error 
 	if err != nil {
 		return err
 	}
+	build := r.backend.Build
+	if opts.Version == "2" {
+		if r.cache == nil {
+			return notImplementedErr("BuildKit (version=2) is not running in this daemon; use the classic builder (DOCKER_BUILDKIT=0)")
+		}
+		build = r.cache.Build
+	}
 	st := &stream{w: w, enc: json.NewEncoder(httputils.NewFlushWriter(w))}
-	_, err = r.backend.Build(req.Context(), opts, req.Body, st.send)
+	_, err = build(req.Context(), opts, req.Body, st.send)
 	st.mu.Lock()
 	started := st.started
 	st.mu.Unlock()
@@ -199,16 +223,19 @@ var pruneFilters = map[string]bool{
 }
 
 // postPrune is POST /build/prune. The classic builder's cache is its intermediate images, which image
-// prune owns, as with dockerd; BuildKit's cache, which this endpoint prunes, is never filled by berthd.
+// prune owns, as with dockerd; this endpoint prunes BuildKit's cache.
 func (r *buildRouter) postPrune(w http.ResponseWriter, req *http.Request) error {
 	if err := httputils.ParseForm(req); err != nil {
 		return err
 	}
+	sizes := map[string]int64{}
 	for _, k := range []string{"keep-storage", "reserved-space", "max-used-space", "min-free-space"} {
 		if v := req.FormValue(k); v != "" {
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
 				return invalidParamErr(fmt.Sprintf("%s is in bytes and expects an integer, got %v", k, v))
 			}
+			sizes[k] = n
 		}
 	}
 	f, err := filters.FromJSON(req.FormValue("filters"))
@@ -218,5 +245,30 @@ func (r *buildRouter) postPrune(w http.ResponseWriter, req *http.Request) error 
 	if err := f.Validate(pruneFilters); err != nil {
 		return err
 	}
-	return httputils.WriteJSON(w, http.StatusOK, buildtypes.CachePruneReport{CachesDeleted: []string{}})
+	if r.cache == nil {
+		return httputils.WriteJSON(w, http.StatusOK, buildtypes.CachePruneReport{CachesDeleted: []string{}})
+	}
+	opts := buildtypes.PruneOptions{
+		All:           httputils.BoolValue(req, "all"),
+		ReservedSpace: sizes["keep-storage"],
+		MaxUsedSpace:  sizes["max-used-space"],
+		MinFreeSpace:  sizes["min-free-space"],
+		Filters:       map[string][]string{},
+	}
+	// API 1.48 renamed keep-storage to reserved-space; older clients send only the former.
+	if v := httputils.VersionFromContext(req.Context()); v == "" || !versions.LessThan(v, "1.48") {
+		if n, ok := sizes["reserved-space"]; ok {
+			opts.ReservedSpace = n
+		}
+	} else {
+		opts.MaxUsedSpace, opts.MinFreeSpace = 0, 0
+	}
+	for _, k := range f.Keys() {
+		opts.Filters[k] = f.Get(k)
+	}
+	rep, err := r.cache.Prune(req.Context(), opts)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, rep)
 }

@@ -47,7 +47,6 @@ func TestParseOptions(t *testing.T) {
 		`cachefrom=["img"]`: "the cachefrom option is not supported",
 		"buildargs={":       "error reading build args",
 		"memory=abc":        "invalid value for memory: abc",
-		"version=2":         "BuildKit (version=2) is not supported",
 	} {
 		_, err := parse(t, q)
 		assert.Check(t, err != nil && strings.Contains(err.Error(), want), "%s: %v", q, err)

@@ -44,6 +44,9 @@ func (s *systemRouter) ping(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Swarm", "inactive")
+	if bv, ok := s.b.(BuilderVersioner); ok {
+		h.Set("Builder-Version", bv.BuilderVersion())
+	}
 	if r.Method == http.MethodHead {
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		h.Set("Content-Length", "0")
@@ -165,5 +168,6 @@ func (s *systemRouter) diskUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	adaptBuildCache(du, httputils.VersionFromContext(r.Context()))
 	return httputils.WriteJSON(w, http.StatusOK, du)
 }
