@@ -11,7 +11,10 @@ import (
 // state under <data-root>/buildkit. It runs after the builder step: BuildKit names what it exports
 // through the same image service.
 func (d *Daemon) initBuildKit(ctx context.Context) error {
+	nets, dns := d.buildKitNetworking()
 	bk, err := buildkit.New(ctx, buildkit.Config{
+		Networks:          nets,
+		DNS:               dns,
 		Root:              filepath.Join(d.cfg.Root, "buildkit"),
 		ContainerdAddress: d.ctd.address,
 		Namespace:         d.cfg.ContainerdNamespace,

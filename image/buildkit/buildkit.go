@@ -57,6 +57,10 @@ type Config struct {
 	GCPolicy []client.PruneInfo
 	// Labels are extra worker labels (e.g. the host-gateway IP).
 	Labels map[string]string
+	// Networks gives RUN steps their networks (network.go); nil: every RUN shares berthd's namespace.
+	Networks Networks
+	// DNS is the daemon's resolver configuration for RUN steps; nil: the host's resolv.conf.
+	DNS *DNSConfig
 }
 
 // Images is what the exporter needs of the image service: name an image it has stored.
@@ -73,6 +77,8 @@ type BuildKit struct {
 	h2       *http2.Server
 	dbs      []*bolt.DB
 	cache    *bboltcachestorage.Store
+	// execClient is the containerd client of the executor useNetworks builds.
+	execClient *ctd.Client
 }
 
 // New starts BuildKit's controller over berthd's containerd.
@@ -118,6 +124,12 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 		wo.Platforms[i] = platforms.Normalize(p)
 	}
 	wo.GCPolicy = cfg.GCPolicy
+	if cfg.Networks != nil {
+		if b.execClient, err = ctd.New(cfg.ContainerdAddress, ctd.WithDefaultNamespace(cfg.Namespace), ctd.WithTimeout(60*time.Second)); err != nil {
+			return nil, errors.Wrap(err, "connect the build executor to containerd")
+		}
+		useNetworks(&wo, b.execClient, cfg.Networks, cfg.DNS)
+	}
 	bw, err := base.NewWorker(ctx, wo)
 	if err != nil {
 		return nil, err
@@ -188,6 +200,9 @@ func (b *BuildKit) Close() error {
 }
 
 func (b *BuildKit) closeStores() {
+	if b.execClient != nil {
+		_ = b.execClient.Close()
+	}
 	if b.cache != nil {
 		_ = b.cache.Close()
 	}
