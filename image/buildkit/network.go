@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	ctd "github.com/containerd/containerd"
 	"github.com/containerd/errdefs"
@@ -104,6 +105,10 @@ func (p *bridgeProvider) New(ctx context.Context, hostname string) (network.Name
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	defer func() {
+		log.G(ctx).WithField("sandbox", id).WithField("took", time.Since(start)).Debug("build step networking set up")
+	}()
 	path, err := p.nets.CreateSandbox(ctx, id)
 	if err != nil {
 		return nil, errors.Wrap(err, "create build network namespace")
@@ -149,7 +154,11 @@ func (n *bridgeNamespace) Set(s *specs.Spec) error {
 
 // Close releases the sandbox once, however often the executor calls it.
 func (n *bridgeNamespace) Close() error {
-	n.once.Do(func() { n.nets.ReleaseSandbox(n.ctx, n.id) })
+	n.once.Do(func() {
+		start := time.Now()
+		n.nets.ReleaseSandbox(n.ctx, n.id)
+		log.G(n.ctx).WithField("sandbox", n.id).WithField("took", time.Since(start)).Debug("build step networking released")
+	})
 	return nil
 }
 

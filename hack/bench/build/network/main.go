@@ -1,7 +1,7 @@
 // Command network measures what BuildKit RUN networking costs: a Dockerfile of 5 RUN steps built with
 // buildx (no cache, so every RUN runs) on the default network (a namespace and an endpoint on the
-// bridge per RUN) and with --network none (no endpoint), on berthd and, unless -no-dockerd, on Debian's
-// dockerd in a network namespace of its own. Each figure is the median of -runs builds after one
+// bridge per RUN) and with --network none (no endpoint), exported to a local directory, on berthd
+// and, unless -no-dockerd, on Debian's dockerd in a network namespace of its own. Each figure is the median of -runs builds after one
 // warm-up. An extra beside hack/bench/build, which measures the classic builder: run it with
 // `go run ./hack/bench/build/network -berthd bin/berthd`.
 package main
@@ -83,7 +83,10 @@ func measure(d *benchutil.Daemon, archive, ctx string, runs int) (figures, error
 		return f, err
 	}
 	build := func(extra ...string) (time.Duration, error) {
-		args := append(append([]string{"buildx", "build", "-q", "--no-cache"}, extra...), ctx)
+		// A local export: the figures are the RUNs', not the image store's.
+		out := filepath.Join(d.Dir, "bench-out")
+		_ = os.RemoveAll(out)
+		args := append(append([]string{"buildx", "build", "-q", "--no-cache", "--output", "type=local,dest=" + out}, extra...), ctx)
 		return d.TimeDocker(args...)
 	}
 	var bridge, none []time.Duration
