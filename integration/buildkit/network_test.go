@@ -150,6 +150,37 @@ COPY --from=run /links /resolv /
 	netCheckClean(t, d, before)
 }
 
+// A RUN's sandbox outlives a berthd killed mid-step only until berthd starts again: its endpoint, veth
+// and namespace file are gone before the API answers. A berthd stopped mid-step stops cleanly, and
+// leaves nothing behind either.
+func TestBuildKitRunSandboxAfterCrash(t *testing.T) {
+	cfg := buildx.Need(t)
+	d := daemon.NewWithBusybox(t)
+	before := netSnapshot(t, d)
+	for _, stop := range []func(testing.TB){d.Kill, d.Stop} {
+		cmd := exec.Command("docker", "buildx", "build", "--progress", "plain", "--no-cache", netContext(t, "FROM busybox\nRUN sleep 300\n"))
+		cmd.Env = netEnv(d, cfg)
+		var outb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &outb, &outb
+		assert.NilError(t, cmd.Start())
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		daemon.WaitFor(t, 2*time.Minute, "the RUN's endpoint on the bridge", func() bool {
+			select {
+			case <-done:
+				t.Fatalf("build ended early:\n%s", outb.String())
+			default:
+			}
+			return len(netSnapshot(t, d).endpoints) > len(before.endpoints)
+		})
+		stop(t)
+		_ = cmd.Process.Kill()
+		<-done
+		d.Start(t)
+		netCheckClean(t, d, before)
+	}
+}
+
 // netState is what a build may leave behind: endpoints on the bridge (network inspect), host-side
 // veths and namespace files in berthd's exec root.
 type netState struct {
