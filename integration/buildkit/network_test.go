@@ -67,6 +67,29 @@ COPY --from=run /addrs /links /web /outside /
 		netCheckClean(t, d, before)
 	})
 
+	t.Run("parallel stages", func(t *testing.T) {
+		// Three RUNs at once (BuildKit runs independent stages in parallel): three sandboxes, three
+		// addresses, each reaching the web container.
+		var df strings.Builder
+		for i := 0; i < 3; i++ {
+			fmt.Fprintf(&df, "FROM busybox AS s%d\nRUN echo stage%d && ip -o -4 addr show eth0 > /addr && wget -q -O /web http://%s/ && sleep 2\n", i, i, webIP)
+		}
+		df.WriteString("FROM scratch\n")
+		for i := 0; i < 3; i++ {
+			fmt.Fprintf(&df, "COPY --from=s%d /addr /addr%d\nCOPY --from=s%d /web /web%d\n", i, i, i, i)
+		}
+		out := netBuild(t, d, cfg, df.String())
+		seen := map[netip.Addr]bool{}
+		for i := 0; i < 3; i++ {
+			a := netIfAddr(t, netReadFile(t, out, fmt.Sprintf("addr%d", i)), "eth0")
+			assert.Check(t, subnet.Contains(a), a)
+			seen[a] = true
+			assert.Check(t, is.Equal(netReadFile(t, out, fmt.Sprintf("web%d", i)), "hello-from-web\n"))
+		}
+		assert.Check(t, is.Len(seen, 3), "addresses: %v", seen)
+		netCheckClean(t, d, before)
+	})
+
 	t.Run("none", func(t *testing.T) {
 		out := netBuild(t, d, cfg, `FROM busybox AS run
 RUN ip -o link > /links && (wget -q -T 2 -O /web http://`+webIP+`/ || echo unreachable > /web)
