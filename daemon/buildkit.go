@@ -13,7 +13,7 @@ import (
 func (d *Daemon) initBuildKit(ctx context.Context) error {
 	nets, dns := d.buildKitNetworking()
 	bk, err := buildkit.New(ctx, buildkit.Config{
-		Networks:          nets,
+		NetworkProviders:  buildkit.NetworkProviders(nets),
 		DNS:               dns,
 		Root:              filepath.Join(d.cfg.Root, "buildkit"),
 		ContainerdAddress: d.ctd.address,

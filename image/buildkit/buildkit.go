@@ -33,7 +33,9 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
+	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/entitlements"
+	"github.com/moby/buildkit/util/network"
 	"github.com/moby/buildkit/util/network/netproviders"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
@@ -57,9 +59,10 @@ type Config struct {
 	GCPolicy []client.PruneInfo
 	// Labels are extra worker labels (e.g. the host-gateway IP).
 	Labels map[string]string
-	// Networks gives RUN steps their networks (network.go); nil: every RUN shares berthd's namespace.
-	Networks Networks
-	// DNS is the daemon's resolver configuration for RUN steps; nil: the host's resolv.conf.
+	// NetworkProviders replace or add RUN network modes (pb.NetMode_UNSET is "default"); modes not given
+	// keep BuildKit's own (host, none; default = host).
+	NetworkProviders map[pb.NetMode]network.Provider
+	// DNS is the daemon's resolver configuration for RUN steps' resolv.conf; nil: the host's.
 	DNS *DNSConfig
 }
 
@@ -77,8 +80,6 @@ type BuildKit struct {
 	h2       *http2.Server
 	dbs      []*bolt.DB
 	cache    *bboltcachestorage.Store
-	// execClient is the containerd client of the executor useNetworks builds.
-	execClient *ctd.Client
 }
 
 // New starts BuildKit's controller over berthd's containerd.
@@ -116,6 +117,7 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 		Namespace:       cfg.Namespace,
 		Labels:          labels,
 		NetworkOpt:      netproviders.Opt{Mode: "host"},
+		DNS:             cfg.DNS.oci(),
 	}, ctd.WithTimeout(60*time.Second))
 	if err != nil {
 		return nil, err
@@ -123,13 +125,11 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	for i, p := range wo.Platforms {
 		wo.Platforms[i] = platforms.Normalize(p)
 	}
-	wo.GCPolicy = cfg.GCPolicy
-	if cfg.Networks != nil {
-		if b.execClient, err = ctd.New(cfg.ContainerdAddress, ctd.WithDefaultNamespace(cfg.Namespace), ctd.WithTimeout(60*time.Second)); err != nil {
-			return nil, errors.Wrap(err, "connect the build executor to containerd")
-		}
-		useNetworks(&wo, b.execClient, cfg.Networks, cfg.DNS)
+	// The executor shares this map with the worker (NewWorkerOpt hands both the same one).
+	for mode, p := range cfg.NetworkProviders {
+		wo.NetworkProviders[mode] = p
 	}
+	wo.GCPolicy = cfg.GCPolicy
 	bw, err := base.NewWorker(ctx, wo)
 	if err != nil {
 		return nil, err
@@ -200,9 +200,6 @@ func (b *BuildKit) Close() error {
 }
 
 func (b *BuildKit) closeStores() {
-	if b.execClient != nil {
-		_ = b.execClient.Close()
-	}
 	if b.cache != nil {
 		_ = b.cache.Close()
 	}

@@ -19,15 +19,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	ctd "github.com/containerd/containerd"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	"github.com/moby/buildkit/executor/containerdexecutor"
 	"github.com/moby/buildkit/executor/oci"
 	resourcestypes "github.com/moby/buildkit/executor/resources/types"
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/network"
-	"github.com/moby/buildkit/worker/base"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/pkg/errors"
 )
@@ -70,20 +67,6 @@ func NetworkProviders(nets Networks) map[pb.NetMode]network.Provider {
 		pb.NetMode_HOST:  network.NewHostProvider(),
 		pb.NetMode_NONE:  network.NewNoneProvider(),
 	}
-}
-
-// useNetworks replaces the executor buildkit's containerd worker built with host networking by one
-// whose RUN steps get berthd's network providers (dockerd does the same after NewWorkerOpt). client
-// is a containerd client in berthd's namespace that the caller closes after the worker.
-func useNetworks(wo *base.WorkerOpt, client *ctd.Client, nets Networks, dns *DNSConfig) {
-	np := NetworkProviders(nets)
-	wo.NetworkProviders = np
-	wo.Executor = containerdexecutor.New(containerdexecutor.ExecutorOptions{
-		Client:           client,
-		Root:             wo.Root,
-		DNSConfig:        dns.oci(),
-		NetworkProviders: np,
-	})
 }
 
 // bridgeProvider gives each RUN its own namespace on network.
