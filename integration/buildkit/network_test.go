@@ -69,7 +69,7 @@ COPY --from=run /addrs /links /web /outside /
 
 	t.Run("parallel stages", func(t *testing.T) {
 		// Three RUNs at once (BuildKit runs independent stages in parallel): three sandboxes, three
-		// addresses, each reaching the web container.
+		// addresses, each reaching the web container. --network default is the default's name.
 		var df strings.Builder
 		for i := 0; i < 3; i++ {
 			fmt.Fprintf(&df, "FROM busybox AS s%d\nRUN echo stage%d && ip -o -4 addr show eth0 > /addr && wget -q -O /web http://%s/ && sleep 2\n", i, i, webIP)
@@ -78,7 +78,7 @@ COPY --from=run /addrs /links /web /outside /
 		for i := 0; i < 3; i++ {
 			fmt.Fprintf(&df, "COPY --from=s%d /addr /addr%d\nCOPY --from=s%d /web /web%d\n", i, i, i, i)
 		}
-		out := netBuild(t, d, cfg, df.String())
+		out := netBuild(t, d, cfg, df.String(), "--network", "default")
 		seen := map[netip.Addr]bool{}
 		for i := 0; i < 3; i++ {
 			a := netIfAddr(t, netReadFile(t, out, fmt.Sprintf("addr%d", i)), "eth0")

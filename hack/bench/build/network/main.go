@@ -68,9 +68,8 @@ func main() {
 	}
 	row("default network", fb.bridge, fd.bridge)
 	row("--network none", fb.none, fd.none)
-	if fb.none > 0 {
-		fmt.Printf("berthd: the bridge costs %s per RUN\n", ((fb.bridge - fb.none) / 5).Round(100*time.Microsecond))
-	}
+	perRun := func(f figures) time.Duration { return ((f.bridge - f.none) / 5).Round(100 * time.Microsecond) }
+	row("bridge cost per RUN", perRun(fb), perRun(fd))
 }
 
 func measure(d *benchutil.Daemon, archive, ctx string, runs int) (figures, error) {
