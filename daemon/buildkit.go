@@ -15,9 +15,12 @@ func (d *Daemon) initBuildKit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	nets, dns := d.buildKitNetworking()
 	bk, err := buildkit.New(ctx, buildkit.Config{
 		GCPolicy:          gc,
 		Entitlements:      ents,
+		NetworkProviders:  buildkit.NetworkProviders(nets),
+		DNS:               dns,
 		Root:              filepath.Join(d.cfg.Root, "buildkit"),
 		ContainerdAddress: d.ctd.address,
 		Namespace:         d.cfg.ContainerdNamespace,

@@ -45,6 +45,8 @@ type Daemon struct {
 	builder  *builder.Builder
 	buildkit *buildkit.BuildKit
 	nets     *network.Service
+	// buildSandboxes are the IDs of BuildKit RUN steps' network sandboxes (buildkit_network.go).
+	buildSandboxes sync.Map
 
 	// infoSources let each area add its figures to /info without the system service knowing the area.
 	infoSources []func(*system.Sources)

@@ -39,7 +39,7 @@ func (d *Daemon) initNetworks(ctx context.Context) error {
 		return err
 	}
 	cfg.Pools = pools
-	svc, err := network.New(ctx, cfg, d.events)
+	svc, err := network.New(ctx, cfg, buildSandboxEvents{next: d.events, live: &d.buildSandboxes})
 	if err != nil {
 		return err
 	}

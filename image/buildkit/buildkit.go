@@ -36,7 +36,9 @@ import (
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	httpsource "github.com/moby/buildkit/source/http"
+	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/entitlements"
+	"github.com/moby/buildkit/util/network"
 	"github.com/moby/buildkit/util/network/netproviders"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
@@ -63,6 +65,11 @@ type Config struct {
 	// Entitlements are those builds may ask for (daemon.json builder.entitlements); nil means dockerd's
 	// default, network.host only.
 	Entitlements []string
+	// NetworkProviders replace or add RUN network modes (pb.NetMode_UNSET is "default"); modes not given
+	// keep BuildKit's own (host, none; default = host).
+	NetworkProviders map[pb.NetMode]network.Provider
+	// DNS is the daemon's resolver configuration for RUN steps' resolv.conf; nil: the host's.
+	DNS *DNSConfig
 }
 
 // Images is what the exporter needs of the image service: name an image it has stored.
@@ -127,12 +134,17 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 		Namespace:       cfg.Namespace,
 		Labels:          labels,
 		NetworkOpt:      netproviders.Opt{Mode: "host"},
+		DNS:             cfg.DNS.oci(),
 	}, ctd.WithTimeout(60*time.Second))
 	if err != nil {
 		return nil, err
 	}
 	for i, p := range wo.Platforms {
 		wo.Platforms[i] = platforms.Normalize(p)
+	}
+	// The executor shares this map with the worker (NewWorkerOpt hands both the same one).
+	for mode, p := range cfg.NetworkProviders {
+		wo.NetworkProviders[mode] = p
 	}
 	wo.GCPolicy = cfg.GCPolicy
 	bw, err := base.NewWorker(ctx, wo)
