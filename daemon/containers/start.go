@@ -287,8 +287,20 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 			s.spec.unmountVolumes(context.WithoutCancel(ctx), c)
 		}
 	}()
+	// The spec does not depend on the network (its namespace path and link variables are set below), so
+	// it is built while the endpoints are set up.
+	type built struct {
+		opts *oci.Options
+		err  error
+	}
+	specDone := make(chan built, 1)
+	go func() {
+		o, err := s.spec.buildSpec(ctx, c, ms)
+		specDone <- built{o, err}
+	}()
 	nsPath, err := s.net.setupNetwork(ctx, c)
-	tr.step("network")
+	b := <-specDone
+	tr.step("network+spec")
 	if err != nil {
 		return err
 	}
@@ -297,7 +309,7 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 			s.net.releaseNetwork(context.WithoutCancel(ctx), c)
 		}
 	}()
-	opts, err := s.spec.buildSpec(ctx, c, ms)
+	opts, err := b.opts, b.err
 	if err != nil {
 		return err
 	}
