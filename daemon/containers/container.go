@@ -45,6 +45,8 @@ type Container struct {
 	// Runtime only.
 	task ltypes.Task
 	ctr  ltypes.Container
+	// runtimeDeleted: the exit handler deleted the containerd container, so removal need not look.
+	runtimeDeleted bool
 	// savedHostConfig is the hostconfig.json last written, so a save that does not change it skips it.
 	savedHostConfig []byte
 	streams         *streams

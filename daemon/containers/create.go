@@ -233,7 +233,10 @@ func (s *lifecycle) Create(ctx context.Context, name string, req *ctypes.CreateR
 		// 0 and -1 (any negative value) mean no limit, which dockerd records as none.
 		hc.PidsLimit = nil
 	}
+	tr := newStepTrace(ctx, "container create")
+	defer tr.done()
 	rc, err := s.images.RunConfig(ctx, cfg.Image)
+	tr.step("image")
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			// dockerd names the tagged reference, and the CLI pulls on this 404.
@@ -251,6 +254,7 @@ func (s *lifecycle) Create(ctx context.Context, name string, req *ctypes.CreateR
 	if err != nil {
 		return CreateResult{}, err
 	}
+	tr.step("networks")
 	if len(cfg.Entrypoint)+len(cfg.Cmd) == 0 {
 		return CreateResult{}, invalidf("No command specified")
 	}
@@ -306,16 +310,37 @@ func (s *lifecycle) Create(ctx context.Context, name string, req *ctypes.CreateR
 			os.RemoveAll(c.dir)
 		}
 	}()
-	if _, err := s.layers.Prepare(ctx, id, rc.ChainID, nil); err != nil {
-		return CreateResult{}, err
+	tr.step("names")
+	// The RW layer (containerd round trips, each a metadata commit) is prepared while the container's
+	// own files are written; both are done before volumes, which may copy image content into the layer.
+	prepared := make(chan error, 1)
+	go func() {
+		_, err := s.layers.Prepare(ctx, id, rc.ChainID, nil)
+		prepared <- err
+	}()
+	var layerErr error
+	layerWaited := false
+	waitLayer := func() error {
+		if !layerWaited {
+			layerErr, layerWaited = <-prepared, true
+		}
+		return layerErr
 	}
 	defer func() {
-		if retErr != nil {
+		if retErr != nil && waitLayer() == nil {
 			if err := s.layers.Remove(context.WithoutCancel(ctx), id); err != nil {
 				log.G(ctx).WithError(err).Warn("remove RW layer after failed create")
 			}
 		}
 	}()
+	if err := s.writeNetFiles(c, nets); err != nil {
+		return CreateResult{}, err
+	}
+	tr.step("netfiles")
+	if err := waitLayer(); err != nil {
+		return CreateResult{}, err
+	}
+	tr.step("layer")
 	// Registered first: a failure half-way through must release what was already referenced.
 	defer func() {
 		if retErr != nil {
@@ -328,6 +353,28 @@ func (s *lifecycle) Create(ctx context.Context, name string, req *ctypes.CreateR
 	if err := s.fs.copyImageContent(ctx, c); err != nil {
 		return CreateResult{}, err
 	}
+	tr.step("volumes")
+	if err := c.save(); err != nil {
+		return CreateResult{}, err
+	}
+	tr.step("files")
+	s.mu.Lock()
+	s.byID[id] = c
+	s.mu.Unlock()
+	s.logEvent(c, "create", nil)
+	var warnings []string
+	if hc.NetworkMode == "host" && (len(hc.PortBindings) > 0 || hc.PublishAllPorts) {
+		warnings = append(warnings, "Published ports are discarded when using host network mode")
+	}
+	if hc.Memory > 0 && hc.MemorySwap == 0 && !hasSwapAccounting() {
+		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+	}
+	return CreateResult{ID: id, Warnings: warnings}, nil
+}
+
+// writeNetFiles writes the container's resolv.conf, hosts and hostname and its network record.
+func (s *lifecycle) writeNetFiles(c *Container, nets map[string]*ctypes.EndpointSettings) error {
+	cfg, hc := c.Config, c.HostConfig
 	var gw []netip.Addr
 	dnsServers, dnsSearch, dnsOpts := hc.DNS, hc.DNSSearch, hc.DNSOptions
 	if s.cfg.Networks != nil {
@@ -348,27 +395,10 @@ func (s *lifecycle) Create(ctx context.Context, name string, req *ctypes.CreateR
 		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Mode: hc.NetworkMode,
 		ExtraHosts: hc.ExtraHosts, DNS: dnsServers, DNSSearch: dnsSearch, DNSOptions: dnsOpts,
 	}); err != nil {
-		return CreateResult{}, err
+		return err
 	}
 	c.netConfig().Networks = nets
-	if err := c.saveNet(); err != nil {
-		return CreateResult{}, err
-	}
-	if err := c.save(); err != nil {
-		return CreateResult{}, err
-	}
-	s.mu.Lock()
-	s.byID[id] = c
-	s.mu.Unlock()
-	s.logEvent(c, "create", nil)
-	var warnings []string
-	if hc.NetworkMode == "host" && (len(hc.PortBindings) > 0 || hc.PublishAllPorts) {
-		warnings = append(warnings, "Published ports are discarded when using host network mode")
-	}
-	if hc.Memory > 0 && hc.MemorySwap == 0 && !hasSwapAccounting() {
-		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
-	}
-	return CreateResult{ID: id, Warnings: warnings}, nil
+	return c.saveNet()
 }
 
 // parseMounts turns Binds, Mounts, Config.Volumes and VolumesFrom into mount points by destination.

@@ -68,11 +68,25 @@ func (s *lifecycle) handleExit(ctx context.Context, c *Container, code int, at t
 		c.mu.Unlock()
 		return
 	}
+	tr := newStepTrace(ctx, "container exit")
+	defer tr.done()
 	if done := c.streams.done(); done != nil {
 		select {
 		case <-done:
 		case <-time.After(drainTimeout):
 		}
+	}
+	tr.step("drain")
+	// The init process is gone (and, in a PID namespace of its own, every process of the container with
+	// it): the endpoints are released while containerd tears the task down, not after.
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		s.net.releaseNetwork(ctx, c)
+	}()
+	if quickRemoval(c, s.policy.shouldRestart(c, code)) {
+		s.exitAndRemove(ctx, c, task, code, at, released, tr)
+		return
 	}
 	if es, err := task.Delete(ctx); err == nil {
 		code, at = int(es.ExitCode), es.ExitedAt
@@ -82,6 +96,7 @@ func (s *lifecycle) handleExit(ctx context.Context, c *Container, code int, at t
 			code, at = int(es.ExitCode), es.ExitedAt
 		}
 	}
+	tr.step("task-delete")
 	if c.ctr != nil {
 		if err := c.ctr.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).Warn("delete containerd container")
@@ -90,11 +105,14 @@ func (s *lifecycle) handleExit(ctx context.Context, c *Container, code int, at t
 	} else {
 		s.deleteRuntimeContainer(ctx, c.ID)
 	}
+	c.runtimeDeleted = true
+	tr.step("ctr-delete")
 	c.task = nil
 	c.stopHealth()
 	s.procs.failExecs(c)
 	s.spec.unmountVolumes(ctx, c)
-	s.net.releaseNetwork(ctx, c)
+	<-released
+	tr.step("release")
 	if c.logw != nil {
 		c.logw.Close()
 		c.logw = nil
@@ -106,8 +124,14 @@ func (s *lifecycle) handleExit(ctx context.Context, c *Container, code int, at t
 	} else {
 		c.State.SetStopped(code, at)
 	}
-	if err := c.save(); err != nil {
-		log.G(ctx).WithError(err).Warn("save container state")
+	autoRemove := c.HostConfig.AutoRemove && !restart && !c.restartingByUser
+	// A --rm container's record is removed next; saving its stopped state first would only cost a sync
+	// (after a crash in between, restore finds it not running and removes it all the same).
+	if !autoRemove {
+		if err := c.save(); err != nil {
+			log.G(ctx).WithError(err).Warn("save container state")
+		}
+		tr.step("save")
 	}
 	s.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(code)})
 	if c.exited != nil {
@@ -117,12 +141,17 @@ func (s *lifecycle) handleExit(ctx context.Context, c *Container, code int, at t
 	if restart {
 		s.policy.scheduleRestart(ctx, c, time.Since(started))
 	}
-	autoRemove := c.HostConfig.AutoRemove && !restart && !c.restartingByUser
 	c.mu.Unlock()
 	if autoRemove {
 		if err := s.remove(ctx, c, true, true); err != nil {
 			log.G(ctx).WithError(err).Warn("auto-remove container")
+			c.mu.Lock()
+			if err := c.save(); err != nil {
+				log.G(ctx).WithError(err).Warn("save container state")
+			}
+			c.mu.Unlock()
 		}
+		tr.step("remove")
 	}
 }
 

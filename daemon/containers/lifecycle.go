@@ -260,6 +260,8 @@ func (s *lifecycle) remove(ctx context.Context, c *Container, force, removeVolum
 		}
 		return errdefs.ErrConflict.WithMessage("removal of container " + c.ID + " is already in progress")
 	}
+	tr := newStepTrace(ctx, "container remove")
+	defer tr.done()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.task != nil {
@@ -276,19 +278,22 @@ func (s *lifecycle) remove(ctx context.Context, c *Container, force, removeVolum
 		c.restartCancel()
 		c.restartCancel = nil
 	}
-	if s.client != nil {
+	if s.client != nil && !c.runtimeDeleted {
 		s.deleteRuntimeContainer(ctx, c.ID)
 	}
+	tr.step("runtime")
 	if err := s.layers.Remove(ctx, c.ID); err != nil {
 		c.State.ResetRemovalInProgress()
 		c.State.SetDead()
 		return err
 	}
+	tr.step("layer")
 	s.releaseVolumes(ctx, c, removeVolumes)
 	if err := os.RemoveAll(c.dir); err != nil {
 		log.G(ctx).WithError(err).Warn("remove container directory")
 	}
 	_ = os.RemoveAll(s.cfg.fifoDir(c.ID))
+	tr.step("files")
 	s.drop(c)
 	s.procs.forgetExecs(c)
 	c.State.SetRemoved()

@@ -31,6 +31,8 @@ type lifecycle struct {
 	fs      rootFS
 	net     attacher
 	policy  restartPolicy
+
+	teardowns sync.WaitGroup // background teardowns of removed --rm containers (teardown.go)
 }
 
 // specBuilder owns what a run is made of: the runtime spec (through the pure package oci) and the mounts
@@ -179,6 +181,8 @@ type runner interface {
 	startLocked(ctx context.Context, c *Container) error
 	stop(ctx context.Context, c *Container, sig syscall.Signal, timeout time.Duration) error
 	stopTimeout(c *Container, override *int) time.Duration
+	finishRemovals(ctx context.Context)
+	waitTeardowns(ctx context.Context)
 }
 
 // compose builds the parts and wires each to the interfaces of the others it uses.

@@ -50,6 +50,8 @@ func (f *fakeRunner) stop(context.Context, *Container, syscall.Signal, time.Dura
 }
 func (f *fakeRunner) stopTimeout(*Container, *int) time.Duration           { return 0 }
 func (f *fakeRunner) remove(context.Context, *Container, bool, bool) error { return nil }
+func (f *fakeRunner) finishRemovals(context.Context)                       {}
+func (f *fakeRunner) waitTeardowns(context.Context)                        {}
 
 func TestRestartPolicy(t *testing.T) {
 	life := &fakeRunner{started: make(chan *Container, 1)}

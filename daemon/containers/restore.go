@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,7 +36,7 @@ func (s *restorer) Restore(ctx context.Context) error {
 		cs  []*Container
 	)
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), trashPrefix) {
 			continue
 		}
 		dir := filepath.Join(s.cfg.Root, e.Name())
@@ -90,6 +91,7 @@ func (s *restorer) Restore(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.removeOrphans(ctx, live)
+	s.life.finishRemovals(ctx)
 	for _, c := range restart {
 		go func() {
 			ctx := context.WithoutCancel(ctx)
@@ -254,6 +256,7 @@ func (s *restorer) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	s.life.waitTeardowns(ctx)
 	if s.cfg.LiveRestore {
 		for _, c := range s.list() {
 			c.mu.Lock()

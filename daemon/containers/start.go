@@ -275,16 +275,32 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 			_ = c.save()
 		}
 	}()
+	tr := newStepTrace(ctx, "container start")
+	defer tr.done()
 	ms, err := s.spec.mountVolumes(ctx, c)
 	if err != nil {
 		return err
 	}
+	tr.step("volumes")
 	defer func() {
 		if retErr != nil {
 			s.spec.unmountVolumes(context.WithoutCancel(ctx), c)
 		}
 	}()
+	// The spec does not depend on the network (its namespace path and link variables are set below), so
+	// it is built while the endpoints are set up.
+	type built struct {
+		opts *oci.Options
+		err  error
+	}
+	specDone := make(chan built, 1)
+	go func() {
+		o, err := s.spec.buildSpec(ctx, c, ms)
+		specDone <- built{o, err}
+	}()
 	nsPath, err := s.net.setupNetwork(ctx, c)
+	b := <-specDone
+	tr.step("network+spec")
 	if err != nil {
 		return err
 	}
@@ -293,7 +309,7 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 			s.net.releaseNetwork(context.WithoutCancel(ctx), c)
 		}
 	}()
-	opts, err := s.spec.buildSpec(ctx, c, ms)
+	opts, err := b.opts, b.err
 	if err != nil {
 		return err
 	}
@@ -303,6 +319,7 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 	if err != nil {
 		return err
 	}
+	tr.step("spec")
 	ccfg := ltypes.ContainerConfig{
 		Spec: spec, Snapshotter: s.layers.Snapshotter(), SnapshotKey: c.ID,
 		Labels:         map[string]string{"com.docker/engine.bundle.path": c.dir},
@@ -317,6 +334,8 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 	if err != nil {
 		return err
 	}
+	c.runtimeDeleted = false
+	tr.step("ctr-create")
 	defer func() {
 		if retErr != nil {
 			_ = ctr.Delete(context.WithoutCancel(ctx))
@@ -339,6 +358,7 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 		},
 	}})
 	setTask(task)
+	tr.step("task-create")
 	if err != nil {
 		if lw != nil {
 			lw.Close()
@@ -356,6 +376,7 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 		close(exited)
 		return err
 	}
+	tr.step("task-start")
 	c.task = task
 	c.ctr = ctr
 	c.logw = lw
@@ -367,6 +388,7 @@ func (s *lifecycle) startLocked(ctx context.Context, c *Container) (retErr error
 	if err := c.save(); err != nil {
 		log.G(ctx).WithError(err).Warn("save container state")
 	}
+	tr.step("save")
 	s.logEvent(c, "start", nil)
 	s.procs.startHealth(c)
 	return nil

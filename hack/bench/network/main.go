@@ -2,9 +2,10 @@
 // its own with its default bridge and iptables on (nothing touches the host's namespace):
 //
 //  1. `docker run --rm busybox true` on the default bridge vs --network none (median of -runs);
-//  2. -conns short TCP connections (connect, GET, read to EOF) from 127.0.0.1 in the daemon's namespace
-//     to a published port, vs the same server with --network host; the daemon's CPU (plus its
-//     docker-proxy children) during the loop;
+//  2. -conns short TCP connections (connect, GET, read to EOF) to a published port, vs the same server
+//     with --network host, from 127.0.0.1 in the daemon's namespace and from "another machine" (a second
+//     namespace joined to the daemon's by a veth pair); the daemon's CPU (plus its docker-proxy
+//     children) during each loop;
 //  3. `docker start` of a container publishing -ports ports;
 //  4. -nets × network create + rm.
 package main
@@ -16,10 +17,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"time"
 
 	"github.com/berthd/berthd/hack/bench/internal/benchutil"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,13 +40,18 @@ func main() {
 	archive, err := benchutil.BusyboxArchive()
 	check(err)
 
+	// loopRes is one connection loop: rate, daemon CPU, failed connections.
+	type loopRes struct {
+		rate float64
+		cpu  time.Duration
+		errs int
+	}
 	type res struct {
 		bridge, none          time.Duration
-		pubRate, hostRate     float64
-		pubCPU, hostCPU       time.Duration
+		pub, host             loopRes // from 127.0.0.1
+		extPub, extHost       loopRes // from the other machine
 		startPorts, startNone time.Duration
 		netCycle              time.Duration
-		pubErrors, hostErrors int
 	}
 	measure := func(d *benchutil.Daemon) res {
 		docker := func(args ...string) string {
@@ -66,17 +76,21 @@ func main() {
 		}
 		docker(append([]string{"run", "-d", "--name", "pub", "-p", "18080:80"}, withPort("80")...)...)
 		docker(append([]string{"run", "-d", "--name", "hostsrv", "--network", "host"}, withPort("18081")...)...)
-		loop := func(addr string) (float64, time.Duration, int) {
-			waitUp(d.NetNS(), addr)
+		loop := func(ns, addr string) loopRes {
+			waitUp(ns, addr)
 			cpu0 := benchutil.CPU(d.Pid()) + benchutil.ChildrenCPU(d.Pid(), "docker-proxy")
 			t := time.Now()
-			errs := connLoop(d.NetNS(), addr, *conns)
+			errs := connLoop(ns, addr, *conns)
 			el := time.Since(t)
 			cpu := benchutil.CPU(d.Pid()) + benchutil.ChildrenCPU(d.Pid(), "docker-proxy") - cpu0
-			return float64(*conns) / el.Seconds(), cpu, errs
+			return loopRes{rate: float64(*conns) / el.Seconds(), cpu: cpu, errs: errs}
 		}
-		r.pubRate, r.pubCPU, r.pubErrors = loop("127.0.0.1:18080")
-		r.hostRate, r.hostCPU, r.hostErrors = loop("127.0.0.1:18081")
+		r.pub = loop(d.NetNS(), "127.0.0.1:18080")
+		r.host = loop(d.NetNS(), "127.0.0.1:18081")
+		other, addr, cleanup := otherMachine(d)
+		r.extPub = loop(other, addr+":18080")
+		r.extHost = loop(other, addr+":18081")
+		cleanup()
 		docker("rm", "-f", "pub", "hostsrv")
 
 		docker("create", "--name", "many", "-p", fmt.Sprintf("20000-%d:20000-%d", 20000+*ports-1, 20000+*ports-1), "busybox", "sleep", "300")
@@ -114,13 +128,56 @@ func main() {
 	ms := func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
 	row("run --rm true, default bridge (median)", ms(rb.bridge), ms(rd.bridge))
 	row("run --rm true, --network none (median)", ms(rb.none), ms(rd.none))
-	row(fmt.Sprintf("%d conns to published port from 127.0.0.1 (/s)", *conns), fmt.Sprintf("%.0f", rb.pubRate), fmt.Sprintf("%.0f", rd.pubRate))
-	row("  same server, --network host (/s)", fmt.Sprintf("%.0f", rb.hostRate), fmt.Sprintf("%.0f", rd.hostRate))
-	row("  failed connections (published / host)", fmt.Sprintf("%d/%d", rb.pubErrors, rb.hostErrors), fmt.Sprintf("%d/%d", rd.pubErrors, rd.hostErrors))
-	row("  daemon+proxy CPU during published loop", ms(rb.pubCPU), ms(rd.pubCPU))
+	loops := func(from string, b1, b2, d1, d2 loopRes) {
+		row(fmt.Sprintf("%d conns to published port from %s (/s)", *conns, from), fmt.Sprintf("%.0f", b1.rate), fmt.Sprintf("%.0f", d1.rate))
+		row("  same server, --network host (/s)", fmt.Sprintf("%.0f", b2.rate), fmt.Sprintf("%.0f", d2.rate))
+		row("  published / host", fmt.Sprintf("%.2f", b1.rate/b2.rate), fmt.Sprintf("%.2f", d1.rate/d2.rate))
+		row("  failed connections (published / host)", fmt.Sprintf("%d/%d", b1.errs, b2.errs), fmt.Sprintf("%d/%d", d1.errs, d2.errs))
+		row("  daemon+proxy CPU during published loop", ms(b1.cpu), ms(d1.cpu))
+	}
+	loops("127.0.0.1", rb.pub, rb.host, rd.pub, rd.host)
+	loops("other machine", rb.extPub, rb.extHost, rd.extPub, rd.extHost)
 	row(fmt.Sprintf("start with %d published ports", *ports), ms(rb.startPorts), ms(rd.startPorts))
 	row("start without ports", ms(rb.startNone), ms(rd.startNone))
 	row("network create + rm (mean)", ms(rb.netCycle), ms(rd.netCycle))
+}
+
+// otherMachine makes "another machine": a namespace of its own (a file under d's dir) joined to d's by a
+// veth pair, 10.99.0.1 on d's side and 10.99.0.2 on the other. It returns the namespace, d's address as
+// seen from it, and the clean-up (the veth goes with the namespace).
+func otherMachine(d *benchutil.Daemon) (string, string, func()) {
+	p := filepath.Join(d.Dir, "other-ns")
+	check(os.WriteFile(p, nil, 0o444))
+	if out, err := exec.Command("unshare", "--net="+p, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		check(fmt.Errorf("other machine: %v: %s", err, out))
+	}
+	cleanup := func() { _ = unix.Unmount(p, unix.MNT_DETACH) }
+	daemonNS, err := netns.GetFromPath(d.NetNS())
+	check(err)
+	defer daemonNS.Close()
+	otherNS, err := netns.GetFromPath(p)
+	check(err)
+	defer otherNS.Close()
+	h, err := netlink.NewHandleAt(daemonNS)
+	check(err)
+	defer h.Close()
+	la := netlink.NewLinkAttrs()
+	la.Name = "vbench"
+	check(h.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "vpeer", PeerNamespace: netlink.NsFd(int(otherNS))}))
+	l, err := h.LinkByName("vbench")
+	check(err)
+	a, _ := netlink.ParseAddr("10.99.0.1/24")
+	check(h.AddrAdd(l, a))
+	check(h.LinkSetUp(l))
+	o, err := netlink.NewHandleAt(otherNS)
+	check(err)
+	defer o.Close()
+	pl, err := o.LinkByName("vpeer")
+	check(err)
+	a2, _ := netlink.ParseAddr("10.99.0.2/24")
+	check(o.AddrAdd(pl, a2))
+	check(o.LinkSetUp(pl))
+	return p, "10.99.0.1", cleanup
 }
 
 // inNS runs f on a thread inside the namespace nsPath (sockets made there stay there).
