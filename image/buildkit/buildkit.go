@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	ctd "github.com/containerd/containerd"
@@ -33,12 +34,15 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
+	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/entitlements"
+	"github.com/moby/buildkit/util/network"
 	"github.com/moby/buildkit/util/network/netproviders"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
 	bkcontainerd "github.com/moby/buildkit/worker/containerd"
 	"github.com/moby/buildkit/worker/label"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/pkg/errors"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/net/http2"
@@ -57,6 +61,9 @@ type Config struct {
 	GCPolicy []client.PruneInfo
 	// Labels are extra worker labels (e.g. the host-gateway IP).
 	Labels map[string]string
+	// NetworkProviders replace or add RUN network modes (pb.NetMode_UNSET is "default"); modes not given
+	// keep BuildKit's own (host, none; default = host).
+	NetworkProviders map[pb.NetMode]network.Provider
 }
 
 // Images is what the exporter needs of the image service: name an image it has stored.
@@ -73,6 +80,12 @@ type BuildKit struct {
 	h2       *http2.Server
 	dbs      []*bolt.DB
 	cache    *bboltcachestorage.Store
+
+	// conns are the hijacked /grpc connections being served; Close ends them, since the HTTP server's
+	// shutdown no longer tracks a hijacked connection.
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
 }
 
 // New starts BuildKit's controller over berthd's containerd.
@@ -80,7 +93,7 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, err
 	}
-	b := &BuildKit{h2: &http2.Server{}}
+	b := &BuildKit{h2: &http2.Server{}, conns: map[net.Conn]struct{}{}}
 	defer func() {
 		if retErr != nil {
 			b.closeStores()
@@ -114,8 +127,10 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	if err != nil {
 		return nil, err
 	}
-	for i, p := range wo.Platforms {
-		wo.Platforms[i] = platforms.Normalize(p)
+	wo.Platforms = uniquePlatforms(wo.Platforms)
+	// The executor shares this map with the worker (NewWorkerOpt hands both the same one).
+	for mode, p := range cfg.NetworkProviders {
+		wo.NetworkProviders[mode] = p
 	}
 	wo.GCPolicy = cfg.GCPolicy
 	bw, err := base.NewWorker(ctx, wo)
@@ -162,9 +177,37 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	return b, nil
 }
 
+// uniquePlatforms normalizes containerd's runtime platforms and drops repeats (each runtime plugin
+// lists the host's), so `buildx ls` shows each once.
+func uniquePlatforms(ps []ocispec.Platform) []ocispec.Platform {
+	var out []ocispec.Platform
+	seen := map[string]bool{}
+	for _, p := range ps {
+		p = platforms.Normalize(p)
+		if k := platforms.Format(p); !seen[k] {
+			seen[k] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // ServeConn serves BuildKit's gRPC API (HTTP/2 with prior knowledge) on a connection the build router
 // hijacked from POST /grpc, until the client closes it.
 func (b *BuildKit) ServeConn(ctx context.Context, conn net.Conn) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		conn.Close()
+		return
+	}
+	b.conns[conn] = struct{}{}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.conns, conn)
+		b.mu.Unlock()
+	}()
 	b.h2.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: b.grpc})
 }
 
@@ -174,8 +217,15 @@ func (b *BuildKit) HandleSession(ctx context.Context, w http.ResponseWriter, r *
 	return b.sessions.HandleHTTPRequest(ctx, w, r)
 }
 
-// Close stops the controller and closes BuildKit's databases.
+// Close ends the clients' connections (their builds are cancelled), stops the controller and closes
+// BuildKit's databases.
 func (b *BuildKit) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	for c := range b.conns {
+		c.Close()
+	}
+	b.mu.Unlock()
 	if b.grpc != nil {
 		b.grpc.Stop()
 	}

@@ -2,13 +2,16 @@ package buildkit
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/util/progress"
 	"github.com/moby/buildkit/worker/base"
 	"github.com/pkg/errors"
 )
@@ -73,28 +76,60 @@ type imageExporterInstance struct {
 }
 
 func (i *imageExporterInstance) Export(ctx context.Context, src *exporter.Source, inline exptypes.InlineCache, sessionID string) (map[string]string, exporter.DescriptorReference, error) {
+	src, err := singleImage(src)
+	if err != nil {
+		return nil, nil, err
+	}
 	out, ref, err := i.ExporterInstance.Export(ctx, src, inline, sessionID)
 	if err != nil {
 		return out, ref, err
 	}
 	id := out[exptypes.ExporterImageConfigDigestKey]
 	if id == "" {
-		return out, ref, errors.New("buildkit exported an image without a config digest")
+		if ref != nil {
+			_ = ref.Release()
+		}
+		return nil, nil, errors.New("buildkit exported an image without a config digest")
 	}
 	// ref holds BuildKit's lease on the image's content until the solver releases it, so the dangling
 	// record cannot be collected before the names are in place.
 	for _, n := range i.names {
-		if err := i.images.Tag(ctx, id, n); err != nil {
-			return out, ref, err
+		done := progress.OneOff(ctx, "naming to "+n)
+		if err := done(i.images.Tag(ctx, id, n)); err != nil {
+			_ = ref.Release()
+			return nil, nil, err
 		}
 	}
-	if out == nil {
-		out = map[string]string{}
-	}
+	// The ID berthd shows is the config digest (BuildKit's own progress names the manifest's): print it
+	// as dockerd's moby exporter does, so what the build prints is what `docker inspect` shows.
+	progress.OneOff(ctx, "writing image "+id)(nil)
 	if len(i.names) > 0 {
-		out[string(exptypes.OptKeyName)] = strings.Join(i.names, ",")
+		out["image.name"] = strings.Join(i.names, ",")
+	} else {
+		delete(out, "image.name")
 	}
 	return out, ref, nil
+}
+
+// singleImage turns what the solver produced into one plain image, as berthd's image store keeps one
+// platform's manifest per name: attestations (buildx asks for provenance by default) are dropped, since
+// they would need an index; a single-platform result keyed by platform becomes a plain ref; several
+// platforms are refused.
+func singleImage(src *exporter.Source) (*exporter.Source, error) {
+	if len(src.Refs) > 1 {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
+			"multi-platform images (%d platforms) cannot be loaded into berthd's image store, which keeps one platform per image: use --output type=oci,dest=<file> or push them to a registry", len(src.Refs)))
+	}
+	if len(src.Attestations) == 0 && len(src.Refs) == 0 {
+		return src, nil
+	}
+	src = src.Clone()
+	src.Attestations = nil
+	for _, r := range src.Refs {
+		src.Ref = r
+	}
+	src.Refs = nil
+	return src, nil
 }
 
 // sanitizeNames parses the exporter's comma-separated names as dockerd does: normalized, ":latest" added,
@@ -108,10 +143,10 @@ func sanitizeNames(list string) ([]string, error) {
 		}
 		ref, err := reference.ParseNormalizedNamed(n)
 		if err != nil {
-			return nil, err
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid reference format: %q: %v", n, err))
 		}
 		if _, ok := ref.(reference.Digested); ok {
-			return nil, errors.New("build tag cannot contain a digest")
+			return nil, errdefs.ErrInvalidArgument.WithMessage("build tag cannot contain a digest")
 		}
 		s := reference.TagNameOnly(ref).String()
 		if !seen[s] {

@@ -1,0 +1,339 @@
+package buildkit
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	regtest "github.com/berthd/berthd/distribution/testutil"
+	"github.com/berthd/berthd/integration/internal/daemon"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// printedID is the image ID a build printed ("writing image sha256:...").
+func printedID(t *testing.T, progress string) string {
+	t.Helper()
+	m := regexp.MustCompile(`writing image (sha256:[0-9a-f]{64})`).FindAllStringSubmatch(progress, -1)
+	assert.Assert(t, len(m) > 0, "no image ID in:\n%s", progress)
+	return m[len(m)-1][1]
+}
+
+func TestBuildxLsInspect(t *testing.T) {
+	e := start(t)
+	ls := e.out("buildx", "ls")
+	assert.Assert(t, is.Regexp(`(?m)^default\*?\s+docker\s*$`, ls))
+	assert.Assert(t, is.Regexp(`(?m)\\_ default\s+\\_ default\s+running\s+\S+\s+linux/amd64`, ls))
+
+	insp := e.out("buildx", "inspect")
+	assert.Assert(t, is.Regexp(`(?m)^Driver:\s+docker$`, insp))
+	assert.Assert(t, is.Regexp(`(?m)^Status:\s+running$`, insp))
+	assert.Assert(t, is.Regexp(`(?m)^Platforms:\s+linux/amd64`, insp))
+	// Each platform once (containerd lists the host's for every runtime plugin).
+	assert.Equal(t, strings.Count(insp, "linux/amd64,"), 1, insp)
+	assert.Assert(t, is.Contains(insp, "org.mobyproject.buildkit.worker.snapshotter"))
+}
+
+const loadDockerfile = `FROM busybox AS base
+RUN echo base > /base
+FROM base AS final
+ARG MSG=none
+RUN echo "$MSG" > /msg
+COPY f.txt /f.txt
+CMD ["cat", "/msg"]
+`
+
+func TestBuildxLoadRunRetag(t *testing.T) {
+	e := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": loadDockerfile, "f.txt": "file\n"})
+
+	out := e.ok("buildx", "build", "--load", "-t", "x", "--progress", "plain", "--build-arg", "MSG=hello", "--iidfile", filepath.Join(dir, "iid"), dir)
+	// BuildKit's own progress, not the classic builder's.
+	assert.Assert(t, is.Regexp(`(?m)^#\d+ \[internal\] load build definition from Dockerfile$`, out))
+	assert.Assert(t, is.Regexp(`(?m)^#\d+ naming to docker.io/library/x:latest done$`, out))
+	id := printedID(t, out)
+	assert.Equal(t, e.out("inspect", "--format", "{{.Id}}", "x"), id)
+	iid, err := os.ReadFile(filepath.Join(dir, "iid"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(iid), id)
+	assert.Assert(t, is.Contains(e.out("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"), "x:latest "+id[7:19]))
+	assert.Equal(t, e.out("run", "--rm", "x"), "hello")
+	assert.Equal(t, e.out("run", "--rm", "x", "cat", "/base", "/f.txt"), "base\nfile")
+
+	// Plain `docker build` goes through buildx (the builder alias) and moves the tag: the previous image
+	// stays, untagged.
+	out = e.ok("build", "-t", "x", "--progress", "plain", "--build-arg", "MSG=again", dir)
+	id2 := printedID(t, out)
+	assert.Assert(t, id2 != id)
+	assert.Equal(t, e.out("inspect", "--format", "{{.Id}}", "x"), id2)
+	assert.Equal(t, e.out("run", "--rm", "x"), "again")
+	assert.Equal(t, e.out("inspect", "--format", "{{len .RepoTags}}", id), "0")
+	dangling := e.out("images", "-f", "dangling=true", "-q", "--no-trunc")
+	assert.Assert(t, is.Contains(dangling, id))
+
+	// An untagged build is kept as a dangling image.
+	out = e.ok("buildx", "build", "--load", "--target", "base", "--progress", "plain", dir)
+	id3 := printedID(t, out)
+	assert.Assert(t, is.Contains(e.out("images", "-f", "dangling=true", "-q", "--no-trunc"), id3))
+	assert.Equal(t, e.out("run", "--rm", id3, "cat", "/base"), "base")
+	assert.Assert(t, e.docker("run", "--rm", id3, "cat", "/msg").ExitCode != 0, "--target base must stop before the final stage")
+}
+
+func TestBuildxSavePush(t *testing.T) {
+	reg := regtest.StartRegistry(t, "", "")
+	e := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": loadDockerfile, "f.txt": "file\n"})
+	name := reg + "/bk/x:v1"
+	id := printedID(t, e.ok("buildx", "build", "--load", "-t", name, "--progress", "plain", dir))
+
+	tarPath := filepath.Join(t.TempDir(), "x.tar")
+	e.ok("save", "-o", tarPath, name)
+	e.ok("rmi", name)
+	assert.Assert(t, e.docker("inspect", id).ExitCode != 0)
+	e.ok("load", "-i", tarPath)
+	assert.Equal(t, e.out("inspect", "--format", "{{.Id}}", name), id)
+
+	e.ok("push", name)
+	e.ok("rmi", name)
+	e.ok("pull", name)
+	assert.Equal(t, e.out("inspect", "--format", "{{.Id}}", name), id)
+	assert.Equal(t, e.out("run", "--rm", name), "none")
+}
+
+const secretValue = "topsecret-9f3a61c2"
+
+func TestBuildxMountsHeredocPlatform(t *testing.T) {
+	e := start(t)
+	dir := writeContext(t, map[string]string{
+		"secret.txt": secretValue,
+		"Dockerfile": `FROM busybox AS base
+ARG GREETING
+RUN --mount=type=secret,id=s test "$(sha256sum < /run/secrets/s)" = "` + fmt.Sprintf("%x  -", sha256.Sum256([]byte(secretValue))) + `" && echo secret-ok > /secret-ok
+RUN <<EOT
+echo heredoc-one > /h1
+echo "$GREETING" > /h2
+EOT
+FROM base AS cached
+ARG N
+RUN --mount=type=cache,target=/c echo "run-$N" >> /c/log && cp /c/log /seen
+`})
+	build := func(n string, extra ...string) string {
+		args := append([]string{"buildx", "build", "--progress", "plain", "--platform", "linux/amd64",
+			"--secret", "id=s,src=" + filepath.Join(dir, "secret.txt"), "--build-arg", "GREETING=hi-" + n, "--build-arg", "N=" + n}, extra...)
+		return e.ok(append(args, dir)...)
+	}
+	build("1", "--load", "-t", "x")
+	build("2", "--load", "-t", "x")
+	// The second build's RUN read what the first one left in the cache mount.
+	assert.Equal(t, e.out("run", "--rm", "x", "cat", "/seen"), "run-1\nrun-2")
+	assert.Equal(t, e.out("run", "--rm", "x", "cat", "/secret-ok", "/h1", "/h2"), "secret-ok\nheredoc-one\nhi-2")
+	assert.Equal(t, e.out("image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", "x"), "linux/amd64")
+
+	// The secret's value is nowhere in the image: not in any layer, not in the config.
+	save := filepath.Join(t.TempDir(), "x.tar")
+	e.ok("save", "-o", save, "x")
+	assertNotInSave(t, save, secretValue)
+
+	// --output type=local and type=tar write the final stage's filesystem.
+	local := filepath.Join(t.TempDir(), "out")
+	build("3", "--target", "base", "--output", "type=local,dest="+local)
+	b, err := os.ReadFile(filepath.Join(local, "h2"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "hi-3\n")
+	tarOut := filepath.Join(t.TempDir(), "out.tar")
+	build("4", "--target", "base", "--output", "type=tar,dest="+tarOut)
+	files := tarFiles(t, tarOut)
+	assert.Equal(t, files["h2"], "hi-4\n")
+	assert.Equal(t, files["secret-ok"], "secret-ok\n")
+}
+
+// assertNotInSave fails if needle occurs in any file of a `docker save` archive, decompressing layers.
+func assertNotInSave(t *testing.T, path, needle string) {
+	t.Helper()
+	f, err := os.Open(path)
+	assert.NilError(t, err)
+	defer f.Close()
+	tr := tar.NewReader(f)
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		assert.NilError(t, err)
+		b, err := io.ReadAll(tr)
+		assert.NilError(t, err)
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			if u, err := io.ReadAll(zr); err == nil {
+				b = u
+			}
+		}
+		n++
+		assert.Assert(t, !bytes.Contains(b, []byte(needle)), "%s in %s", needle, h.Name)
+	}
+	assert.Assert(t, n > 2, "empty save archive")
+}
+
+// tarFiles reads the regular files of a tar archive.
+func tarFiles(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	assert.NilError(t, err)
+	defer f.Close()
+	out := map[string]string{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		assert.NilError(t, err)
+		if h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			assert.NilError(t, err)
+			out[strings.TrimPrefix(h.Name, "./")] = string(b)
+		}
+	}
+}
+
+func TestBuildxSSH(t *testing.T) {
+	agentDir := t.TempDir()
+	sock := filepath.Join(agentDir, "agent.sock")
+	// -D keeps the agent in the foreground, so the test owns and ends it.
+	agent := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agent.Start(); err != nil {
+		t.Fatalf("ssh-agent (openssh-client, hack/install-deps.sh): %v", err)
+	}
+	t.Cleanup(func() { _ = agent.Process.Kill(); _ = agent.Wait() })
+	daemon.WaitFor(t, 10*time.Second, "ssh-agent socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	key := filepath.Join(agentDir, "k")
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bk-test", "-f", key).CombinedOutput()
+	assert.NilError(t, err, string(out))
+	add := exec.Command("ssh-add", key)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	out, err = add.CombinedOutput()
+	assert.NilError(t, err, string(out))
+
+	e := start(t)
+	e.extra = []string{"SSH_AUTH_SOCK=" + sock}
+	dir := writeContext(t, map[string]string{"Dockerfile": `FROM busybox
+RUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo ssh-ok > /ssh-ok
+`})
+	e.ok("buildx", "build", "--load", "-t", "x", "--ssh", "default", dir)
+	assert.Equal(t, e.out("run", "--rm", "x", "cat", "/ssh-ok"), "ssh-ok")
+}
+
+// TestBuildxCancel kills buildx while a RUN step sleeps: BuildKit sees the client's connection go, ends
+// the step, and leaves no task or container in containerd.
+func TestBuildxCancel(t *testing.T) {
+	e := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started && sleep 600\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan daemon.Result, 1)
+	go func() { done <- e.run(ctx, "", "buildx", "build", "--progress", "plain", "-t", "x", dir) }()
+	daemon.WaitFor(t, 60*time.Second, "the RUN step's task", func() bool {
+		_, tasks := containerdState(t, e.d)
+		return len(tasks) == 1 && strings.HasSuffix(tasks[0], ":RUNNING")
+	})
+	cancel() // SIGKILL: buildx gets no chance to cancel politely; only its connections close.
+	res := <-done
+	assert.Assert(t, res.ExitCode != 0)
+	daemon.WaitFor(t, 30*time.Second, "BuildKit to clean up", func() bool {
+		ctrs, tasks := containerdState(t, e.d)
+		return len(ctrs) == 0 && len(tasks) == 0
+	})
+	assert.Equal(t, e.out("ps", "-aq"), "")
+	assert.Assert(t, e.docker("inspect", "x").ExitCode != 0)
+	// The builder still works.
+	dir2 := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo after > /after\n"})
+	e.ok("buildx", "build", "--load", "-t", "x", dir2)
+	assert.Equal(t, e.out("run", "--rm", "x", "cat", "/after"), "after")
+}
+
+func TestBuildxConcurrentCacheMount(t *testing.T) {
+	e := start(t)
+	var wg sync.WaitGroup
+	res := make([]daemon.Result, 2)
+	for i := range res {
+		dir := writeContext(t, map[string]string{"Dockerfile": fmt.Sprintf(`FROM busybox
+RUN --mount=type=cache,target=/c,id=shared for i in 1 2 3 4 5; do echo b%d-$i >> /c/log; sleep 0.2; done; cp /c/log /seen
+`, i)})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			res[i] = e.run(ctx, "", "buildx", "build", "--load", "-t", fmt.Sprintf("c%d", i), dir)
+		}()
+	}
+	wg.Wait()
+	for i, r := range res {
+		assert.Equal(t, r.ExitCode, 0, "build %d: %s", i, r.Combined())
+	}
+	// Both wrote into the one shared cache mount.
+	for i := range res {
+		seen := e.out("run", "--rm", fmt.Sprintf("c%d", i), "cat", "/seen")
+		assert.Assert(t, is.Contains(seen, fmt.Sprintf("b%d-5", i)))
+	}
+	third := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=cache,target=/c,id=shared cp /c/log /seen\n"})
+	e.ok("buildx", "build", "--load", "-t", "c3", third)
+	seen := e.out("run", "--rm", "c3", "cat", "/seen")
+	assert.Assert(t, is.Contains(seen, "b0-5"))
+	assert.Assert(t, is.Contains(seen, "b1-5"))
+}
+
+// TestBuildKitRunDefaults: RUN steps get the seccomp filter and capability set `docker run` gets.
+func TestBuildKitRunDefaults(t *testing.T) {
+	e := start(t)
+	const probe = `grep -E '^(Seccomp|NoNewPrivs|CapInh|CapPrm|CapEff|CapBnd|CapAmb):' /proc/self/status`
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN " + probe + " > /status\n"})
+	e.ok("buildx", "build", "--load", "-t", "x", dir)
+	got := e.out("run", "--rm", "x", "cat", "/status")
+	want := e.out("run", "--rm", "busybox", "sh", "-c", probe)
+	assert.Equal(t, got, want)
+	assert.Assert(t, is.Contains(got, "Seccomp:\t2"))
+}
+
+// TestBothBuilders builds one Dockerfile with the classic builder and with BuildKit: both images run
+// alike.
+func TestBothBuilders(t *testing.T) {
+	e := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": loadDockerfile, "f.txt": "file\n"})
+	classic := *e
+	classic.extra = []string{"DOCKER_BUILDKIT=0"}
+	classic.ok("build", "-t", "classic", "--build-arg", "MSG=same", dir)
+	e.ok("build", "-t", "bk", "--build-arg", "MSG=same", dir)
+	for _, img := range []string{"classic", "bk"} {
+		assert.Equal(t, e.out("run", "--rm", img), "same", img)
+		assert.Equal(t, e.out("run", "--rm", img, "cat", "/base", "/f.txt"), "base\nfile", img)
+	}
+	assert.Assert(t, e.out("inspect", "--format", "{{.Id}}", "classic") != e.out("inspect", "--format", "{{.Id}}", "bk"))
+}
+
+// TestBuildKitRestart: BuildKit's cache under <data-root>/buildkit survives a restart, and berthd stops
+// cleanly with BuildKit running.
+func TestBuildKitRestart(t *testing.T) {
+	e := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo once > /once\n"})
+	id := printedID(t, e.ok("buildx", "build", "--load", "-t", "x", "--progress", "plain", dir))
+	_, err := os.Stat(filepath.Join(e.d.Root, "buildkit", "cache.db"))
+	assert.NilError(t, err)
+	e.d.Restart(t)
+	out := e.ok("buildx", "build", "--load", "-t", "x", "--progress", "plain", dir)
+	assert.Assert(t, is.Regexp(`(?m)^#\d+ \[2/2\] RUN echo once > /once\n#\d+ CACHED$`, out))
+	assert.Equal(t, printedID(t, out), id)
+	assert.Equal(t, e.out("run", "--rm", "x", "cat", "/once"), "once")
+}
