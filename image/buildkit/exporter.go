@@ -118,7 +118,7 @@ func (i *imageExporterInstance) Export(ctx context.Context, src *exporter.Source
 func singleImage(src *exporter.Source) (*exporter.Source, error) {
 	if len(src.Refs) > 1 {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
-			"multi-platform images (%d platforms) cannot be loaded into berthd's image store, which keeps one platform per image: use --output type=oci,dest=<file> or push them to a registry", len(src.Refs)))
+			"multi-platform images (%d platforms) cannot be loaded into berthd's image store, which keeps one platform per image: use --output type=oci,dest=<file>", len(src.Refs)))
 	}
 	if len(src.Attestations) == 0 && len(src.Refs) == 0 {
 		return src, nil

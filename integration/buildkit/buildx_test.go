@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,4 +337,103 @@ func TestBuildKitRestart(t *testing.T) {
 	assert.Assert(t, is.Regexp(`(?m)^#\d+ \[2/2\] RUN echo once > /once\n#\d+ CACHED$`, out))
 	assert.Equal(t, printedID(t, out), id)
 	assert.Equal(t, e.out("run", "--rm", "x", "cat", "/once"), "once")
+}
+
+// TestBuildxMultiPlatformLoadRefused: berthd's store keeps one platform per image, so loading a
+// multi-platform result is refused with a message that says what to do instead; --output type=oci works.
+func TestBuildxMultiPlatformLoadRefused(t *testing.T) {
+	e := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\n", "f": "x\n"})
+	res := e.docker("buildx", "build", "--load", "-t", "mp", "--platform", "linux/amd64,linux/arm64", dir)
+	assert.Assert(t, res.ExitCode != 0)
+	assert.Assert(t, is.Contains(res.Combined(), "type=oci"), res.Combined())
+	assert.Assert(t, e.docker("inspect", "mp").ExitCode != 0)
+
+	oci := filepath.Join(t.TempDir(), "mp.tar")
+	e.ok("buildx", "build", "--platform", "linux/amd64,linux/arm64", "--output", "type=oci,dest="+oci, dir)
+	files := tarFiles(t, oci)
+	assert.Assert(t, is.Contains(files["index.json"], "application/vnd.oci.image.index.v1+json"))
+}
+
+// TestBuildxDuPrune: `docker buildx du` lists BuildKit's cache records and `docker buildx prune` (and
+// `docker builder prune` through the alias) removes them.
+func TestBuildxDuPrune(t *testing.T) {
+	e := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=cache,target=/c echo x > /c/x && echo y > /y\n"})
+	e.ok("buildx", "build", "--load", "-t", "x", dir)
+	du := e.out("buildx", "du", "--verbose")
+	assert.Assert(t, is.Contains(du, "exec.cachemount"), du)
+	assert.Assert(t, is.Contains(du, "regular"), du)
+	out := e.ok("builder", "prune", "-af")
+	assert.Assert(t, is.Regexp(`Total:\s+\d`, out))
+	du = e.out("buildx", "du")
+	assert.Assert(t, !strings.Contains(du, "exec.cachemount"), du)
+	// The image BuildKit exported is berthd's, not the cache's: it survives the prune.
+	assert.Equal(t, e.out("run", "--rm", "x", "cat", "/y"), "y")
+}
+
+// TestBuildKitShutdownDuringBuild: SIGTERM while a RUN step runs ends the build and berthd exits
+// cleanly (status 0, within the harness's bound), leaving no task behind for the next start.
+func TestBuildKitShutdownDuringBuild(t *testing.T) {
+	e := start(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN sleep 600\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan daemon.Result, 1)
+	go func() { done <- e.run(ctx, "", "buildx", "build", "-t", "x", dir) }()
+	daemon.WaitFor(t, 60*time.Second, "the RUN step's task", func() bool {
+		_, tasks := containerdState(t, e.d)
+		return len(tasks) == 1
+	})
+	e.d.Stop(t)
+	res := <-done
+	assert.Assert(t, res.ExitCode != 0)
+	e.d.Start(t)
+	ctrs, tasks := containerdState(t, e.d)
+	assert.Check(t, is.Len(tasks, 0))
+	assert.Check(t, is.Len(ctrs, 0))
+	e.ok("buildx", "build", "--load", "-t", "x", writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"}))
+}
+
+// TestHijackErrors: POST /grpc and /session refuse a request without an h2c upgrade with dockerd's
+// statuses and wording, and /grpc serves BuildKit's control API (one worker, each platform once).
+func TestHijackErrors(t *testing.T) {
+	d := daemon.New(t)
+	d.Start(t)
+	for _, tc := range []struct {
+		path, upgrade string
+		status        int
+		msg           string
+	}{
+		{"/grpc", "", 500, "no upgrade proto in request"},
+		{"/grpc", "websocket", 500, "protocol websocket not supported"},
+		{"/session", "", 400, "no upgrade proto in request"},
+		{"/session", "websocket", 400, "protocol websocket not supported"},
+	} {
+		req, err := http.NewRequest(http.MethodPost, "http://berthd"+tc.path, nil)
+		assert.NilError(t, err)
+		if tc.upgrade != "" {
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", tc.upgrade)
+		}
+		resp, err := d.HTTPClient().Do(req)
+		assert.NilError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Check(t, is.Equal(resp.StatusCode, tc.status), "%s %q", tc.path, tc.upgrade)
+		assert.Check(t, is.Equal(strings.TrimSpace(string(b)), `{"message":"`+tc.msg+`"}`), "%s %q", tc.path, tc.upgrade)
+	}
+
+	ws, err := bkClient(t, d).ListWorkers(context.Background())
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(ws, 1))
+	seen := map[string]bool{}
+	for _, p := range ws[0].Platforms {
+		k := p.OS + "/" + p.Architecture + "/" + p.Variant
+		assert.Check(t, !seen[k], "platform %s twice", k)
+		seen[k] = true
+	}
+	assert.Check(t, seen["linux/amd64/"])
+	assert.Check(t, is.Equal(ws[0].Labels["org.mobyproject.buildkit.worker.snapshotter"], "overlayfs"))
+	assert.Check(t, is.Equal(ws[0].Labels["org.mobyproject.buildkit.worker.containerd.namespace"], namespace))
 }

@@ -3,6 +3,7 @@ package build
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,14 +30,15 @@ func (r *buildRouter) buildKitRoutes() []router.Route {
 	}
 }
 
-// postGRPC is POST /grpc: an h2c upgrade, answered 101, after which the connection carries gRPC.
+// postGRPC is POST /grpc: an h2c upgrade, answered 101, after which the connection carries gRPC. A
+// missing or other upgrade is a 500, as in dockerd (which does not classify these errors; /session does).
 func (r *buildRouter) postGRPC(w http.ResponseWriter, req *http.Request) error {
 	proto := req.Header.Get("Upgrade")
 	if proto == "" {
-		return invalidParamErr("no upgrade proto in request")
+		return errors.New("no upgrade proto in request")
 	}
 	if proto != "h2c" {
-		return invalidParamErr(fmt.Sprintf("protocol %s not supported", proto))
+		return fmt.Errorf("protocol %s not supported", proto)
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
