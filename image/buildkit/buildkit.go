@@ -19,6 +19,7 @@ import (
 	"time"
 
 	ctd "github.com/containerd/containerd"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/cache/remotecache"
@@ -72,14 +73,20 @@ type Images interface {
 	Tag(ctx context.Context, id, ref string) error
 }
 
-// BuildKit is the embedded BuildKit server.
+// BuildKit is the embedded BuildKit server. Its controller starts in the background (opening the cache
+// takes a noticeable share of berthd's start-up once it holds builds); everything that needs it waits in
+// Ready, bounded by startTimeout.
 type BuildKit struct {
-	ctrl     *control.Controller
 	sessions *session.Manager
-	grpc     *grpc.Server
 	h2       *http2.Server
-	dbs      []*bolt.DB
-	cache    *bboltcachestorage.Store
+
+	ready   chan struct{} // closed when start has finished, well or not
+	initErr error         // start's error, readable after ready
+	// Set by start before ready is closed; read only after it.
+	ctrl  *control.Controller
+	grpc  *grpc.Server
+	dbs   []*bolt.DB
+	cache *bboltcachestorage.Store
 
 	// conns are the hijacked /grpc connections being served; Close ends them, since the HTTP server's
 	// shutdown no longer tracks a hijacked connection.
@@ -88,28 +95,64 @@ type BuildKit struct {
 	closed bool
 }
 
-// New starts BuildKit's controller over berthd's containerd.
-func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr error) {
+// startTimeout bounds how long a request waits for the controller to come up.
+const startTimeout = 60 * time.Second
+
+// New creates BuildKit's state directory and session manager and starts the controller over berthd's
+// containerd in the background; a failure to start is logged and returned by Ready.
+func New(ctx context.Context, cfg Config, imgs Images) (*BuildKit, error) {
 	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
 		return nil, err
 	}
-	b := &BuildKit{h2: &http2.Server{}, conns: map[net.Conn]struct{}{}}
-	defer func() {
-		if retErr != nil {
-			b.closeStores()
-		}
-	}()
-	var err error
-	if b.sessions, err = session.NewManager(); err != nil {
+	sm, err := session.NewManager()
+	if err != nil {
 		return nil, err
 	}
+	b := &BuildKit{sessions: sm, h2: &http2.Server{}, conns: map[net.Conn]struct{}{}, ready: make(chan struct{})}
+	// The daemon's start-up context may end once New returns; BuildKit's background work must not.
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer close(b.ready)
+		start := time.Now()
+		if err := b.start(ctx, cfg, imgs); err != nil {
+			b.initErr = errdefs.ErrUnavailable.WithMessage("buildkit failed to start: " + err.Error())
+			log.G(ctx).WithError(err).Error("buildkit failed to start")
+			b.closeStores()
+			return
+		}
+		log.G(ctx).WithField("root", cfg.Root).WithField("took", time.Since(start)).Info("buildkit started")
+	}()
+	return b, nil
+}
+
+// Ready waits until the controller has started (bounded by startTimeout and ctx) and returns why it did
+// not if it failed: Unavailable.
+func (b *BuildKit) Ready(ctx context.Context) error {
+	select {
+	case <-b.ready:
+		return b.initErr
+	default:
+	}
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
+	select {
+	case <-b.ready:
+		return b.initErr
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errdefs.ErrUnavailable.WithMessage("buildkit is still starting")
+	}
+}
+
+func (b *BuildKit) start(ctx context.Context, cfg Config, imgs Images) error {
 	history, err := bolt.Open(filepath.Join(cfg.Root, "history.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
-		return nil, errors.Wrap(err, "open build history")
+		return errors.Wrap(err, "open build history")
 	}
 	b.dbs = append(b.dbs, history)
 	if b.cache, err = bboltcachestorage.NewStore(filepath.Join(cfg.Root, "cache.db")); err != nil {
-		return nil, errors.Wrap(err, "open build cache")
+		return errors.Wrap(err, "open build cache")
 	}
 
 	labels := map[string]string{label.Snapshotter: cfg.Snapshotter}
@@ -125,7 +168,7 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 		NetworkOpt:      netproviders.Opt{Mode: "host"},
 	}, ctd.WithTimeout(60*time.Second))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	wo.Platforms = uniquePlatforms(wo.Platforms)
 	// The executor shares this map with the worker (NewWorkerOpt hands both the same one).
@@ -135,15 +178,15 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 	wo.GCPolicy = cfg.GCPolicy
 	bw, err := base.NewWorker(ctx, wo)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	wc := &worker.Controller{}
 	if err := wc.Add(&mobyWorker{Worker: bw, images: imgs}); err != nil {
-		return nil, err
+		return err
 	}
 	gwf, err := gateway.NewGatewayFrontend(wc.Infos(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.ctrl, err = control.NewController(control.Opt{
 		SessionManager:   b.sessions,
@@ -169,12 +212,11 @@ func New(ctx context.Context, cfg Config, imgs Images) (_ *BuildKit, retErr erro
 		ContentStore: wo.ContentStore,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.grpc = grpc.NewServer()
 	b.ctrl.Register(b.grpc)
-	log.G(ctx).WithField("root", cfg.Root).Info("buildkit started")
-	return b, nil
+	return nil
 }
 
 // uniquePlatforms normalizes containerd's runtime platforms and drops repeats (each runtime plugin
@@ -193,8 +235,12 @@ func uniquePlatforms(ps []ocispec.Platform) []ocispec.Platform {
 }
 
 // ServeConn serves BuildKit's gRPC API (HTTP/2 with prior knowledge) on a connection the build router
-// hijacked from POST /grpc, until the client closes it.
+// hijacked from POST /grpc, until the client closes it. The caller has had Ready return nil.
 func (b *BuildKit) ServeConn(ctx context.Context, conn net.Conn) {
+	if b.Ready(ctx) != nil {
+		conn.Close()
+		return
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -218,8 +264,12 @@ func (b *BuildKit) HandleSession(ctx context.Context, w http.ResponseWriter, r *
 }
 
 // Close ends the clients' connections (their builds are cancelled), stops the controller and closes
-// BuildKit's databases.
+// BuildKit's databases. It waits for a start still under way (bounded by containerd's dial timeout).
 func (b *BuildKit) Close() error {
+	<-b.ready
+	if b.initErr != nil {
+		return nil
+	}
 	b.mu.Lock()
 	b.closed = true
 	for c := range b.conns {

@@ -14,6 +14,8 @@ import (
 // BuildKitBackend serves the two hijacked endpoints buildx's "docker" driver and the docker CLI's
 // BuildKit client use: BuildKit's gRPC API (POST /grpc) and the client's session (POST /session).
 type BuildKitBackend interface {
+	// Ready waits (bounded) until BuildKit has started; an error (Unavailable) says why it has not.
+	Ready(ctx context.Context) error
 	// ServeConn serves gRPC over HTTP/2 (prior knowledge) on conn until the client closes it.
 	ServeConn(ctx context.Context, conn net.Conn)
 	// HandleSession hijacks the request itself and keeps the session until the client ends it.
@@ -40,6 +42,9 @@ func (r *buildRouter) postGRPC(w http.ResponseWriter, req *http.Request) error {
 	if proto != "h2c" {
 		return fmt.Errorf("protocol %s not supported", proto)
 	}
+	if err := r.buildkit.Ready(req.Context()); err != nil {
+		return err
+	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return fmt.Errorf("handler does not support hijack")
@@ -64,6 +69,9 @@ func (r *buildRouter) postGRPC(w http.ResponseWriter, req *http.Request) error {
 
 // postSession is POST /session; a failure before the hijack is the client's (dockerd: 400).
 func (r *buildRouter) postSession(w http.ResponseWriter, req *http.Request) error {
+	if err := r.buildkit.Ready(req.Context()); err != nil {
+		return err
+	}
 	if err := r.buildkit.HandleSession(req.Context(), w, req); err != nil {
 		return invalidParamErr(err.Error())
 	}
