@@ -92,10 +92,13 @@ func TestBuildxLoadRunRetag(t *testing.T) {
 	assert.Assert(t, e.docker("run", "--rm", id3, "cat", "/msg").ExitCode != 0, "--target base must stop before the final stage")
 }
 
+// TestBuildxSavePush saves, loads, pushes and pulls a BuildKit-built image. The registry listens on the
+// host's loopback, so berthd runs in the host's network namespace here: the image is FROM scratch, since
+// BuildKit looks a base image up in its registry (docker.io) even when the image is local.
 func TestBuildxSavePush(t *testing.T) {
 	reg := regtest.StartRegistry(t, "", "")
 	e := start(t)
-	dir := writeContext(t, map[string]string{"Dockerfile": loadDockerfile, "f.txt": "file\n"})
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY f.txt /f.txt\nCMD [\"/f.txt\"]\n", "f.txt": "file\n"})
 	name := reg + "/bk/x:v1"
 	id := printedID(t, e.ok("buildx", "build", "--load", "-t", name, "--progress", "plain", dir))
 
@@ -110,7 +113,11 @@ func TestBuildxSavePush(t *testing.T) {
 	e.ok("rmi", name)
 	e.ok("pull", name)
 	assert.Equal(t, e.out("inspect", "--format", "{{.Id}}", name), id)
-	assert.Equal(t, e.out("run", "--rm", name), "none")
+	ctr := e.out("create", name)
+	e.ok("cp", ctr+":/f.txt", filepath.Join(dir, "copied"))
+	b, err := os.ReadFile(filepath.Join(dir, "copied"))
+	assert.NilError(t, err)
+	assert.Equal(t, string(b), "file\n")
 }
 
 const secretValue = "topsecret-9f3a61c2"
