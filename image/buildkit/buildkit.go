@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	ctd "github.com/containerd/containerd"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
@@ -166,7 +165,7 @@ func (b *BuildKit) start(ctx context.Context, cfg Config, imgs Images) error {
 		Namespace:       cfg.Namespace,
 		Labels:          labels,
 		NetworkOpt:      netproviders.Opt{Mode: "host"},
-	}, ctd.WithTimeout(60*time.Second))
+	})
 	if err != nil {
 		return err
 	}
