@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 
+	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/image/buildkit"
 )
 
@@ -11,11 +12,21 @@ import (
 // state under <data-root>/buildkit. It runs after the builder step: BuildKit names what it exports
 // through the same image service.
 func (d *Daemon) initBuildKit(ctx context.Context) error {
+	// RUN steps go under the containers' cgroup parent, as dockerd's go under /docker/buildkit. With the
+	// systemd driver BuildKit's executor would need the shim's systemd option: left to BuildKit there.
+	cgroupParent := ""
+	if d.cfg.CgroupDriver() != config.CgroupDriverSystemd {
+		cgroupParent = d.cfg.CgroupParent
+		if cgroupParent == "" {
+			cgroupParent = "/berth"
+		}
+	}
 	bk, err := buildkit.New(ctx, buildkit.Config{
 		Root:              filepath.Join(d.cfg.Root, "buildkit"),
 		ContainerdAddress: d.ctd.address,
 		Namespace:         d.cfg.ContainerdNamespace,
 		Snapshotter:       d.imgs.snapshotter,
+		CgroupParent:      cgroupParent,
 	}, &builderImages{svc: d.imgs.images, st: d.imgs.images.Store()})
 	if err != nil {
 		return err

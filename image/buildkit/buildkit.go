@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ import (
 	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/network"
 	"github.com/moby/buildkit/util/network/netproviders"
+	bkversion "github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
 	bkcontainerd "github.com/moby/buildkit/worker/containerd"
@@ -61,6 +63,9 @@ type Config struct {
 	GCPolicy []client.PruneInfo
 	// Labels are extra worker labels (e.g. the host-gateway IP).
 	Labels map[string]string
+	// CgroupParent puts RUN steps' cgroups under <CgroupParent>/buildkit/<id> (dockerd: /docker/buildkit);
+	// empty leaves them to BuildKit (/buildkit/<id>).
+	CgroupParent string
 	// NetworkProviders replace or add RUN network modes (pb.NetMode_UNSET is "default"); modes not given
 	// keep BuildKit's own (host, none; default = host).
 	NetworkProviders map[pb.NetMode]network.Provider
@@ -107,6 +112,7 @@ func New(ctx context.Context, cfg Config, imgs Images) (*BuildKit, error) {
 	if err != nil {
 		return nil, err
 	}
+	setVersion()
 	b := &BuildKit{sessions: sm, h2: &http2.Server{}, conns: map[net.Conn]struct{}{}, ready: make(chan struct{})}
 	// The daemon's start-up context may end once New returns; BuildKit's background work must not.
 	ctx = context.WithoutCancel(ctx)
@@ -164,6 +170,7 @@ func (b *BuildKit) start(ctx context.Context, cfg Config, imgs Images) error {
 		SnapshotterName: cfg.Snapshotter,
 		Namespace:       cfg.Namespace,
 		Labels:          labels,
+		CgroupParent:    cfg.CgroupParent,
 		NetworkOpt:      netproviders.Opt{Mode: "host"},
 	})
 	if err != nil {
@@ -216,6 +223,30 @@ func (b *BuildKit) start(ctx context.Context, cfg Config, imgs Images) error {
 	b.grpc = grpc.NewServer()
 	b.ctrl.Register(b.grpc)
 	return nil
+}
+
+var versionOnce sync.Once
+
+// setVersion fills BuildKit's version (normally set at link time, which `go build` does not do) from the
+// module version berthd was built with, so that buildx shows which BuildKit serves it.
+func setVersion() {
+	versionOnce.Do(func() {
+		bi, ok := debug.ReadBuildInfo()
+		if !ok {
+			return
+		}
+		for _, m := range bi.Deps {
+			if m.Path == bkversion.Package {
+				if m.Replace != nil {
+					m = m.Replace
+				}
+				if bkversion.Version == "v0.0.0+unknown" && m.Version != "" {
+					bkversion.Version = m.Version
+				}
+				return
+			}
+		}
+	})
 }
 
 // uniquePlatforms normalizes containerd's runtime platforms and drops repeats (each runtime plugin

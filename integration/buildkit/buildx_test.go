@@ -45,6 +45,8 @@ func TestBuildxLsInspect(t *testing.T) {
 	// Each platform once (containerd lists the host's for every runtime plugin).
 	assert.Equal(t, strings.Count(insp, "linux/amd64,"), 1, insp)
 	assert.Assert(t, is.Contains(insp, "org.mobyproject.buildkit.worker.snapshotter"))
+	// The BuildKit berthd embeds, not "v0.0.0+unknown".
+	assert.Assert(t, is.Regexp(`(?m)^BuildKit version:\s+v0\.\d+\.\d+$`, insp))
 }
 
 const loadDockerfile = `FROM busybox AS base
@@ -303,16 +305,18 @@ RUN --mount=type=cache,target=/c,id=shared for i in 1 2 3 4 5; do echo b%d-$i >>
 	assert.Assert(t, is.Contains(seen, "b1-5"))
 }
 
-// TestBuildKitRunDefaults: RUN steps get the seccomp filter and capability set `docker run` gets.
+// TestBuildKitRunDefaults: RUN steps get the seccomp filter and capability set `docker run` gets, and
+// their cgroups sit under berthd's cgroup parent (as dockerd's under /docker/buildkit).
 func TestBuildKitRunDefaults(t *testing.T) {
 	e := start(t)
 	const probe = `grep -E '^(Seccomp|NoNewPrivs|CapInh|CapPrm|CapEff|CapBnd|CapAmb):' /proc/self/status`
-	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN " + probe + " > /status\n"})
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN " + probe + " > /status && cat /proc/self/cgroup > /cgroup\n"})
 	e.ok("buildx", "build", "--load", "-t", "x", dir)
 	got := e.out("run", "--rm", "x", "cat", "/status")
 	want := e.out("run", "--rm", "busybox", "sh", "-c", probe)
 	assert.Equal(t, got, want)
 	assert.Assert(t, is.Contains(got, "Seccomp:\t2"))
+	assert.Assert(t, is.Regexp(`(?m)^0::/berth/buildkit/[a-z0-9]+$`, e.out("run", "--rm", "x", "cat", "/cgroup")))
 }
 
 // TestBothBuilders builds one Dockerfile with the classic builder and with BuildKit: both images run
