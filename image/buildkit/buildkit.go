@@ -2,11 +2,13 @@
 // berthd uses, which also drives Debian 12's containerd 1.6): the controller (solver, build cache, build
 // history) under <data-root>/buildkit, one containerd worker on berthd's own containerd, namespace and
 // snapshotter (so an exported image is a berthd image, with no copy), the "moby" exporter that names images
-// through the image service, the session manager, and the gRPC server the build router hands hijacked
-// /grpc connections to.
+// through the image service (one plain single-platform image per build: attestations dropped, several
+// platforms refused), the session manager, and the gRPC server the build router hands hijacked /grpc
+// connections to. The controller starts in the background; users of it wait in Ready.
 //
-// It must not import daemon or api/server; what it needs of the image and network services it declares
-// as small interfaces (Images, Networks).
+// It must not import daemon, api/server or containerd's client (hack/validate); what it needs of the
+// image service it declares as a small interface (Images), and RUN network modes come in as BuildKit
+// network providers (Config.NetworkProviders).
 package buildkit
 
 import (
