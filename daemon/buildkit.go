@@ -22,11 +22,13 @@ func (d *Daemon) initBuildKit(ctx context.Context) error {
 		}
 	}
 	bk, err := buildkit.New(ctx, buildkit.Config{
-		Root:              filepath.Join(d.cfg.Root, "buildkit"),
-		ContainerdAddress: d.ctd.address,
-		Namespace:         d.cfg.ContainerdNamespace,
-		Snapshotter:       d.imgs.snapshotter,
-		CgroupParent:      cgroupParent,
+		Root:               filepath.Join(d.cfg.Root, "buildkit"),
+		ContainerdAddress:  d.ctd.address,
+		Namespace:          d.cfg.ContainerdNamespace,
+		Snapshotter:        d.imgs.snapshotter,
+		CgroupParent:       cgroupParent,
+		InsecureRegistries: d.cfg.InsecureRegistries,
+		RegistryMirrors:    d.cfg.RegistryMirrors,
 	}, &builderImages{svc: d.imgs.images, st: d.imgs.images.Store()})
 	if err != nil {
 		return err

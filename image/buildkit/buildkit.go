@@ -41,6 +41,7 @@ import (
 	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/network"
 	"github.com/moby/buildkit/util/network/netproviders"
+	"github.com/moby/buildkit/util/resolver"
 	bkversion "github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
@@ -65,6 +66,10 @@ type Config struct {
 	GCPolicy []client.PruneInfo
 	// Labels are extra worker labels (e.g. the host-gateway IP).
 	Labels map[string]string
+	// InsecureRegistries and RegistryMirrors are berthd's registry options (daemon.json names), for
+	// base images, --push and registry caches.
+	InsecureRegistries []string
+	RegistryMirrors    []string
 	// CgroupParent puts RUN steps' cgroups under <CgroupParent>/buildkit/<id> (dockerd: /docker/buildkit);
 	// empty leaves them to BuildKit (/buildkit/<id>).
 	CgroupParent string
@@ -184,6 +189,7 @@ func (b *BuildKit) start(ctx context.Context, cfg Config, imgs Images) error {
 		wo.NetworkProviders[mode] = p
 	}
 	wo.GCPolicy = cfg.GCPolicy
+	wo.RegistryHosts = resolver.NewRegistryConfig(registryConfig(cfg.InsecureRegistries, cfg.RegistryMirrors))
 	bw, err := base.NewWorker(ctx, wo)
 	if err != nil {
 		return err

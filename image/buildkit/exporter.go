@@ -3,6 +3,7 @@ package buildkit
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -12,7 +13,9 @@ import (
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/util/progress"
+	"github.com/moby/buildkit/util/push"
 	"github.com/moby/buildkit/worker/base"
+	"github.com/opencontainers/go-digest"
 	"github.com/pkg/errors"
 )
 
@@ -38,15 +41,18 @@ func (w *mobyWorker) Exporter(name string, sm *session.Manager) (exporter.Export
 	if err != nil {
 		return nil, err
 	}
-	return &imageExporter{exp: exp, images: w.images}, nil
+	return &imageExporter{exp: exp, images: w.images, w: w.Worker, sm: sm}, nil
 }
 
 // imageExporter stores the image unpacked in berthd's namespace under a dangling record, then names it
 // through the image service, so that a moved tag leaves the previous image as <none> and "tag" events are
-// sent, as for any other image.
+// sent, as for any other image. With push=true it pushes the stored image under its names itself: BuildKit's
+// exporter would push the dangling record's name.
 type imageExporter struct {
 	exp    exporter.Exporter
 	images Images
+	w      *base.Worker
+	sm     *session.Manager
 }
 
 func (e *imageExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
@@ -59,6 +65,32 @@ func (e *imageExporter) Resolve(ctx context.Context, id int, attrs map[string]st
 		return nil, err
 	}
 	delete(inner, string(exptypes.OptKeyName))
+	p := &pushOpts{}
+	for key, dst := range map[exptypes.ImageExporterOptKey]*bool{exptypes.OptKeyPush: &p.push, exptypes.OptKeyInsecure: &p.insecure, exptypes.OptKeyPushByDigest: &p.byDigest} {
+		v, ok := attrs[string(key)]
+		if !ok {
+			continue
+		}
+		delete(inner, string(key))
+		if v == "" {
+			*dst = true
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("non-bool value %q for exporter option %s", v, key))
+		}
+		*dst = b
+	}
+	if p.byDigest {
+		return nil, errdefs.ErrNotImplemented.WithMessage("push-by-digest is not supported by berthd's moby exporter: images are pushed under their names")
+	}
+	if p.push && len(names) == 0 {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("tag is needed when pushing to registry")
+	}
+	if p.push {
+		p.w, p.sm = e.w, e.sm
+	}
 	inner[string(exptypes.OptKeyUnpack)] = "true"
 	inner[string(exptypes.OptKeyStore)] = "true"
 	inner[string(exptypes.OptKeyDanglingPrefix)] = danglingPrefix
@@ -66,13 +98,21 @@ func (e *imageExporter) Resolve(ctx context.Context, id int, attrs map[string]st
 	if err != nil {
 		return nil, err
 	}
-	return &imageExporterInstance{ExporterInstance: inst, names: names, images: e.images}, nil
+	return &imageExporterInstance{ExporterInstance: inst, names: names, images: e.images, push: p}, nil
+}
+
+// pushOpts are the push options the moby exporter takes from BuildKit's image exporter.
+type pushOpts struct {
+	push, insecure, byDigest bool
+	w                        *base.Worker
+	sm                       *session.Manager
 }
 
 type imageExporterInstance struct {
 	exporter.ExporterInstance
 	names  []string
 	images Images
+	push   *pushOpts
 }
 
 func (i *imageExporterInstance) Export(ctx context.Context, src *exporter.Source, inline exptypes.InlineCache, sessionID string) (map[string]string, exporter.DescriptorReference, error) {
@@ -98,6 +138,21 @@ func (i *imageExporterInstance) Export(ctx context.Context, src *exporter.Source
 		if err := done(i.images.Tag(ctx, id, n)); err != nil {
 			_ = ref.Release()
 			return nil, nil, err
+		}
+	}
+	if i.push.push {
+		mfst, err := digest.Parse(out[exptypes.ExporterImageDigestKey])
+		if err != nil {
+			_ = ref.Release()
+			return nil, nil, errors.Wrap(err, "buildkit exported an image without a manifest digest")
+		}
+		cs := i.push.w.ContentStore()
+		for _, n := range i.names {
+			// Every blob is local: the store step above unlazied them.
+			if err := push.Push(ctx, i.push.sm, sessionID, cs, cs, mfst, n, i.push.insecure, i.push.w.RegistryHosts, false, nil); err != nil {
+				_ = ref.Release()
+				return nil, nil, err
+			}
 		}
 	}
 	// The ID berthd shows is the config digest (BuildKit's own progress names the manifest's): print it

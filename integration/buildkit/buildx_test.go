@@ -120,6 +120,14 @@ func TestBuildxSavePush(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "copied"))
 	assert.NilError(t, err)
 	assert.Equal(t, string(b), "file\n")
+
+	// --push: BuildKit pushes from the moby exporter and the image is in berthd's store too.
+	pushed := reg + "/bk/y:v1"
+	id = printedID(t, e.ok("buildx", "build", "--push", "-t", pushed, "--progress", "plain", dir))
+	assert.Equal(t, e.out("inspect", "--format", "{{.Id}}", pushed), id)
+	e.ok("rmi", pushed)
+	e.ok("pull", pushed)
+	assert.Equal(t, e.out("inspect", "--format", "{{.Id}}", pushed), id)
 }
 
 const secretValue = "topsecret-9f3a61c2"
