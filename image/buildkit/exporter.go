@@ -91,6 +91,15 @@ func (e *imageExporter) Resolve(ctx context.Context, id int, attrs map[string]st
 	if p.push {
 		p.w, p.sm = e.w, e.sm
 	}
+	// The moby exporter always stores the image unpacked (that is what it is for): saying otherwise is
+	// refused rather than ignored.
+	for _, key := range []exptypes.ImageExporterOptKey{exptypes.OptKeyStore, exptypes.OptKeyUnpack} {
+		if v, ok := attrs[string(key)]; ok {
+			if b, err := strconv.ParseBool(v); err != nil || !b {
+				return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s=%s is not supported by berthd's moby exporter: images built into the daemon are always stored and unpacked (use --output type=oci or type=docker with dest= for a file)", key, v))
+			}
+		}
+	}
 	inner[string(exptypes.OptKeyUnpack)] = "true"
 	inner[string(exptypes.OptKeyStore)] = "true"
 	inner[string(exptypes.OptKeyDanglingPrefix)] = danglingPrefix

@@ -1,6 +1,7 @@
 package buildkit
 
 import (
+	"context"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -63,4 +64,23 @@ func TestUniquePlatforms(t *testing.T) {
 		{OS: "linux", Architecture: "amd64", Variant: "v2"}, {OS: "linux", Architecture: "amd64"},
 	})
 	assert.DeepEqual(t, got, []ocispec.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "amd64", Variant: "v2"}})
+}
+
+func TestImageExporterRefusesWhatItCannotHonour(t *testing.T) {
+	e := &imageExporter{}
+	for _, tc := range []struct {
+		attrs map[string]string
+		class func(error) bool
+		msg   string
+	}{
+		{map[string]string{"store": "false"}, errdefs.IsNotImplemented, "store=false is not supported"},
+		{map[string]string{"unpack": "false"}, errdefs.IsNotImplemented, "unpack=false is not supported"},
+		{map[string]string{"push": "true"}, errdefs.IsInvalidArgument, "tag is needed when pushing to registry"},
+		{map[string]string{"name": "x", "push": "maybe"}, errdefs.IsInvalidArgument, `non-bool value "maybe" for exporter option push`},
+		{map[string]string{"name": "x", "push": "true", "push-by-digest": "true"}, errdefs.IsNotImplemented, "push-by-digest is not supported"},
+	} {
+		_, err := e.Resolve(context.Background(), 0, tc.attrs)
+		assert.Check(t, tc.class(err), "%v: %v", tc.attrs, err)
+		assert.Check(t, is.ErrorContains(err, tc.msg), "%v", tc.attrs)
+	}
 }
