@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,8 +149,8 @@ type bufConn struct {
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// containerdState lists the containers and tasks berthd's containerd holds in berthd's namespace: what
-// BuildKit's RUN steps leave behind if they are not cleaned up.
+// containerdState lists the containers and tasks berthd's containerd holds in berthd's namespace: none
+// may come from BuildKit, whose RUN steps run through runc directly.
 func containerdState(t *testing.T, d *daemon.Daemon) (ctrs, tasks []string) {
 	t.Helper()
 	c, err := containerd.New(filepath.Join(d.ExecRoot, "containerd", "containerd.sock"), containerd.WithDefaultNamespace(namespace))
@@ -167,6 +168,33 @@ func containerdState(t *testing.T, d *daemon.Daemon) (ctrs, tasks []string) {
 		tasks = append(tasks, tk.ID+":"+tk.Status.String())
 	}
 	return ctrs, tasks
+}
+
+// sleeper is a RUN step that sleeps for a number of seconds no other process on the machine uses, so
+// that stepRunning finds it.
+func sleeper() (run, marker string) {
+	marker = strconv.Itoa(1000000 + int(time.Now().UnixNano()%1000000))
+	return "RUN sleep " + marker, marker
+}
+
+// stepRunning reports whether the RUN step of sleeper(marker) runs: a `sleep <marker>` process in a
+// BuildKit cgroup.
+func stepRunning(marker string) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if string(cmdline) != "sleep\x00"+marker+"\x00" {
+			continue
+		}
+		cg, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+		if strings.Contains(string(cg), "/buildkit/") {
+			return true
+		}
+	}
+	return false
 }
 
 // namespace is berthd's default containerd namespace, where BuildKit's worker runs too.
