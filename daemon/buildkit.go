@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 
 	"github.com/berthd/berthd/daemon/config"
@@ -12,8 +13,8 @@ import (
 // state under <data-root>/buildkit. It runs after the builder step: BuildKit names what it exports
 // through the same image service.
 func (d *Daemon) initBuildKit(ctx context.Context) error {
-	// RUN steps go under the containers' cgroup parent, as dockerd's go under /docker/buildkit. With the
-	// systemd driver BuildKit's executor would need the shim's systemd option: left to BuildKit there.
+	// RUN steps go under the containers' cgroup parent, as dockerd's go under /docker/buildkit. BuildKit's
+	// runc executor has no systemd cgroup driver: with it, the steps stay where BuildKit puts them.
 	cgroupParent := ""
 	if d.cfg.CgroupDriver() != config.CgroupDriverSystemd {
 		cgroupParent = d.cfg.CgroupParent
@@ -22,11 +23,13 @@ func (d *Daemon) initBuildKit(ctx context.Context) error {
 		}
 	}
 	bk, err := buildkit.New(ctx, buildkit.Config{
-		Root:               filepath.Join(d.cfg.Root, "buildkit"),
-		ContainerdAddress:  d.ctd.address,
-		Namespace:          d.cfg.ContainerdNamespace,
-		Snapshotter:        d.imgs.snapshotter,
-		CgroupParent:       cgroupParent,
+		Root:              filepath.Join(d.cfg.Root, "buildkit"),
+		ContainerdAddress: d.ctd.address,
+		Namespace:         d.cfg.ContainerdNamespace,
+		Snapshotter:       d.imgs.snapshotter,
+		CgroupParent:      cgroupParent,
+		// dockerd's override of the runc its BuildKit runs (its default runtime is not used there either).
+		RuncBinary:         os.Getenv("DOCKER_BUILDKIT_RUNC_COMMAND"),
 		InsecureRegistries: d.cfg.InsecureRegistries,
 		RegistryMirrors:    d.cfg.RegistryMirrors,
 	}, &builderImages{svc: d.imgs.images, st: d.imgs.images.Store()})
