@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 
+	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/image/buildkit"
 )
 
@@ -16,6 +18,15 @@ func (d *Daemon) initBuildKit(ctx context.Context) error {
 		return err
 	}
 	nets, dns := d.buildKitNetworking()
+	// RUN steps go under the containers' cgroup parent, as dockerd's go under /docker/buildkit. BuildKit's
+	// runc executor has no systemd cgroup driver: with it, the steps stay where BuildKit puts them.
+	cgroupParent := ""
+	if d.cfg.CgroupDriver() != config.CgroupDriverSystemd {
+		cgroupParent = d.cfg.CgroupParent
+		if cgroupParent == "" {
+			cgroupParent = "/berth"
+		}
+	}
 	bk, err := buildkit.New(ctx, buildkit.Config{
 		GCPolicy:          gc,
 		Entitlements:      ents,
@@ -25,6 +36,11 @@ func (d *Daemon) initBuildKit(ctx context.Context) error {
 		ContainerdAddress: d.ctd.address,
 		Namespace:         d.cfg.ContainerdNamespace,
 		Snapshotter:       d.imgs.snapshotter,
+		CgroupParent:      cgroupParent,
+		// dockerd's override of the runc its BuildKit runs (its default runtime is not used there either).
+		RuncBinary:         os.Getenv("DOCKER_BUILDKIT_RUNC_COMMAND"),
+		InsecureRegistries: d.cfg.InsecureRegistries,
+		RegistryMirrors:    d.cfg.RegistryMirrors,
 	}, &builderImages{svc: d.imgs.images, st: d.imgs.images.Store()})
 	if err != nil {
 		return err

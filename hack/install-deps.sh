@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what berthd and its test suite need on Debian, only what is missing: containerd and runc (the
 # runtime), the docker CLI (tests drive berthd with it), busybox-static and tini (test images, --init),
-# docker-registry (pull/push tests), docker-compose 1.29 and compose v2
+# docker-registry (pull/push tests), openssh-client (ssh-agent for BuildKit --ssh tests), docker-compose 1.29 and compose v2
 # (compose scenario tests; v2 built from its Go module), docker.io's dockerd (reference for benchmarks only).
 set -euo pipefail
 need=()
@@ -12,6 +12,7 @@ command -v docker >/dev/null && command -v dockerd >/dev/null || need+=(docker.i
 command -v tini >/dev/null || need+=(tini)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v ssh-agent >/dev/null && command -v ssh-keygen >/dev/null || need+=(openssh-client)
 python3 -c 'import docker' 2>/dev/null || need+=(python3-docker)
 command -v git >/dev/null || need+=(git)
 command -v docker-compose >/dev/null || need+=(docker-compose)

@@ -98,6 +98,9 @@ func (b *BuildKit) Cancel(ctx context.Context, id string) error {
 // messages and the image ID as "moby.image.id". It returns the image ID ("" when nothing was exported
 // into the image store).
 func (b *BuildKit) Build(ctx context.Context, opts buildtypes.Options, body io.Reader, out func(imagetypes.JSONMessage)) (string, error) {
+	if err := b.Ready(ctx); err != nil {
+		return "", err
+	}
 	if id, ok := strings.CutPrefix(opts.BuildID, uploadRequestPrefix); ok {
 		return "", b.uploads.receive(ctx, b.root, id, body)
 	}

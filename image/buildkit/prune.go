@@ -12,6 +12,9 @@ import (
 // DiskUsage lists BuildKit's cache records as /system/df's BuildCache rows (Parents set; the router fills
 // Parent for older API versions).
 func (b *BuildKit) DiskUsage(ctx context.Context) ([]buildtypes.CacheRecord, error) {
+	if err := b.Ready(ctx); err != nil {
+		return nil, err
+	}
 	resp, err := b.ctrl.DiskUsage(ctx, &controlapi.DiskUsageRequest{})
 	if err != nil {
 		return nil, err
@@ -48,6 +51,9 @@ func cacheRecord(r *controlapi.UsageRecord) buildtypes.CacheRecord {
 // matching the filters (already validated by the router), down to the size limits.
 func (b *BuildKit) Prune(ctx context.Context, opts buildtypes.PruneOptions) (buildtypes.CachePruneReport, error) {
 	rep := buildtypes.CachePruneReport{CachesDeleted: []string{}}
+	if err := b.Ready(ctx); err != nil {
+		return rep, err
+	}
 	pi, err := pruneInfo(opts.All, opts.Filters)
 	if err != nil {
 		return rep, err

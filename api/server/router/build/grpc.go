@@ -3,6 +3,7 @@ package build
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 // BuildKitBackend serves the two hijacked endpoints buildx's "docker" driver and the docker CLI's
 // BuildKit client use: BuildKit's gRPC API (POST /grpc) and the client's session (POST /session).
 type BuildKitBackend interface {
+	// Ready waits (bounded) until BuildKit has started; an error (Unavailable) says why it has not.
+	Ready(ctx context.Context) error
 	// ServeConn serves gRPC over HTTP/2 (prior knowledge) on conn until the client closes it.
 	ServeConn(ctx context.Context, conn net.Conn)
 	// HandleSession hijacks the request itself and keeps the session until the client ends it.
@@ -29,14 +32,18 @@ func (r *buildRouter) buildKitRoutes() []router.Route {
 	}
 }
 
-// postGRPC is POST /grpc: an h2c upgrade, answered 101, after which the connection carries gRPC.
+// postGRPC is POST /grpc: an h2c upgrade, answered 101, after which the connection carries gRPC. A
+// missing or other upgrade is a 500, as in dockerd (which does not classify these errors; /session does).
 func (r *buildRouter) postGRPC(w http.ResponseWriter, req *http.Request) error {
 	proto := req.Header.Get("Upgrade")
 	if proto == "" {
-		return invalidParamErr("no upgrade proto in request")
+		return errors.New("no upgrade proto in request")
 	}
 	if proto != "h2c" {
-		return invalidParamErr(fmt.Sprintf("protocol %s not supported", proto))
+		return fmt.Errorf("protocol %s not supported", proto)
+	}
+	if err := r.buildkit.Ready(req.Context()); err != nil {
+		return err
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -62,6 +69,9 @@ func (r *buildRouter) postGRPC(w http.ResponseWriter, req *http.Request) error {
 
 // postSession is POST /session; a failure before the hijack is the client's (dockerd: 400).
 func (r *buildRouter) postSession(w http.ResponseWriter, req *http.Request) error {
+	if err := r.buildkit.Ready(req.Context()); err != nil {
+		return err
+	}
 	if err := r.buildkit.HandleSession(req.Context(), w, req); err != nil {
 		return invalidParamErr(err.Error())
 	}

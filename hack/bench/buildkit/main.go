@@ -1,0 +1,162 @@
+// Command buildkit measures BuildKit builds through buildx's docker driver on berthd beside Debian's
+// dockerd (its embedded BuildKit), in the same run, each daemon fresh in a network namespace of its own
+// with busybox loaded: the 20-step Dockerfile of the classic benchmark (RUNs, metadata, COPYs of a 50 MB
+// tree) and a build whose RUN fills a cache mount, each cold (--no-cache) and warm (every step cached).
+// Each figure is the median of -runs runs; the time includes buildx's --load into the daemon's store.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/berthd/berthd/hack/bench/internal/benchutil"
+	"github.com/berthd/berthd/hack/testenv/buildx"
+)
+
+const dockerfile = `FROM busybox
+ENV APP=/app
+RUN echo one > /r1
+COPY tree/a /t/a
+RUN ls -R /t | wc -l > /c1
+WORKDIR /app
+COPY tree/b /t/b
+RUN echo two > /r2
+LABEL bench=build
+COPY small.txt /s.txt
+RUN cat /s.txt > /r3
+ENV X=1
+COPY tree/c /t/c
+RUN du -s /t > /du
+EXPOSE 8080
+USER root
+RUN echo three > /r4
+VOLUME /data
+CMD ["sh"]
+RUN echo done > /r5
+`
+
+// cacheDockerfile writes 2,000 small files into a cache mount (kept by BuildKit between builds) and
+// sums what the mount holds into the image.
+const cacheDockerfile = `FROM busybox
+RUN --mount=type=cache,target=/c i=0; while [ $i -lt 2000 ]; do [ -f /c/f$i ] || echo $i > /c/f$i; i=$((i+1)); done; cat /c/* | wc -l > /count
+`
+
+type figures struct{ cold, warm, cacheCold, cacheWarm time.Duration }
+
+func main() {
+	bin := flag.String("berthd", "bin/berthd", "berthd binary")
+	skipDockerd := flag.Bool("no-dockerd", false, "measure berthd only")
+	sizeMB := flag.Int("size", 50, "size of the copied tree in MB")
+	runs := flag.Int("runs", 3, "runs per figure")
+	flag.Parse()
+
+	work, err := os.MkdirTemp("/tmp", "bench-bk")
+	check(err)
+	defer os.RemoveAll(work)
+	cfg := filepath.Join(work, "cli")
+	check(buildx.ConfigDir(cfg))
+	ctx := filepath.Join(work, "ctx")
+	check(writeContext(ctx, *sizeMB))
+	cacheCtx := filepath.Join(work, "cachectx")
+	check(os.MkdirAll(cacheCtx, 0o755))
+	check(os.WriteFile(filepath.Join(cacheCtx, "Dockerfile"), []byte(cacheDockerfile), 0o644))
+	save, err := benchutil.BusyboxArchive()
+	check(err)
+	archive := filepath.Join(work, "busybox.tar")
+	check(os.WriteFile(archive, save, 0o644))
+
+	b, err := benchutil.StartBerthd(*bin)
+	check(err)
+	fb, err := measure(b, cfg, archive, ctx, cacheCtx, *runs)
+	b.Cleanup()
+	check(err)
+	var fd figures
+	if !*skipDockerd {
+		d, err := benchutil.StartDockerdNet()
+		check(err)
+		fd, err = measure(d, cfg, archive, ctx, cacheCtx, *runs)
+		d.Cleanup()
+		check(err)
+	}
+	fmt.Printf("BuildKit build through buildx (docker driver, --load), 20 steps, %d MB copied; cache-mount build (median of %d)\n", *sizeMB, *runs)
+	fmt.Printf("%-26s %12s %12s %8s\n", "", "berthd", "dockerd", "ratio")
+	row := func(name string, a, b time.Duration) {
+		ratio := "-"
+		if b > 0 {
+			ratio = fmt.Sprintf("%.2f", float64(a)/float64(b))
+		}
+		fmt.Printf("%-26s %12s %12s %8s\n", name, a.Round(time.Millisecond), b.Round(time.Millisecond), ratio)
+	}
+	row("20 steps, cold", fb.cold, fd.cold)
+	row("20 steps, warm", fb.warm, fd.warm)
+	row("cache mount, --no-cache", fb.cacheCold, fd.cacheCold)
+	row("cache mount, warm", fb.cacheWarm, fd.cacheWarm)
+}
+
+func measure(d *benchutil.Daemon, cfg, archive, ctx, cacheCtx string, runs int) (figures, error) {
+	var f figures
+	if _, err := d.TimeDocker("load", "-i", archive); err != nil {
+		return f, err
+	}
+	build := func(dir string, nocache bool) (time.Duration, error) {
+		args := []string{"buildx", "build", "--load", "-q", "-t", "bench", dir}
+		if nocache {
+			args = append(args[:2], append([]string{"--no-cache"}, args[2:]...)...)
+		}
+		cmd := exec.Command("docker", args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "DOCKER_CONFIG="+cfg, "DOCKER_CONTEXT=")
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("%s: docker %v: %v: %s", d.Name, args, err, out)
+		}
+		return time.Since(t0), nil
+	}
+	var cold, warm, cacheCold, cacheWarm []time.Duration
+	for i := 0; i < runs; i++ {
+		for _, m := range []struct {
+			dir     string
+			nocache bool
+			into    *[]time.Duration
+		}{{ctx, i > 0, &cold}, {ctx, false, &warm}, {cacheCtx, i > 0, &cacheCold}, {cacheCtx, false, &cacheWarm}} {
+			t, err := build(m.dir, m.nocache)
+			if err != nil {
+				return f, err
+			}
+			*m.into = append(*m.into, t)
+		}
+	}
+	return figures{benchutil.Median(cold), benchutil.Median(warm), benchutil.Median(cacheCold), benchutil.Median(cacheWarm)}, nil
+}
+
+// writeContext writes the Dockerfile, small.txt and a tree of sizeMB in three parts of 1 MB files.
+func writeContext(dir string, sizeMB int) error {
+	r := rand.New(rand.NewSource(1))
+	buf := make([]byte, 1<<20)
+	for i := 0; i < sizeMB; i++ {
+		part := []string{"a", "b", "c"}[i%3]
+		p := filepath.Join(dir, "tree", part, fmt.Sprintf("d%d", i%4), fmt.Sprintf("f%03d", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		r.Read(buf)
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "small.txt"), []byte("v0\n"), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
