@@ -65,15 +65,6 @@ func runLegacyCLI(t *testing.T, d *daemon.Daemon, dir string, args ...string) (s
 	return string(out), err
 }
 
-func writeContext(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		assert.NilError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
-	}
-	return dir
-}
-
 func TestLegacyBuildKit(t *testing.T) {
 	testenv.NeedCommand(t, legacyCLI, "docker.io")
 	d := daemon.NewWithBusybox(t)
