@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,8 +21,8 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 )
 
-// A context is spooled, not extracted, as it arrives: the decompressed tar is written to one file while
-// its headers are indexed and its files hashed. Cache keys of COPY/ADD come from the index, so a build
+// A context is spooled, not extracted, as it arrives: the decompressed tar is kept (in memory as far as
+// a shared budget allows, spoolstore.go) while its headers are indexed and its files hashed, in one pass. Cache keys of COPY/ADD come from the index, so a build
 // whose steps all hit the cache never writes the context's files one by one; the spool is extracted
 // (once, by containerd's archive package, confined to the context directory) when a step first needs
 // the files themselves.
@@ -29,13 +30,16 @@ import (
 // maxKept bounds the files kept in memory while spooling (Dockerfile candidates and .dockerignore).
 const maxKept = 16 << 20
 
+// spoolBuf is the size of the spool's read buffers.
+const spoolBuf = 256 << 10
+
 type ctxEntry struct {
 	hdr *tar.Header
 	sum string
 }
 
 type spooled struct {
-	path    string
+	store   *spoolStore
 	entries map[string]*ctxEntry
 	kept    map[string][]byte
 	// removed are paths .dockerignore drops from the context (the Dockerfile, .dockerignore).
@@ -45,20 +49,21 @@ type spooled struct {
 	err  error
 }
 
-// spoolContext reads the (compressed) tar r into bc's spool file, indexing it; names are the "/"-rooted
+// spoolContext reads the (compressed) tar r into bc's spool, indexing it; names are the "/"-rooted
 // paths whose contents are kept in memory.
 func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...string) error {
-	ds, err := compression.DecompressStream(r)
+	// A large read buffer: every read is a system call.
+	ds, err := compression.DecompressStream(bufio.NewReaderSize(r, spoolBuf))
 	if err != nil {
 		return errdefs.ErrInvalidArgument.WithMessage("failed to read the build context: " + err.Error())
 	}
 	defer ds.Close()
-	f, err := os.OpenFile(filepath.Join(bc.scratch, "context.tar"), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sp := &spooled{path: f.Name(), entries: map[string]*ctxEntry{}, kept: map[string][]byte{}}
+	store := &spoolStore{path: filepath.Join(bc.scratch, "context.tar")}
+	sp := &spooled{store: store, entries: map[string]*ctxEntry{}, kept: map[string][]byte{}}
+	// The spool belongs to bc from here on: bc.close releases it whether or not the context is complete.
+	bc.spool = sp
+	f := store
+	buf := make([]byte, spoolBuf)
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
@@ -89,7 +94,7 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 			keep = &strings.Builder{}
 			w = io.MultiWriter(d, keep)
 		}
-		if _, err := io.Copy(w, tr); err != nil {
+		if _, err := io.CopyBuffer(w, tr, buf); err != nil {
 			return classifyExtract(ctx, err)
 		}
 		e.sum = hex.EncodeToString(d.Sum(nil))
@@ -98,11 +103,10 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 		}
 	}
 	// The end-of-archive blocks belong to the spool too.
-	if _, err := io.Copy(f, ds); err != nil {
+	if _, err := io.CopyBuffer(f, ds, buf); err != nil {
 		return classifyExtract(ctx, err)
 	}
-	bc.spool = sp
-	return nil
+	return store.finish()
 }
 
 // extracted makes the context's files exist under bc.dir (a no-op for a context extracted eagerly).
@@ -112,13 +116,13 @@ func (bc *buildContext) extracted(ctx context.Context) error {
 		return nil
 	}
 	sp.once.Do(func() {
-		f, err := os.Open(sp.path)
+		defer sp.store.release()
+		r, err := sp.store.reader()
 		if err != nil {
 			sp.err = err
 			return
 		}
-		defer f.Close()
-		_, err = archive.Apply(ctx, bc.dir, f, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
+		_, err = archive.Apply(ctx, bc.dir, r, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
 		if err != nil {
 			sp.err = classifyExtract(ctx, err)
 			return
@@ -129,7 +133,6 @@ func (bc *buildContext) extracted(ctx context.Context) error {
 				os.Remove(filepath.Join(parent, path.Base(clean)))
 			}
 		}
-		os.Remove(sp.path)
 	})
 	return sp.err
 }
