@@ -50,21 +50,3 @@ func startFloor(dir string) (*floorServer, error) {
 	}
 	return &floorServer{ln: ln, srv: srv, d: &benchutil.Daemon{Name: "floor", Dir: dir, Sock: sock}}, nil
 }
-
-// measureFloor is the median of runs `docker build -q` of ctx against the discarding server.
-func measureFloor(dir, ctx string, runs int) (time.Duration, error) {
-	f, err := startFloor(dir)
-	if err != nil {
-		return 0, err
-	}
-	defer f.srv.Close()
-	var ts []time.Duration
-	for i := 0; i < runs; i++ {
-		t, err := f.d.TimeDocker("build", "-q", "-t", "bench", ctx)
-		if err != nil {
-			return 0, err
-		}
-		ts = append(ts, t)
-	}
-	return benchutil.Median(ts), nil
-}
