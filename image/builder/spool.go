@@ -22,10 +22,10 @@ import (
 )
 
 // A context is spooled, not extracted, as it arrives: the decompressed tar is kept (in memory as far as
-// a shared budget allows, spoolstore.go) while its headers are indexed and its files hashed, in one pass. Cache keys of COPY/ADD come from the index, so a build
-// whose steps all hit the cache never writes the context's files one by one; the spool is extracted
-// (once, by containerd's archive package, confined to the context directory) when a step first needs
-// the files themselves.
+// a shared budget allows, spoolstore.go) while its headers are indexed and its files hashed, in one
+// pass. Cache keys of COPY/ADD come from the index, so a build whose steps all hit the cache never
+// writes the context's files one by one; the spool is extracted (once, by containerd's archive package,
+// confined to the context directory) when a step first needs the files themselves.
 
 // maxKept bounds the files kept in memory while spooling (Dockerfile candidates and .dockerignore).
 const maxKept = 16 << 20
@@ -62,13 +62,12 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 	sp := &spooled{store: store, entries: map[string]*ctxEntry{}, kept: map[string][]byte{}}
 	// The spool belongs to bc from here on: bc.close releases it whether or not the context is complete.
 	bc.spool = sp
-	f := store
 	buf := make([]byte, spoolBuf)
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
-	tr := tar.NewReader(io.TeeReader(ds, f))
+	tr := tar.NewReader(io.TeeReader(ds, store))
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -103,7 +102,7 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 		}
 	}
 	// The end-of-archive blocks belong to the spool too.
-	if _, err := io.CopyBuffer(f, ds, buf); err != nil {
+	if _, err := io.CopyBuffer(store, ds, buf); err != nil {
 		return classifyExtract(ctx, err)
 	}
 	return store.finish()

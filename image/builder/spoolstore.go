@@ -201,8 +201,8 @@ func (s *spoolStore) reader() (io.Reader, error) {
 	return io.MultiReader(rs...), nil
 }
 
-// release gives the chunks back and removes the file; it may be called more than once. Nothing read from the
-// chunks may be used after it.
+// release gives the chunks back and removes the file; it may be called more than once. Nothing read
+// from the chunks may be used after it.
 func (s *spoolStore) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
