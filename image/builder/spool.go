@@ -67,6 +67,8 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 	for _, n := range names {
 		want[n] = true
 	}
+	hashes := newHashAside()
+	defer hashes.wait()
 	tr := tar.NewReader(io.TeeReader(ds, store))
 	for {
 		if err := ctx.Err(); err != nil {
@@ -84,6 +86,27 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 		sp.entries[name] = e
 		delete(sp.kept, name)
 		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		if !want[name] && h.Size >= hashAsideMin && !isSparse(h) {
+			// Hashed aside, from the spool's memory, while the next files arrive.
+			start := store.n
+			if _, err := io.CopyBuffer(writerOnly{io.Discard}, tr, buf); err != nil {
+				return classifyExtract(ctx, err)
+			}
+			if ps := store.pieces(start, h.Size); ps != nil {
+				hashes.add(e, ps)
+				continue
+			}
+			sr, err := store.section(start, h.Size)
+			if err != nil {
+				return err
+			}
+			d := sha256.New()
+			if _, err := io.CopyBuffer(d, sr, buf); err != nil {
+				return err
+			}
+			e.sum = hex.EncodeToString(d.Sum(nil))
 			continue
 		}
 		d := sha256.New()
@@ -105,8 +128,66 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 	if _, err := io.CopyBuffer(store, ds, buf); err != nil {
 		return classifyExtract(ctx, err)
 	}
+	hashes.wait()
 	return store.finish()
 }
+
+// hashAsideMin is the size from which a file is hashed on the side goroutine: below it, handing it over
+// costs more than hashing it.
+const hashAsideMin = 64 << 10
+
+// hashAside hashes files on a goroutine of its own, so that hashing a large file and reading the next
+// from the socket run at once (the client is not left waiting on a full socket meanwhile). Jobs are the
+// spool's memory pieces, read without a copy.
+type hashAside struct {
+	jobs chan hashJob
+	done chan struct{}
+	once sync.Once
+}
+
+type hashJob struct {
+	e      *ctxEntry
+	pieces [][]byte
+}
+
+func newHashAside() *hashAside {
+	h := &hashAside{jobs: make(chan hashJob, 256), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		for j := range h.jobs {
+			d := sha256.New()
+			for _, p := range j.pieces {
+				d.Write(p)
+			}
+			j.e.sum = hex.EncodeToString(d.Sum(nil))
+		}
+	}()
+	return h
+}
+
+func (h *hashAside) add(e *ctxEntry, pieces [][]byte) { h.jobs <- hashJob{e: e, pieces: pieces} }
+
+// wait returns once every file added is hashed; nothing may be added after it.
+func (h *hashAside) wait() {
+	h.once.Do(func() { close(h.jobs) })
+	<-h.done
+}
+
+// isSparse tells a PAX sparse file, whose bytes in the archive are not its contents.
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// writerOnly hides io.Discard's ReadFrom, so that io.CopyBuffer reads with the large buffer given.
+type writerOnly struct{ io.Writer }
 
 // extracted makes the context's files exist under bc.dir (a no-op for a context extracted eagerly).
 func (bc *buildContext) extracted(ctx context.Context) error {

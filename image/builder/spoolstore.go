@@ -132,6 +132,8 @@ type spoolStore struct {
 	fw     *bufio.Writer
 	// full is set once the pool refused a chunk: everything after goes to the file, in order.
 	full bool
+	// n counts the bytes written, mem those of them in chunks (the first mem bytes).
+	n, mem int64
 
 	mu       sync.Mutex
 	released bool
@@ -139,6 +141,7 @@ type spoolStore struct {
 
 func (s *spoolStore) Write(p []byte) (int, error) {
 	n := len(p)
+	s.n += int64(n)
 	for len(p) > 0 && !s.full {
 		last := len(s.chunks) - 1
 		if last < 0 || len(s.chunks[last]) == cap(s.chunks[last]) {
@@ -153,6 +156,7 @@ func (s *spoolStore) Write(p []byte) (int, error) {
 		c := s.chunks[last]
 		k := copy(c[len(c):cap(c)], p)
 		s.chunks[last] = c[:len(c)+k]
+		s.mem += int64(k)
 		p = p[k:]
 	}
 	if len(p) == 0 {
@@ -184,6 +188,49 @@ func (s *spoolStore) finish() error {
 		return nil
 	}
 	return s.fw.Flush()
+}
+
+// pieces are the chunk slices holding bytes [off, off+size) of the spool, or nil when some of them are
+// in the file. Bytes once written never change, so the pieces may be read while writing goes on.
+func (s *spoolStore) pieces(off, size int64) [][]byte {
+	if off+size > s.mem {
+		return nil
+	}
+	var out [][]byte
+	for i := off / spoolChunk; size > 0; i++ {
+		c := s.chunks[i]
+		lo := off - i*spoolChunk
+		hi := min(int64(len(c)), lo+size)
+		out = append(out, c[lo:hi])
+		size -= hi - lo
+		off += hi - lo
+	}
+	return out
+}
+
+// section reads bytes [off, off+size) of the spool back, from memory or the file.
+func (s *spoolStore) section(off, size int64) (io.Reader, error) {
+	if ps := s.pieces(off, size); ps != nil {
+		return piecesReader(ps), nil
+	}
+	if err := s.finish(); err != nil {
+		return nil, err
+	}
+	var rs []io.Reader
+	if off < s.mem {
+		rs = append(rs, piecesReader(s.pieces(off, s.mem-off)))
+		size -= s.mem - off
+		off = s.mem
+	}
+	return io.MultiReader(append(rs, io.NewSectionReader(s.file, off-s.mem, size))...), nil
+}
+
+func piecesReader(ps [][]byte) io.Reader {
+	rs := make([]io.Reader, 0, len(ps))
+	for _, p := range ps {
+		rs = append(rs, bytes.NewReader(p))
+	}
+	return io.MultiReader(rs...)
 }
 
 // reader reads the spool from the beginning; it must not outlive release.

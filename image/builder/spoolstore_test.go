@@ -1,11 +1,16 @@
 package builder
 
 import (
+	"archive/tar"
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -74,4 +79,51 @@ func TestSpoolStoreSpillsPastBudget(t *testing.T) {
 	assert.Check(t, is.Equal(pool.inUse, 0))
 	pool.drop()
 	assert.Check(t, is.Len(pool.free, 0))
+}
+
+// TestSpoolHashesMatchContents: every file's sum is the sha256 of its contents, whether hashed inline,
+// aside from memory pieces across chunk boundaries, or read back from the file past the budget.
+func TestSpoolHashesMatchContents(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	sizes := map[string]int{"a": 100 << 10, "b": 3 << 20, "c": 10, "d/e": 70 << 10, "f": spoolChunk + 5, "Dockerfile": 200 << 10}
+	var names []string
+	for n := range sizes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	want := map[string]string{}
+	for _, n := range names {
+		data := make([]byte, sizes[n])
+		r.Read(data)
+		sum := sha256.Sum256(data)
+		want["/"+n] = hex.EncodeToString(sum[:])
+		assert.NilError(t, tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(data)
+		assert.NilError(t, err)
+	}
+	assert.NilError(t, tw.Close())
+
+	for _, budget := range []int{0, 1, 2} {
+		if budget > 0 {
+			saved := spoolChunks
+			spoolChunks = &chunkPool{budget: budget, idle: time.Hour}
+			t.Cleanup(func() { spoolChunks = saved })
+		}
+		scratch := t.TempDir()
+		bc := &buildContext{scratch: scratch, dir: filepath.Join(scratch, "ctx")}
+		assert.NilError(t, os.Mkdir(bc.dir, 0o700))
+		assert.NilError(t, spoolContext(context.Background(), bc, bytes.NewReader(b.Bytes()), "/Dockerfile"))
+		for n, sum := range want {
+			assert.Check(t, is.Equal(bc.spool.entries[n].sum, sum), "budget %d: %s", budget, n)
+		}
+		assert.Check(t, is.Equal(len(bc.spool.kept["/Dockerfile"]), sizes["Dockerfile"]))
+		// Extraction still sees the whole archive.
+		assert.NilError(t, bc.extracted(context.Background()))
+		fi, err := os.Stat(filepath.Join(bc.dir, "b"))
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(fi.Size(), int64(sizes["b"])))
+		bc.close()
+	}
 }
