@@ -30,7 +30,12 @@ type buildContext struct {
 	dockerfileName string
 }
 
-func (c *buildContext) close() { os.RemoveAll(c.scratch) }
+func (c *buildContext) close() {
+	if c.spool != nil {
+		c.spool.store.release()
+	}
+	os.RemoveAll(c.scratch)
+}
 
 // openContext extracts the context into a fresh scratch directory and reads the Dockerfile. Entries
 // are resolved inside the directory by containerd's archive package ("..", absolute names and symlinks

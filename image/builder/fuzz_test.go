@@ -49,6 +49,7 @@ func FuzzExtractContext(f *testing.F) {
 		// The build's path: spooled, then extracted on demand; and the direct extraction of remote
 		// contexts and COPY --from.
 		bc := &buildContext{scratch: dir, dir: filepath.Join(dir, "ctx")}
+		defer bc.close()
 		if spoolContext(context.Background(), bc, bytes.NewReader(data), "/Dockerfile") == nil {
 			_ = bc.extracted(context.Background())
 		}

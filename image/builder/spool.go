@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,14 +21,17 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 )
 
-// A context is spooled, not extracted, as it arrives: the decompressed tar is written to one file while
-// its headers are indexed and its files hashed. Cache keys of COPY/ADD come from the index, so a build
-// whose steps all hit the cache never writes the context's files one by one; the spool is extracted
-// (once, by containerd's archive package, confined to the context directory) when a step first needs
-// the files themselves.
+// A context is spooled, not extracted, as it arrives: the decompressed tar is kept (in memory as far as
+// a shared budget allows, spoolstore.go) while its headers are indexed and its files hashed, in one
+// pass. Cache keys of COPY/ADD come from the index, so a build whose steps all hit the cache never
+// writes the context's files one by one; the spool is extracted (once, by containerd's archive package,
+// confined to the context directory) when a step first needs the files themselves.
 
 // maxKept bounds the files kept in memory while spooling (Dockerfile candidates and .dockerignore).
 const maxKept = 16 << 20
+
+// spoolBuf is the size of the spool's read buffers.
+const spoolBuf = 256 << 10
 
 type ctxEntry struct {
 	hdr *tar.Header
@@ -35,7 +39,7 @@ type ctxEntry struct {
 }
 
 type spooled struct {
-	path    string
+	store   *spoolStore
 	entries map[string]*ctxEntry
 	kept    map[string][]byte
 	// removed are paths .dockerignore drops from the context (the Dockerfile, .dockerignore).
@@ -45,25 +49,27 @@ type spooled struct {
 	err  error
 }
 
-// spoolContext reads the (compressed) tar r into bc's spool file, indexing it; names are the "/"-rooted
+// spoolContext reads the (compressed) tar r into bc's spool, indexing it; names are the "/"-rooted
 // paths whose contents are kept in memory.
 func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...string) error {
-	ds, err := compression.DecompressStream(r)
+	// A large read buffer: every read is a system call.
+	ds, err := compression.DecompressStream(bufio.NewReaderSize(r, spoolBuf))
 	if err != nil {
 		return errdefs.ErrInvalidArgument.WithMessage("failed to read the build context: " + err.Error())
 	}
 	defer ds.Close()
-	f, err := os.OpenFile(filepath.Join(bc.scratch, "context.tar"), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sp := &spooled{path: f.Name(), entries: map[string]*ctxEntry{}, kept: map[string][]byte{}}
+	store := &spoolStore{path: filepath.Join(bc.scratch, "context.tar")}
+	sp := &spooled{store: store, entries: map[string]*ctxEntry{}, kept: map[string][]byte{}}
+	// The spool belongs to bc from here on: bc.close releases it whether or not the context is complete.
+	bc.spool = sp
+	buf := make([]byte, spoolBuf)
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
-	tr := tar.NewReader(io.TeeReader(ds, f))
+	hashes := newHashAside()
+	defer hashes.wait()
+	tr := tar.NewReader(io.TeeReader(ds, store))
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -82,6 +88,27 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
+		if !want[name] && h.Size >= hashAsideMin && !isSparse(h) {
+			// Hashed aside, from the spool's memory, while the next files arrive.
+			start := store.n
+			if _, err := io.CopyBuffer(writerOnly{io.Discard}, tr, buf); err != nil {
+				return classifyExtract(ctx, err)
+			}
+			if ps := store.pieces(start, h.Size); ps != nil {
+				hashes.add(e, ps)
+				continue
+			}
+			sr, err := store.section(start, h.Size)
+			if err != nil {
+				return err
+			}
+			d := sha256.New()
+			if _, err := io.CopyBuffer(d, sr, buf); err != nil {
+				return err
+			}
+			e.sum = hex.EncodeToString(d.Sum(nil))
+			continue
+		}
 		d := sha256.New()
 		var w io.Writer = d
 		var keep *strings.Builder
@@ -89,7 +116,7 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 			keep = &strings.Builder{}
 			w = io.MultiWriter(d, keep)
 		}
-		if _, err := io.Copy(w, tr); err != nil {
+		if _, err := io.CopyBuffer(w, tr, buf); err != nil {
 			return classifyExtract(ctx, err)
 		}
 		e.sum = hex.EncodeToString(d.Sum(nil))
@@ -98,12 +125,69 @@ func spoolContext(ctx context.Context, bc *buildContext, r io.Reader, names ...s
 		}
 	}
 	// The end-of-archive blocks belong to the spool too.
-	if _, err := io.Copy(f, ds); err != nil {
+	if _, err := io.CopyBuffer(store, ds, buf); err != nil {
 		return classifyExtract(ctx, err)
 	}
-	bc.spool = sp
-	return nil
+	hashes.wait()
+	return store.finish()
 }
+
+// hashAsideMin is the size from which a file is hashed on the side goroutine: below it, handing it over
+// costs more than hashing it.
+const hashAsideMin = 64 << 10
+
+// hashAside hashes files on a goroutine of its own, so that hashing a large file and reading the next
+// from the socket run at once (the client is not left waiting on a full socket meanwhile). Jobs are the
+// spool's memory pieces, read without a copy.
+type hashAside struct {
+	jobs chan hashJob
+	done chan struct{}
+	once sync.Once
+}
+
+type hashJob struct {
+	e      *ctxEntry
+	pieces [][]byte
+}
+
+func newHashAside() *hashAside {
+	h := &hashAside{jobs: make(chan hashJob, 256), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		for j := range h.jobs {
+			d := sha256.New()
+			for _, p := range j.pieces {
+				d.Write(p)
+			}
+			j.e.sum = hex.EncodeToString(d.Sum(nil))
+		}
+	}()
+	return h
+}
+
+func (h *hashAside) add(e *ctxEntry, pieces [][]byte) { h.jobs <- hashJob{e: e, pieces: pieces} }
+
+// wait returns once every file added is hashed; nothing may be added after it.
+func (h *hashAside) wait() {
+	h.once.Do(func() { close(h.jobs) })
+	<-h.done
+}
+
+// isSparse tells a PAX sparse file, whose bytes in the archive are not its contents.
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// writerOnly hides io.Discard's ReadFrom, so that io.CopyBuffer reads with the large buffer given.
+type writerOnly struct{ io.Writer }
 
 // extracted makes the context's files exist under bc.dir (a no-op for a context extracted eagerly).
 func (bc *buildContext) extracted(ctx context.Context) error {
@@ -112,13 +196,13 @@ func (bc *buildContext) extracted(ctx context.Context) error {
 		return nil
 	}
 	sp.once.Do(func() {
-		f, err := os.Open(sp.path)
+		defer sp.store.release()
+		r, err := sp.store.reader()
 		if err != nil {
 			sp.err = err
 			return
 		}
-		defer f.Close()
-		_, err = archive.Apply(ctx, bc.dir, f, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
+		_, err = archive.Apply(ctx, bc.dir, r, archive.WithConvertWhiteout(func(*tar.Header, string) (bool, error) { return true, nil }))
 		if err != nil {
 			sp.err = classifyExtract(ctx, err)
 			return
@@ -129,7 +213,6 @@ func (bc *buildContext) extracted(ctx context.Context) error {
 				os.Remove(filepath.Join(parent, path.Base(clean)))
 			}
 		}
-		os.Remove(sp.path)
 	})
 	return sp.err
 }
