@@ -7,19 +7,15 @@ import (
 	"os"
 	"sync"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // A spooled context is kept in memory as far as a budget shared by all builds allows; the rest goes to
 // a file. Writing the context to a file costs as much as hashing it (the kernel copies it into fresh
 // page-cache pages, allocates blocks, and frees it all when the file is removed), and a warm build never
-// reads it back. The memory is mapped outside Go's heap in 2 MB chunks advised as huge pages: touching
-// fresh memory 4 KB page by page costs far more than the copy (tens of microseconds a fault on a
-// virtual machine), a huge page is one fault. Mapping and unmapping still cost (zeroing, and a TLB flush
-// on every CPU), so chunks are kept for the next build and unmapped after spoolIdle without one: an idle
-// daemon holds nothing. Where huge pages are disabled, the spool is a file.
+// reads it back. The memory is Go memory in 2 MB chunks kept for the next build (touching fresh memory
+// costs more than the copy on a virtual machine) and let go after spoolIdle without one, so an idle
+// daemon holds nothing. It is ordinary Go memory on purpose: a reader that outlives its build then
+// reads stale bytes at worst, where unmapped memory would take the daemon down.
 
 const (
 	// spoolChunk is the size of one chunk of memory: one huge page.
@@ -40,21 +36,10 @@ type chunkPool struct {
 	timer *time.Timer
 }
 
-var (
-	spoolChunks     = &chunkPool{budget: spoolMemBudget / spoolChunk, idle: spoolIdle}
-	hugePagesOnce   sync.Once
-	hugePagesUsable bool
-)
+var spoolChunks = &chunkPool{budget: spoolMemBudget / spoolChunk, idle: spoolIdle}
 
 // get returns an empty chunk, or nil when the budget is spent or memory cannot be had cheaply.
 func (p *chunkPool) get() []byte {
-	hugePagesOnce.Do(func() {
-		b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-		hugePagesUsable = err == nil && !bytes.Contains(b, []byte("[never]"))
-	})
-	if !hugePagesUsable {
-		return nil
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.inUse >= p.budget {
@@ -66,11 +51,8 @@ func (p *chunkPool) get() []byte {
 		p.inUse++
 		return c[:0]
 	}
-	c := mapChunk()
-	if c != nil {
-		p.inUse++
-	}
-	return c
+	p.inUse++
+	return make([]byte, 0, spoolChunk)
 }
 
 // put takes chunks back for later builds.
@@ -89,37 +71,11 @@ func (p *chunkPool) put(cs [][]byte) {
 	}
 }
 
-// drop unmaps the free chunks.
+// drop lets the free chunks go.
 func (p *chunkPool) drop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.free {
-		unmapChunk(c)
-	}
 	p.free = nil
-}
-
-// mapChunk maps spoolChunk bytes aligned on spoolChunk (a huge page needs an aligned range): twice the
-// size is mapped and the slack on either side unmapped.
-func mapChunk() []byte {
-	p, err := unix.MmapPtr(-1, 0, nil, 2*spoolChunk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
-	if err != nil {
-		return nil
-	}
-	off := uintptr((spoolChunk - uintptr(p)%spoolChunk) % spoolChunk)
-	if off > 0 {
-		_ = unix.MunmapPtr(p, off)
-	}
-	if tail := spoolChunk - off; tail > 0 {
-		_ = unix.MunmapPtr(unsafe.Add(p, off+spoolChunk), tail)
-	}
-	c := unsafe.Slice((*byte)(unsafe.Add(p, off)), spoolChunk)
-	_ = unix.Madvise(c, unix.MADV_HUGEPAGE)
-	return c[:0]
-}
-
-func unmapChunk(c []byte) {
-	_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(c)), uintptr(cap(c)))
 }
 
 // spoolStore is where a context's bytes go as they arrive: memory chunks, then the overflow file at path.
