@@ -10,7 +10,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -18,28 +17,6 @@ import (
 
 	"github.com/berthd/berthd/hack/bench/internal/benchutil"
 )
-
-const dockerfile = `FROM busybox
-ENV APP=/app
-RUN echo one > /r1
-COPY tree/a /t/a
-RUN ls -R /t | wc -l > /c1
-WORKDIR /app
-COPY tree/b /t/b
-RUN echo two > /r2
-LABEL bench=build
-COPY small.txt /s.txt
-RUN cat /s.txt > /r3
-ENV X=1
-COPY tree/c /t/c
-RUN du -s /t > /du
-EXPOSE 8080
-USER root
-RUN echo three > /r4
-VOLUME /data
-CMD ["sh"]
-RUN echo done > /r5
-`
 
 type figures struct {
 	cold, warm, changed time.Duration
@@ -66,7 +43,7 @@ func main() {
 	check(err)
 	defer os.RemoveAll(work)
 	ctx := filepath.Join(work, "ctx")
-	check(writeContext(ctx, *sizeMB))
+	check(benchutil.WriteBuildContext(ctx, *sizeMB))
 	save, err := benchutil.BusyboxArchive()
 	check(err)
 	archive := filepath.Join(work, "busybox.tar")
@@ -187,27 +164,6 @@ func measure(all []*series, floor *series, archive, ctx string, runs int) error 
 		}
 	}
 	return nil
-}
-
-// writeContext writes the Dockerfile, small.txt and a tree of sizeMB in three parts of 1 MB files.
-func writeContext(dir string, sizeMB int) error {
-	r := rand.New(rand.NewSource(1))
-	buf := make([]byte, 1<<20)
-	for i := 0; i < sizeMB; i++ {
-		part := []string{"a", "b", "c"}[i%3]
-		p := filepath.Join(dir, "tree", part, fmt.Sprintf("d%d", i%4), fmt.Sprintf("f%03d", i))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		r.Read(buf)
-		if err := os.WriteFile(p, buf, 0o644); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "small.txt"), []byte("v0\n"), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644)
 }
 
 func check(err error) {

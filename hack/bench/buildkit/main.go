@@ -8,7 +8,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,28 +16,6 @@ import (
 	"github.com/berthd/berthd/hack/bench/internal/benchutil"
 	"github.com/berthd/berthd/hack/testenv/buildx"
 )
-
-const dockerfile = `FROM busybox
-ENV APP=/app
-RUN echo one > /r1
-COPY tree/a /t/a
-RUN ls -R /t | wc -l > /c1
-WORKDIR /app
-COPY tree/b /t/b
-RUN echo two > /r2
-LABEL bench=build
-COPY small.txt /s.txt
-RUN cat /s.txt > /r3
-ENV X=1
-COPY tree/c /t/c
-RUN du -s /t > /du
-EXPOSE 8080
-USER root
-RUN echo three > /r4
-VOLUME /data
-CMD ["sh"]
-RUN echo done > /r5
-`
 
 // cacheDockerfile writes 2,000 small files into a cache mount (kept by BuildKit between builds) and
 // sums what the mount holds into the image.
@@ -61,7 +38,7 @@ func main() {
 	cfg := filepath.Join(work, "cli")
 	check(buildx.ConfigDir(cfg))
 	ctx := filepath.Join(work, "ctx")
-	check(writeContext(ctx, *sizeMB))
+	check(benchutil.WriteBuildContext(ctx, *sizeMB))
 	cacheCtx := filepath.Join(work, "cachectx")
 	check(os.MkdirAll(cacheCtx, 0o755))
 	check(os.WriteFile(filepath.Join(cacheCtx, "Dockerfile"), []byte(cacheDockerfile), 0o644))
@@ -131,27 +108,6 @@ func measure(d *benchutil.Daemon, cfg, archive, ctx, cacheCtx string, runs int) 
 		}
 	}
 	return figures{benchutil.Median(cold), benchutil.Median(warm), benchutil.Median(cacheCold), benchutil.Median(cacheWarm)}, nil
-}
-
-// writeContext writes the Dockerfile, small.txt and a tree of sizeMB in three parts of 1 MB files.
-func writeContext(dir string, sizeMB int) error {
-	r := rand.New(rand.NewSource(1))
-	buf := make([]byte, 1<<20)
-	for i := 0; i < sizeMB; i++ {
-		part := []string{"a", "b", "c"}[i%3]
-		p := filepath.Join(dir, "tree", part, fmt.Sprintf("d%d", i%4), fmt.Sprintf("f%03d", i))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		r.Read(buf)
-		if err := os.WriteFile(p, buf, 0o644); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "small.txt"), []byte("v0\n"), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644)
 }
 
 func check(err error) {
