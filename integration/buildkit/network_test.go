@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +18,7 @@ import (
 
 	"github.com/berthd/berthd/hack/testenv/buildx"
 	"github.com/berthd/berthd/integration/internal/daemon"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+	"github.com/berthd/berthd/integration/internal/netnstest"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -42,7 +39,7 @@ func TestBuildKitRunNetworks(t *testing.T) {
 	assert.NilError(t, err)
 	before := netSnapshot(t, d)
 
-	other := netOtherMachine(t, d)
+	other := netnstest.OtherMachine(t, d.NetNS, d.Dir)
 	peers := netServeIn(t, other, "10.99.0.2:8080", "hello-from-outside")
 
 	t.Run("default", func(t *testing.T) {
@@ -311,43 +308,6 @@ func netIfAddr(t *testing.T, out, ifname string) netip.Addr {
 	return netip.Addr{}
 }
 
-// netOtherMachine makes a second namespace joined to berthd's by a veth pair (10.99.0.1 on berthd's
-// side, 10.99.0.2 on the other) and returns its file. It goes with the test's temp dir.
-func netOtherMachine(t *testing.T, d *daemon.Daemon) string {
-	t.Helper()
-	p := filepath.Join(d.Dir, "other-ns")
-	assert.NilError(t, os.WriteFile(p, nil, 0o444))
-	out, err := exec.Command("unshare", "--net="+p, "ip", "link", "set", "lo", "up").CombinedOutput()
-	assert.NilError(t, err, string(out))
-	t.Cleanup(func() { _ = unix.Unmount(p, unix.MNT_DETACH) })
-	hostNS, err := netns.GetFromPath(d.NetNS)
-	assert.NilError(t, err)
-	defer hostNS.Close()
-	otherNS, err := netns.GetFromPath(p)
-	assert.NilError(t, err)
-	defer otherNS.Close()
-	h, err := netlink.NewHandleAt(hostNS)
-	assert.NilError(t, err)
-	defer h.Close()
-	la := netlink.NewLinkAttrs()
-	la.Name = "vext"
-	assert.NilError(t, h.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "vpeer", PeerNamespace: netlink.NsFd(int(otherNS))}))
-	l, err := h.LinkByName("vext")
-	assert.NilError(t, err)
-	a, _ := netlink.ParseAddr("10.99.0.1/24")
-	assert.NilError(t, h.AddrAdd(l, a))
-	assert.NilError(t, h.LinkSetUp(l))
-	o, err := netlink.NewHandleAt(otherNS)
-	assert.NilError(t, err)
-	defer o.Close()
-	pl, err := o.LinkByName("vpeer")
-	assert.NilError(t, err)
-	a2, _ := netlink.ParseAddr("10.99.0.2/24")
-	assert.NilError(t, o.AddrAdd(pl, a2))
-	assert.NilError(t, o.LinkSetUp(pl))
-	return p
-}
-
 // netPeerLog records the source addresses a server saw.
 type netPeerLog struct {
 	mu    sync.Mutex
@@ -370,44 +330,15 @@ func (p *netPeerLog) list() []string {
 // server's goroutines run anywhere) and records each client's address.
 func netServeIn(t *testing.T, nsPath, addr, body string) *netPeerLog {
 	t.Helper()
-	type res struct {
-		l   net.Listener
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		l, err := net.Listen("tcp", addr)
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- res{l, err}
-	}()
-	r := <-ch
-	assert.NilError(t, r.err)
+	l, err := netnstest.Listen(nsPath, addr)
+	assert.NilError(t, err)
 	peers := &netPeerLog{}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		host, _, _ := net.SplitHostPort(req.RemoteAddr)
 		peers.add(host)
 		_, _ = io.WriteString(w, body)
 	})}
-	go func() { _ = srv.Serve(r.l) }()
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return peers
 }

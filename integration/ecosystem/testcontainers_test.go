@@ -8,19 +8,18 @@ import (
 	"context"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berthd/berthd/hack/mkimage"
 	"github.com/berthd/berthd/integration/internal/daemon"
+	"github.com/berthd/berthd/integration/internal/netnstest"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/wait"
-	"github.com/vishvananda/netns"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -30,47 +29,7 @@ import (
 // ("localhost":mapped port) is valid there, as it is on dockerd's host, so only the socket moves there and
 // the rest of the test (and testcontainers) stays in the test's namespace, talking to the API socket.
 func fetchInNS(nsPath, addr string) (string, error) {
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		// The thread is left locked (and so discarded by the runtime) if it could not return home.
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- res{c, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		return "", r.err
-	}
-	defer r.c.Close()
-	_ = r.c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(r.c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-		return "", err
-	}
-	b, err := io.ReadAll(r.c)
-	return string(b), err
+	return netnstest.Fetch(nsPath, addr, 4*time.Second)
 }
 
 func TestTestcontainersGo(t *testing.T) {
