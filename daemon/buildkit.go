@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	systemtypes "github.com/berthd/berthd/api/types/system"
 	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/image/buildkit"
 )
@@ -17,7 +18,7 @@ func (d *Daemon) initBuildKit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nets, dns := d.buildKitNetworking()
+	nets, dns := buildKitNetworking(d.nets, d.cfg.NetworkConfig, &d.buildSandboxes)
 	// RUN steps go under the containers' cgroup parent, as dockerd's go under /docker/buildkit. BuildKit's
 	// runc executor has no systemd cgroup driver: with it, the steps stay where BuildKit puts them.
 	cgroupParent := ""
@@ -46,7 +47,9 @@ func (d *Daemon) initBuildKit(ctx context.Context) error {
 		return err
 	}
 	d.buildkit = bk
-	d.diskUsageSources = append(d.diskUsageSources, d.addBuildCacheUsage)
+	d.diskUsageSources = append(d.diskUsageSources, func(ctx context.Context, opts systemtypes.DiskUsageOptions, du *systemtypes.DiskUsage) error {
+		return addBuildCacheUsage(ctx, bk, opts, du)
+	})
 	d.onShutdown("buildkit", func(context.Context) error { return bk.Close() })
 	return nil
 }

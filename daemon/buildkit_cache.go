@@ -99,11 +99,11 @@ func (b *SystemBackend) BuilderVersion() string {
 }
 
 // addBuildCacheUsage fills /system/df's BuildCache rows from BuildKit.
-func (d *Daemon) addBuildCacheUsage(ctx context.Context, opts systemtypes.DiskUsageOptions, du *systemtypes.DiskUsage) error {
-	if !opts.BuildCache || d.buildkit == nil {
+func addBuildCacheUsage(ctx context.Context, bk *buildkit.BuildKit, opts systemtypes.DiskUsageOptions, du *systemtypes.DiskUsage) error {
+	if !opts.BuildCache {
 		return nil
 	}
-	recs, err := d.buildkit.DiskUsage(ctx)
+	recs, err := bk.DiskUsage(ctx)
 	if err != nil {
 		return err
 	}

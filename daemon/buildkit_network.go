@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	eventtypes "github.com/berthd/berthd/api/types/events"
+	"github.com/berthd/berthd/daemon/config"
 	"github.com/berthd/berthd/daemon/network"
 	"github.com/berthd/berthd/image/buildkit"
 )
@@ -38,9 +39,8 @@ func (b buildNetworks) ReleaseSandbox(ctx context.Context, id string) {
 
 // buildKitNetworking is what RUN steps get of the network configuration: the network service and the
 // daemon's --dns, --dns-search and --dns-opt, as dockerd passes them.
-func (d *Daemon) buildKitNetworking() (buildkit.Networks, *buildkit.DNSConfig) {
-	nc := d.cfg.NetworkConfig
-	return buildNetworks{svc: d.nets, live: &d.buildSandboxes}, &buildkit.DNSConfig{Nameservers: nc.DNS, Search: nc.DNSSearch, Options: nc.DNSOptions}
+func buildKitNetworking(nets *network.Service, nc config.NetworkConfig, live *sync.Map) (buildkit.Networks, *buildkit.DNSConfig) {
+	return buildNetworks{svc: nets, live: live}, &buildkit.DNSConfig{Nameservers: nc.DNS, Search: nc.DNSSearch, Options: nc.DNSOptions}
 }
 
 // buildSandboxEvents drops the network service's connect and disconnect events of build sandboxes:
