@@ -226,6 +226,8 @@ func TestOOMAndAutoRemove(t *testing.T) {
 	id = h.run("", &ctypes.HostConfig{AutoRemove: true})
 	h.exit(id, 0)
 	h.waitRemoved(id)
+	// The RW layer goes once containerd's teardown, which runs after the removal, is done.
+	h.svc.life.waitTeardowns(h.ctx)
 	assert.Check(t, !h.layers.has(id))
 
 	// Restarted by the user, a --rm container is not removed on the way.
