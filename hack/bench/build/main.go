@@ -44,10 +44,8 @@ func main() {
 	defer os.RemoveAll(work)
 	ctx := filepath.Join(work, "ctx")
 	check(benchutil.WriteBuildContext(ctx, *sizeMB))
-	save, err := benchutil.BusyboxArchive()
+	archive, err := benchutil.BusyboxArchiveFile(work)
 	check(err)
-	archive := filepath.Join(work, "busybox.tar")
-	check(os.WriteFile(archive, save, 0o644))
 
 	// Both daemons run at once and their builds alternate, so that a busy minute on the machine weighs
 	// on both figures alike.
@@ -81,14 +79,9 @@ func main() {
 	}
 	ff := floor.figures()
 	fmt.Printf("classic build, 20 steps, %d MB copied (median of %d)\n", *sizeMB, *runs)
-	fmt.Printf("%-24s %12s %12s %8s\n", "", "berthd", "dockerd", "ratio")
-	row := func(name string, a, b time.Duration) {
-		ratio := "-"
-		if b > 0 {
-			ratio = fmt.Sprintf("%.2f", float64(a)/float64(b))
-		}
-		fmt.Printf("%-24s %12s %12s %8s\n", name, a.Round(time.Millisecond), b.Round(time.Millisecond), ratio)
-	}
+	tab := benchutil.Table{Width: 24}
+	tab.Header()
+	row := tab.Row
 	row("cold", fb.cold, fd.cold)
 	row("warm (all cache)", fb.warm, fd.warm)
 	row("one COPY changed", fb.changed, fd.changed)

@@ -42,33 +42,16 @@ func main() {
 	cacheCtx := filepath.Join(work, "cachectx")
 	check(os.MkdirAll(cacheCtx, 0o755))
 	check(os.WriteFile(filepath.Join(cacheCtx, "Dockerfile"), []byte(cacheDockerfile), 0o644))
-	save, err := benchutil.BusyboxArchive()
+	archive, err := benchutil.BusyboxArchiveFile(work)
 	check(err)
-	archive := filepath.Join(work, "busybox.tar")
-	check(os.WriteFile(archive, save, 0o644))
-
-	b, err := benchutil.StartBerthd(*bin)
+	fb, fd, err := benchutil.OnBoth(*bin, *skipDockerd, func(d *benchutil.Daemon) (figures, error) {
+		return measure(d, cfg, archive, ctx, cacheCtx, *runs)
+	})
 	check(err)
-	fb, err := measure(b, cfg, archive, ctx, cacheCtx, *runs)
-	b.Cleanup()
-	check(err)
-	var fd figures
-	if !*skipDockerd {
-		d, err := benchutil.StartDockerdNet()
-		check(err)
-		fd, err = measure(d, cfg, archive, ctx, cacheCtx, *runs)
-		d.Cleanup()
-		check(err)
-	}
 	fmt.Printf("BuildKit build through buildx (docker driver, --load), 20 steps, %d MB copied; cache-mount build (median of %d)\n", *sizeMB, *runs)
-	fmt.Printf("%-26s %12s %12s %8s\n", "", "berthd", "dockerd", "ratio")
-	row := func(name string, a, b time.Duration) {
-		ratio := "-"
-		if b > 0 {
-			ratio = fmt.Sprintf("%.2f", float64(a)/float64(b))
-		}
-		fmt.Printf("%-26s %12s %12s %8s\n", name, a.Round(time.Millisecond), b.Round(time.Millisecond), ratio)
-	}
+	tab := benchutil.Table{Width: 26}
+	tab.Header()
+	row := tab.Row
 	row("20 steps, cold", fb.cold, fd.cold)
 	row("20 steps, warm", fb.warm, fd.warm)
 	row("cache mount, --no-cache", fb.cacheCold, fd.cacheCold)

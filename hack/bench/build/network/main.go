@@ -39,33 +39,16 @@ func main() {
 	ctx := filepath.Join(work, "ctx")
 	check(os.MkdirAll(ctx, 0o755))
 	check(os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(dockerfile), 0o644))
-	save, err := benchutil.BusyboxArchive()
+	archive, err := benchutil.BusyboxArchiveFile(work)
 	check(err)
-	archive := filepath.Join(work, "busybox.tar")
-	check(os.WriteFile(archive, save, 0o644))
-
-	b, err := benchutil.StartBerthd(*bin)
+	fb, fd, err := benchutil.OnBoth(*bin, *skipDockerd, func(d *benchutil.Daemon) (figures, error) {
+		return measure(d, archive, ctx, *runs)
+	})
 	check(err)
-	fb, err := measure(b, archive, ctx, *runs)
-	b.Cleanup()
-	check(err)
-	var fd figures
-	if !*skipDockerd {
-		d, err := benchutil.StartDockerdNet()
-		check(err)
-		fd, err = measure(d, archive, ctx, *runs)
-		d.Cleanup()
-		check(err)
-	}
 	fmt.Printf("BuildKit build of 5 RUN steps, no cache (median of %d)\n", *runs)
-	fmt.Printf("%-22s %12s %12s %8s\n", "", "berthd", "dockerd", "ratio")
-	row := func(name string, a, b time.Duration) {
-		ratio := "-"
-		if b > 0 {
-			ratio = fmt.Sprintf("%.2f", float64(a)/float64(b))
-		}
-		fmt.Printf("%-22s %12s %12s %8s\n", name, a.Round(time.Millisecond), b.Round(time.Millisecond), ratio)
-	}
+	tab := benchutil.Table{Width: 22}
+	tab.Header()
+	row := tab.Row
 	row("default network", fb.bridge, fd.bridge)
 	row("--network none", fb.none, fd.none)
 	perRun := func(f figures) time.Duration { return ((f.bridge - f.none) / 5).Round(100 * time.Microsecond) }

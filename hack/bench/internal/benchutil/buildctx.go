@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // BuildDockerfile is the 20-step Dockerfile both build benchmarks (classic and BuildKit) measure: RUNs,
@@ -52,4 +53,53 @@ func WriteBuildContext(dir string, sizeMB int) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(BuildDockerfile), 0o644)
+}
+
+// BusyboxArchiveFile writes busybox's image archive (BusyboxArchive) into dir and returns its path.
+func BusyboxArchiveFile(dir string) (string, error) {
+	save, err := BusyboxArchive()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "busybox.tar")
+	return p, os.WriteFile(p, save, 0o644)
+}
+
+// OnBoth measures a fresh berthd (bin), then, unless skipDockerd, Debian's dockerd with bridge networking
+// in a namespace of its own; each daemon is removed after its turn. The dockerd figures are the zero value
+// when skipped.
+func OnBoth[F any](bin string, skipDockerd bool, measure func(*Daemon) (F, error)) (berthd, dockerd F, err error) {
+	b, err := StartBerthd(bin)
+	if err != nil {
+		return berthd, dockerd, err
+	}
+	berthd, err = measure(b)
+	b.Cleanup()
+	if err != nil || skipDockerd {
+		return berthd, dockerd, err
+	}
+	d, err := StartDockerdNet()
+	if err != nil {
+		return berthd, dockerd, err
+	}
+	dockerd, err = measure(d)
+	d.Cleanup()
+	return berthd, dockerd, err
+}
+
+// Table prints figures of berthd beside dockerd's and their ratio, names in a column Width wide.
+type Table struct{ Width int }
+
+// Header prints the column titles.
+func (t Table) Header() {
+	fmt.Printf("%-*s %12s %12s %8s\n", t.Width, "", "berthd", "dockerd", "ratio")
+}
+
+// Row prints one figure; a zero dockerd figure (not measured) has no ratio.
+func (t Table) Row(name string, berthd, dockerd time.Duration) {
+	ratio := "-"
+	if dockerd > 0 {
+		ratio = fmt.Sprintf("%.2f", float64(berthd)/float64(dockerd))
+	}
+	fmt.Printf("%-*s %12s %12s %8s\n", t.Width, name, berthd.Round(time.Millisecond), dockerd.Round(time.Millisecond), ratio)
 }
