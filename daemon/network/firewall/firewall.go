@@ -181,31 +181,17 @@ func (n Network) rules() []rule {
 
 // AddNetwork installs a network's missing rules: one iptables-save, one iptables-restore.
 func (f *Firewall) AddNetwork(n Network) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	cur, err := save()
-	if err != nil {
-		return err
-	}
-	t := map[string][]string{}
-	for _, r := range n.rules() {
-		line := "-A " + r.chain + " " + strings.Join(r.spec, " ")
-		if cur.has(r.table, r.chain, line) {
-			continue
-		}
-		if r.insert {
-			line = "-I " + r.chain + " 1 " + strings.Join(r.spec, " ")
-		}
-		t[r.table] = append(t[r.table], line)
-	}
-	if len(t) == 0 {
-		return nil
-	}
-	return errors.Wrapf(restore(batch(t)), "program network %s", n.Bridge)
+	return errors.Wrapf(f.sync(n.rules(), true), "program network %s", n.Bridge)
 }
 
 // RemoveNetwork deletes a network's rules that exist: one iptables-save, one iptables-restore.
 func (f *Firewall) RemoveNetwork(n Network) error {
+	return errors.Wrapf(f.sync(n.rules(), false), "remove rules of network %s", n.Bridge)
+}
+
+// sync adds the rules that are missing (add) or deletes those present (!add), in one batch; rules
+// already as wanted are left alone, so neither direction doubles or fails on a rule.
+func (f *Firewall) sync(rules []rule, add bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cur, err := save()
@@ -213,16 +199,22 @@ func (f *Firewall) RemoveNetwork(n Network) error {
 		return err
 	}
 	t := map[string][]string{}
-	for _, r := range n.rules() {
-		line := "-A " + r.chain + " " + strings.Join(r.spec, " ")
-		if cur.has(r.table, r.chain, line) {
-			t[r.table] = append(t[r.table], "-D"+strings.TrimPrefix(line, "-A"))
+	for _, r := range rules {
+		spec := strings.Join(r.spec, " ")
+		present := cur.has(r.table, r.chain, "-A "+r.chain+" "+spec)
+		switch {
+		case add && !present && r.insert:
+			t[r.table] = append(t[r.table], "-I "+r.chain+" 1 "+spec)
+		case add && !present:
+			t[r.table] = append(t[r.table], "-A "+r.chain+" "+spec)
+		case !add && present:
+			t[r.table] = append(t[r.table], "-D "+r.chain+" "+spec)
 		}
 	}
 	if len(t) == 0 {
 		return nil
 	}
-	return errors.Wrapf(restore(batch(t)), "remove rules of network %s", n.Bridge)
+	return restore(batch(t))
 }
 
 // Port is one published port of an endpoint.
