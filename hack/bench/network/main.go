@@ -112,17 +112,8 @@ func main() {
 		return r
 	}
 
-	b, err := benchutil.StartBerthd(*bin)
+	rb, rd, err := benchutil.OnBoth(*bin, *skipDockerd, func(d *benchutil.Daemon) (res, error) { return measure(d), nil })
 	check(err)
-	rb := measure(b)
-	b.Cleanup()
-	var rd res
-	if !*skipDockerd {
-		d, err := benchutil.StartDockerdNet()
-		check(err)
-		rd = measure(d)
-		d.Cleanup()
-	}
 	fmt.Printf("%-52s %14s %14s\n", "", "berthd", "dockerd")
 	row := func(name string, a, b any) { fmt.Printf("%-52s %14v %14v\n", name, a, b) }
 	ms := func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
