@@ -100,8 +100,12 @@ func TestImagesReferenceFilter(t *testing.T) {
 	c.ok("tag", "busybox", "busybox:two")
 	c.ok("tag", "busybox", "other/app:1")
 	c.ok("tag", "busybox", "localhost:5000/team/app:v1")
+	// Sorted: the CLI groups an image's tags by repository in a map, so rows of one image's repositories
+	// come in any order (with dockerd too).
 	list := func(args ...string) []string {
-		return lines(c.ok(append([]string{"images", "--format", "{{.Repository}}:{{.Tag}}"}, args...)...))
+		out := lines(c.ok(append([]string{"images", "--format", "{{.Repository}}:{{.Tag}}"}, args...)...))
+		sort.Strings(out)
+		return out
 	}
 	assert.DeepEqual(t, list("busybox"), []string{"busybox:latest", "busybox:two"})
 	assert.DeepEqual(t, list("busybox:latest"), []string{"busybox:latest"})
